@@ -1,0 +1,99 @@
+"""Activities: every Azure ML update and every metric check. Thin: dict in, call a port, dict out.
+
+Each returns ``{"ok": true, ...}`` or, when Azure failed in an expected way,
+``{"ok": false, "error": AzureError.to_dict()}``. Each is idempotent (activities run at least
+once): traffic is set as absolute weights and not written at all when already in place.
+
+    preflight     {endpoint_name, workspace}            -> {endpoint, deployments}
+    read_traffic  {endpoint_name, workspace}            -> {endpoint}
+    set_traffic   {endpoint_name, workspace, traffic, mirror_traffic}
+                                                        -> {endpoint} (read back after the write;
+                                                           on failure, the endpoint as re-read if possible)
+    check_health  {endpoint_name, workspace, metrics_source, deployments, start, end}
+                                                        -> {metrics: {deployment: DeploymentMetrics}}
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable, Mapping
+
+import azure.durable_functions as df
+
+from activities.backend import current_backend
+from rollout.errors import AzureError
+from rollout.model import WorkspaceRef, normalize_traffic
+from rollout.ports import EndpointPort
+
+bp = df.Blueprint()
+
+
+def _workspace(payload: Mapping[str, Any]) -> WorkspaceRef | None:
+    data = payload.get("workspace")
+    return None if not data else WorkspaceRef.from_dict(data)
+
+
+def _endpoints(payload: Mapping[str, Any]) -> EndpointPort:
+    return current_backend().endpoints(_workspace(payload))
+
+
+def _guarded(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``work``; an ``AzureError`` becomes an explicit failure result."""
+    try:
+        return {"ok": True, **work()}
+    except AzureError as exc:
+        return {"ok": False, "error": exc.to_dict()}
+
+
+@bp.activity_trigger(input_name="payload")
+def preflight(payload: dict[str, Any]) -> dict[str, Any]:
+    """Read the endpoint and every deployment behind it."""
+    def work() -> dict[str, Any]:
+        port, name = _endpoints(payload), payload["endpoint_name"]
+        endpoint = port.get_endpoint(name)
+        return {"endpoint": endpoint.to_dict(), "deployments": [d.to_dict() for d in port.list_deployments(name)]}
+    return _guarded(work)
+
+
+@bp.activity_trigger(input_name="payload")
+def read_traffic(payload: dict[str, Any]) -> dict[str, Any]:
+    """Read the endpoint's current traffic."""
+    return _guarded(lambda: {"endpoint": _endpoints(payload).get_endpoint(payload["endpoint_name"]).to_dict()})
+
+
+@bp.activity_trigger(input_name="payload")
+def set_traffic(payload: dict[str, Any]) -> dict[str, Any]:
+    """Write absolute traffic unless already in place, and return the endpoint as read back.
+
+    On failure the endpoint is re-read (when that works) so the orchestrator records the
+    traffic as it really is.
+    """
+    port, name = _endpoints(payload), payload["endpoint_name"]
+    traffic, mirror = payload["traffic"], payload.get("mirror_traffic")
+    try:
+        current = port.get_endpoint(name)
+        mirror_done = mirror is None or normalize_traffic(mirror) == normalize_traffic(current.mirror_traffic)
+        if normalize_traffic(current.traffic) == normalize_traffic(traffic) and mirror_done:
+            return {"ok": True, "endpoint": current.to_dict(), "written": False}
+        endpoint = port.set_traffic(name, traffic, mirror)
+        return {"ok": True, "endpoint": endpoint.to_dict(), "written": True}
+    except AzureError as exc:
+        return {"ok": False, "error": exc.to_dict(), "endpoint": _reread(port, name)}
+
+
+def _reread(port: EndpointPort, name: str) -> dict[str, Any] | None:
+    try:
+        return port.get_endpoint(name).to_dict()
+    except AzureError:
+        return None
+
+
+@bp.activity_trigger(input_name="payload")
+def check_health(payload: dict[str, Any]) -> dict[str, Any]:
+    """Per-deployment requests, errors (5xx and 424) and p99 latency over [start, end)."""
+    def work() -> dict[str, Any]:
+        metrics = current_backend().metrics(_workspace(payload), payload.get("metrics_source", "platform"))
+        start, end = datetime.fromisoformat(payload["start"]), datetime.fromisoformat(payload["end"])
+        found = metrics.deployment_metrics(payload["endpoint_name"], payload["deployments"], start, end)
+        return {"metrics": {name: value.to_dict() for name, value in found.items()}}
+    return _guarded(work)

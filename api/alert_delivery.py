@@ -1,0 +1,50 @@
+"""Hand an Azure Monitor alert to the rollout it concerns: the webhook's core, also used by ``simulate``.
+
+Parse (``rollout.alerts.parse_alert``), locate the managed endpoint, look up its running
+rollout, decide, and raise the event: ``rollback`` when a fired alert concerns the new
+deployment, ``alert`` (recorded on the rollout) otherwise. Ignored alerts change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from api.rollouts import find_running_rollout
+from rollout.alerts import AlertDecision, ManagedScope, decide, locate, parse_alert
+from rollout.model import WorkspaceRef
+
+log = logging.getLogger("aml_rollout.alerts")
+
+
+@dataclass(frozen=True)
+class AlertOutcome:
+    """What was done with an alert, for the webhook's response body and the logs."""
+
+    decision: AlertDecision
+    alert: dict[str, Any]
+    endpoint: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.decision.action, "reason": self.decision.reason,
+                "instance_id": self.decision.instance_id, "endpoint": self.endpoint, "alert": self.alert}
+
+
+async def deliver_alert(payload: Any, client: Any, scope: ManagedScope,
+                        default_workspace: WorkspaceRef | None = None) -> AlertOutcome:
+    """Route one alert payload; raises ``InvalidAlert`` when it is not the common schema.
+
+    Errors from the Durable client (the task hub unreachable, say) propagate: the caller
+    answers so that Azure Monitor retries.
+    """
+    alert = parse_alert(payload)
+    target = locate(alert, scope)
+    rollout = await find_running_rollout(client, target.endpoint) if target else None
+    decision = decide(alert, target, rollout, default_workspace)
+    if decision.action != "ignore" and decision.instance_id:
+        event = "rollback" if decision.action == "rollback" else "alert"
+        await client.raise_event(decision.instance_id, event, {"reason": decision.reason, "alert": alert.summary()})
+    log.info("alert %s (%s) for %s: %s: %s", alert.rule, alert.monitor_condition,
+             target.endpoint if target else "-", decision.action, decision.reason)
+    return AlertOutcome(decision, alert.summary(), target.endpoint if target else None)

@@ -1,0 +1,243 @@
+"""``python -m emulator simulate SCENARIO [--json]``: run one rollout on a virtual clock.
+
+The registered functions of ``function_app`` run unchanged: the orchestrator through the real
+``azure-functions-durable`` replay engine (``emulator.taskhub``), the activities against the
+simulated Azure ML endpoint and synthetic metrics of the scenario. Alerts are delivered at
+their virtual time through the webhook's own routing (``api.alert_delivery``) and a real
+``DurableOrchestrationClient`` talking to the emulated management API; operator controls
+through the same client. Exit status: 0 promoted, 1 rolled back / aborted / failed, 2 bad scenario.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import azure.durable_functions as df
+
+from activities.backend import use_backend
+from api.alert_delivery import deliver_alert
+from emulator.clock import VirtualClock
+from emulator.management_api import ManagementApi
+from emulator.scenario import Scenario, load_scenario
+from emulator.simulated_azure import SimulatedBackend, SimulatedWorkspace, SyntheticMetrics, TrafficChange
+from emulator.taskhub import TaskHub
+from rollout.alerts import ManagedScope
+from rollout.durations import format_duration
+from rollout.errors import InvalidRequest
+from rollout.plan import instance_id_for
+from rollout.traffic import describe
+
+SIMULATION_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+MAX_VIRTUAL_DAYS = 30
+ORCHESTRATOR = "rollout_orchestrator"
+
+
+@dataclass
+class SimulationResult:
+    """What a simulation produced: the orchestration's final record and a timeline of events."""
+
+    record: dict[str, Any]
+    runtime_status: str
+    elapsed_seconds: float
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        return self.record.get("outcome") or "failed"
+
+    def exit_code(self) -> int:
+        return 0 if self.outcome == "promoted" else 1
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` object."""
+        return {
+            "outcome": self.outcome,
+            "reason": self.record.get("reason"),
+            "final_traffic": self.record.get("final_traffic") or self.record.get("traffic") or {},
+            "steps_completed": self.record.get("steps_completed", []),
+            "elapsed_seconds": self.elapsed_seconds,
+            "timeline": self.timeline,
+        }
+
+
+def build_workspace(scenario: Scenario, now: Callable[[], datetime]) -> SimulatedBackend:
+    """The simulated workspace, endpoint and metrics a scenario describes."""
+    workspace = SimulatedWorkspace(scenario.workspace, now, scenario.update_seconds)
+    endpoint = workspace.add_endpoint(scenario.endpoint_name, scenario.deployments, scenario.traffic,
+                                      scenario.mirror_traffic)
+    endpoint.provisioning_state = scenario.endpoint_provisioning_state
+    workspace.faults.extend(scenario.faults)
+    metrics = SyntheticMetrics(workspace, scenario.requests_per_minute, scenario.health)
+    return SimulatedBackend(workspace, metrics)
+
+
+class Timeline:
+    """Collects timeline events (``at_seconds``, ``kind``, details) as the simulation runs."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self.events: list[dict[str, Any]] = []
+        self._last_check: str | None = None
+
+    def add(self, at: datetime, kind: str, **details: Any) -> None:
+        self.events.append({"at_seconds": (at - self.start).total_seconds(), "kind": kind, **details})
+
+    def on_hub_record(self, record: dict[str, Any]) -> None:
+        """Turn the task hub's custom-status updates into health-check events (one per check)."""
+        status = record.get("custom_status")
+        if record.get("kind") != "custom_status" or not isinstance(status, dict):
+            return
+        health = status.get("last_health")
+        if not health or health.get("at") == self._last_check:
+            return
+        self._last_check = health["at"]
+        self.add(datetime.fromisoformat(health["at"]), "health_check", step=health.get("step"),
+                 verdict=health.get("verdict"), reason=health.get("reason"), new=health.get("new"),
+                 old=health.get("old"), error_rate=health.get("error_rate"))
+
+    def sorted(self) -> list[dict[str, Any]]:
+        return sorted(self.events, key=lambda e: e["at_seconds"])
+
+
+def run_simulation(scenario: Scenario) -> SimulationResult:
+    """Run the scenario's rollout to its end on a virtual clock."""
+    assert scenario.rollout is not None
+    clock = VirtualClock(SIMULATION_START)
+    backend = build_workspace(scenario, clock.now)
+    timeline = Timeline(SIMULATION_START)
+    from function_app import app
+
+    use_backend(backend)
+    hub = TaskHub(app, clock)
+    hub.observe(timeline.on_hub_record)
+    api = ManagementApi(hub)
+    api.start()
+    try:
+        client = df.DurableOrchestrationClient(api.client_binding_json())
+        instance = instance_id_for(scenario.rollout.endpoint_name)
+        hub.start(ORCHESTRATOR, instance, scenario.rollout.to_dict())
+        _schedule_world(scenario, hub, client, backend, timeline, instance)
+        hub.run(until=lambda: _finished(hub, instance), max_virtual_seconds=MAX_VIRTUAL_DAYS * 86400)
+        status = hub.get_status(instance) or {}
+    finally:
+        api.stop()
+        use_backend(None)
+    return _result(status, backend.workspace.endpoint(scenario.endpoint_name).changes, timeline, clock.now())
+
+
+def _schedule_world(scenario: Scenario, hub: TaskHub, client: Any, backend: SimulatedBackend,
+                    timeline: Timeline, instance: str) -> None:
+    """Schedule the scenario's alerts, operator controls and outside traffic changes."""
+    scope = ManagedScope((scenario.workspace,))
+    for alert in scenario.alerts:
+        def deliver(payload: Any = alert.payload, source: str = alert.source) -> None:
+            outcome = asyncio.run(deliver_alert(payload, client, scope, scenario.workspace))
+            timeline.add(backend.workspace.now(), "alert", source=source, **outcome.to_dict())
+        hub.call_at(SIMULATION_START + alert.at, deliver)
+    for control in scenario.controls:
+        def send(action: str = control.action, reason: str = control.reason) -> None:
+            asyncio.run(client.raise_event(instance, action, {"reason": reason}))
+            timeline.add(backend.workspace.now(), "control", action=action, reason=reason)
+        hub.call_at(SIMULATION_START + control.at, send)
+    for change in scenario.changes:
+        def apply(traffic: Any = change.traffic) -> None:
+            backend.workspace.update_traffic(scenario.endpoint_name, traffic, None, by="someone else")
+        hub.call_at(SIMULATION_START + change.at, apply)
+
+
+def _finished(hub: TaskHub, instance: str) -> bool:
+    status = hub.get_status(instance)
+    return bool(status) and status.get("runtimeStatus") not in ("Pending", "Running")
+
+
+def _result(status: dict[str, Any], changes: list[TrafficChange], timeline: Timeline, now: datetime) -> SimulationResult:
+    output = status.get("output")
+    record = output if isinstance(output, dict) else {
+        "outcome": "failed", "reason": f"orchestration {status.get('runtimeStatus', 'did not finish')}: {output}",
+        **(status.get("customStatus") or {}),
+    }
+    reasons = {entry["at"]: entry["reason"] for entry in record.get("history", []) if entry.get("traffic") is not None}
+    for change in changes:
+        if change.by == "setup":
+            continue
+        fallback = "set by the rollout" if change.by == "aml-rollout" else f"changed outside the rollout ({change.by})"
+        timeline.add(change.at, "traffic", traffic=dict(change.traffic), by=change.by,
+                     reason=reasons.get(change.at.isoformat(), fallback))
+    ended = datetime.fromisoformat(record["ended_at"]) if record.get("ended_at") else now
+    timeline.add(ended, "outcome", outcome=record.get("outcome") or "failed", reason=record.get("reason"))
+    return SimulationResult(record, str(status.get("runtimeStatus")), (ended - SIMULATION_START).total_seconds(),
+                            timeline.sorted())
+
+
+# --- human output ---------------------------------------------------------------------------
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"+{hours:d}:{minutes:02d}:{secs:02d}"
+
+
+def _metrics(name: str, m: dict[str, Any] | None) -> str:
+    if not m:
+        return f"{name}: -"
+    p99 = "-" if m.get("latency_p99_ms") is None else f"{m['latency_p99_ms']:.0f} ms"
+    rate = f"{m['errors'] / m['requests']:.4f}" if m.get("requests") else "-"
+    return f"{name}: {m['requests']} req, {m['errors']} err ({rate}), p99 {p99}"
+
+
+def render(scenario: Scenario, result: SimulationResult) -> str:
+    """The readable timeline."""
+    request = scenario.rollout
+    assert request is not None
+    plan = result.record.get("plan") or {}
+    steps = " -> ".join(f"{s}%" for s in plan.get("steps", request.traffic_steps or ()))
+    lines = [f"Rollout of {request.new_deployment} on {request.endpoint_name}"
+             f" (steps {steps or 'default'}, window {format_duration(request.observation_window)},"
+             f" check every {format_duration(request.check_interval)})"]
+    old, new = plan.get("old", "old"), plan.get("new", request.new_deployment)
+    for event in result.timeline:
+        lines.append(f"  {_clock(event['at_seconds'])}  {_describe_event(event, old, new)}")
+    lines.append(f"Outcome: {result.outcome} - {result.record.get('reason')}")
+    lines.append(f"Final traffic: {describe(result.to_json()['final_traffic'])}"
+                 f"   steps completed: {result.record.get('steps_completed', [])}"
+                 f"   virtual time: {timedelta(seconds=int(result.elapsed_seconds))}")
+    return "\n".join(lines)
+
+
+def _describe_event(event: dict[str, Any], old: str, new: str) -> str:
+    kind = event["kind"]
+    if kind == "traffic":
+        return f"traffic   {describe(event['traffic']):<28} {event['reason']}"
+    if kind == "health_check":
+        return (f"check     {_metrics(new, event.get('new'))}; {_metrics(old, event.get('old'))}"
+                f" -> {event['verdict']}: {event['reason']}")
+    if kind == "alert":
+        return f"alert     {event['alert'].get('rule')} {event['alert'].get('monitor_condition')} -> {event['action']}: {event['reason']}"
+    if kind == "control":
+        return f"control   {event['action']}: {event['reason']}"
+    return f"{kind:<9} {event.get('outcome', '')}: {event.get('reason', '')}"
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``python -m emulator simulate``."""
+    parser = argparse.ArgumentParser(prog="python -m emulator simulate", description=__doc__.splitlines()[0])
+    parser.add_argument("scenario", help="scenario file (YAML or JSON)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the timeline")
+    args = parser.parse_args(argv)
+    try:
+        scenario = load_scenario(args.scenario)
+    except InvalidRequest as exc:
+        print(f"bad scenario {args.scenario}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem.field}: {problem.message}", file=sys.stderr)
+        return 2
+    result = run_simulation(scenario)
+    print(json.dumps(result.to_json(), indent=2) if args.json else render(scenario, result))
+    return result.exit_code()

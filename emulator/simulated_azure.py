@@ -1,0 +1,264 @@
+"""A simulated Azure ML workspace: endpoints that enforce the service's rules, and synthetic metrics.
+
+Rules enforced on every traffic update, as the service does (its error kinds in brackets):
+- live traffic values are integers 0..100 that add up to 100, or to 0 when nothing is served
+  [ServiceError, 400 BadRequest];
+- only existing deployments may hold live or mirror traffic [ServiceError];
+- mirror traffic is at most 50 and only to a deployment with no live traffic [ServiceError];
+- an update while another is in progress is a conflict [UpdateConflict, 409].
+Deployment names are lower-cased, as azure-ai-ml does before sending.
+
+Metrics are synthetic and deterministic: requests per minute split by the traffic in force at
+each moment, and per deployment a piecewise error rate and p99 latency over time.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable, Mapping, Sequence
+
+from rollout.errors import AzureError, ResourceNotFound, ServiceError, UpdateConflict
+from rollout.model import DeploymentMetrics, DeploymentState, EndpointState, WorkspaceRef, normalize_traffic
+
+Now = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class HealthSegment:
+    """From ``start`` (offset from the simulation's start) on, a deployment answers with these."""
+
+    start: timedelta
+    error_rate: float = 0.0
+    latency_p99_ms: float = 100.0
+
+
+@dataclass(frozen=True)
+class TrafficChange:
+    """One applied traffic update: when, the resulting live and mirror traffic, and who made it."""
+
+    at: datetime
+    traffic: Mapping[str, int]
+    mirror_traffic: Mapping[str, int]
+    by: str
+
+
+@dataclass
+class Fault:
+    """Make an operation fail with ``error`` from ``start`` to ``end`` (offsets), ``times`` times at most."""
+
+    operation: str                      # get_endpoint, list_deployments, set_traffic or metrics
+    error: AzureError
+    start: timedelta = timedelta(0)
+    end: timedelta | None = None
+    times: int | None = None
+
+
+@dataclass
+class SimulatedEndpoint:
+    """One managed online endpoint and its deployments."""
+
+    name: str
+    deployments: dict[str, DeploymentState]
+    traffic: dict[str, int]
+    mirror_traffic: dict[str, int] = field(default_factory=dict)
+    provisioning_state: str = "Succeeded"
+    busy_until: datetime | None = None
+    changes: list[TrafficChange] = field(default_factory=list)
+
+    def state(self) -> EndpointState:
+        return EndpointState(self.name, self.provisioning_state, dict(self.traffic), dict(self.mirror_traffic))
+
+
+class SimulatedWorkspace:
+    """The endpoints of one workspace, on a clock; thread-safe."""
+
+    def __init__(self, workspace: WorkspaceRef, now: Now, update_seconds: float = 0.0) -> None:
+        self.workspace = workspace
+        self.now = now
+        self.started_at = now()
+        self.update_seconds = update_seconds
+        self.endpoints: dict[str, SimulatedEndpoint] = {}
+        self.faults: list[Fault] = []
+        self.lock = threading.RLock()
+
+    def add_endpoint(self, name: str, deployments: Sequence[DeploymentState], traffic: Mapping[str, int],
+                     mirror_traffic: Mapping[str, int] | None = None) -> SimulatedEndpoint:
+        """Create an endpoint; its initial traffic must obey the same rules as any update."""
+        endpoint = SimulatedEndpoint(name.lower(), {d.name.lower(): d for d in deployments}, {})
+        self.endpoints[endpoint.name] = endpoint
+        self._apply(endpoint, traffic, mirror_traffic or {}, by="setup")
+        return endpoint
+
+    def endpoint(self, name: str) -> SimulatedEndpoint:
+        """The endpoint named (case-insensitive); ``ResourceNotFound`` otherwise."""
+        found = self.endpoints.get(name.lower())
+        if found is None:
+            raise ResourceNotFound("endpoint", name)
+        return found
+
+    def update_traffic(self, name: str, traffic: Mapping[str, int], mirror_traffic: Mapping[str, int] | None,
+                       by: str) -> EndpointState:
+        """Apply a traffic update as the service would, refusing what it refuses."""
+        with self.lock:
+            endpoint = self.endpoint(name)
+            now = self.now()
+            if endpoint.busy_until is not None and now < endpoint.busy_until:
+                raise UpdateConflict(f"endpoint {endpoint.name!r} has an update in progress until "
+                                     f"{endpoint.busy_until.isoformat()}")
+            mirror = endpoint.mirror_traffic if mirror_traffic is None else mirror_traffic
+            self._apply(endpoint, traffic, mirror, by)
+            if self.update_seconds:
+                endpoint.busy_until = now + timedelta(seconds=self.update_seconds)
+            return endpoint.state()
+
+    def _apply(self, endpoint: SimulatedEndpoint, traffic: Mapping[str, int], mirror: Mapping[str, int],
+               by: str) -> None:
+        live, mirrored = _validated(endpoint, traffic, mirror)
+        endpoint.traffic, endpoint.mirror_traffic = live, mirrored
+        endpoint.changes.append(TrafficChange(self.now(), dict(live), dict(mirrored), by))
+
+    def check_fault(self, operation: str) -> None:
+        """Raise the first active fault injected for ``operation``."""
+        offset = self.now() - self.started_at
+        for fault in self.faults:
+            active = fault.start <= offset and (fault.end is None or offset < fault.end)
+            if fault.operation == operation and active and (fault.times is None or fault.times > 0):
+                if fault.times is not None:
+                    fault.times -= 1
+                raise fault.error
+
+
+def _validated(endpoint: SimulatedEndpoint, traffic: Mapping[str, int],
+               mirror: Mapping[str, int]) -> tuple[dict[str, int], dict[str, int]]:
+    for kind, values in (("traffic", traffic), ("mirror traffic", mirror)):
+        for name, share in values.items():
+            if isinstance(share, bool) or not isinstance(share, int) or not 0 <= share <= 100:
+                raise ServiceError(f"BadRequest: {kind} for {name!r} must be an integer from 0 to 100")
+            if name.lower() not in endpoint.deployments:
+                raise ServiceError(f"BadRequest: {kind} names deployment {name!r}, which does not exist")
+    live, mirrored = normalize_traffic(traffic), normalize_traffic(mirror)
+    if sum(live.values()) not in (0, 100):
+        raise ServiceError(f"BadRequest: traffic must add up to 100 (or 0), not {sum(live.values())}")
+    if len(mirrored) > 1 or sum(mirrored.values()) > 50:
+        raise ServiceError("BadRequest: mirror traffic goes to one deployment, at most 50 percent")
+    for name in mirrored:
+        if live.get(name):
+            raise ServiceError(f"BadRequest: {name!r} cannot receive mirror traffic while it has live traffic")
+    return live, mirrored
+
+
+class SimulatedEndpointPort:
+    """``EndpointPort`` over a simulated workspace."""
+
+    def __init__(self, workspace: SimulatedWorkspace) -> None:
+        self.workspace = workspace
+
+    def get_endpoint(self, endpoint: str) -> EndpointState:
+        """The endpoint as it is now."""
+        with self.workspace.lock:
+            self.workspace.check_fault("get_endpoint")
+            return self.workspace.endpoint(endpoint).state()
+
+    def list_deployments(self, endpoint: str) -> list[DeploymentState]:
+        """Every deployment behind the endpoint."""
+        with self.workspace.lock:
+            self.workspace.check_fault("list_deployments")
+            return list(self.workspace.endpoint(endpoint).deployments.values())
+
+    def set_traffic(self, endpoint: str, traffic: Mapping[str, int],
+                    mirror_traffic: Mapping[str, int] | None = None) -> EndpointState:
+        """Apply the update (the simulation completes it at once) and read it back."""
+        with self.workspace.lock:
+            self.workspace.check_fault("set_traffic")
+            self.workspace.update_traffic(endpoint, traffic, mirror_traffic, by="aml-rollout")
+            return self.workspace.endpoint(endpoint).state()
+
+    def scale_deployment(self, endpoint: str, deployment: str, instance_count: int) -> DeploymentState:
+        """Set a deployment's instance count."""
+        with self.workspace.lock:
+            target = self.workspace.endpoint(endpoint)
+            current = target.deployments.get(deployment.lower())
+            if current is None:
+                raise ResourceNotFound("deployment", deployment)
+            scaled = DeploymentState(current.name, current.provisioning_state, instance_count, current.instance_type)
+            target.deployments[current.name] = scaled
+            return scaled
+
+
+class SyntheticMetrics:
+    """``MetricsPort`` computing what each deployment served from the traffic history.
+
+    Requests arrive at ``requests_per_minute`` spread evenly; each deployment gets its live
+    share; errors are requests times the error rate in force; p99 is the highest p99 in
+    force while the deployment served requests in the range.
+    """
+
+    def __init__(self, workspace: SimulatedWorkspace, requests_per_minute: float,
+                 health: Mapping[str, Sequence[HealthSegment]]) -> None:
+        self.workspace = workspace
+        self.requests_per_minute = requests_per_minute
+        self.health = {name.lower(): sorted(segments, key=lambda s: s.start) for name, segments in health.items()}
+
+    def deployment_metrics(self, endpoint: str, deployments: Sequence[str], start: datetime,
+                           end: datetime) -> dict[str, DeploymentMetrics]:
+        """What each named deployment served in [start, end)."""
+        with self.workspace.lock:
+            self.workspace.check_fault("metrics")
+            changes = list(self.workspace.endpoint(endpoint).changes)
+        return {name: self._served(name.lower(), changes, start, end) for name in deployments}
+
+    def _served(self, name: str, changes: Sequence[TrafficChange], start: datetime, end: datetime) -> DeploymentMetrics:
+        requests = errors = 0.0
+        p99: float | None = None
+        for seg_start, seg_end, share in _share_periods(name, changes, start, end):
+            for h_start, h_end, segment in self._health_periods(name, seg_start, seg_end):
+                served = self.requests_per_minute * share / 100 * (h_end - h_start).total_seconds() / 60
+                if served <= 0:
+                    continue
+                requests += served
+                errors += served * segment.error_rate
+                p99 = segment.latency_p99_ms if p99 is None else max(p99, segment.latency_p99_ms)
+        return DeploymentMetrics(int(round(requests)), int(round(errors)), p99)
+
+    def _health_periods(self, name: str, start: datetime, end: datetime):
+        segments = self.health.get(name) or [HealthSegment(timedelta(0))]
+        origin = self.workspace.started_at
+        for index, segment in enumerate(segments):
+            # The first segment also covers anything before its start.
+            seg_start = origin + segment.start if index else min(start, origin + segment.start)
+            seg_end = origin + segments[index + 1].start if index + 1 < len(segments) else end
+            lo, hi = max(start, seg_start), min(end, seg_end)
+            if lo < hi:
+                yield lo, hi, segment
+
+
+def _share_periods(name: str, changes: Sequence[TrafficChange], start: datetime, end: datetime):
+    """(from, to, live share) for ``name`` over [start, end), from the traffic history."""
+    for index, change in enumerate(changes):
+        next_at = changes[index + 1].at if index + 1 < len(changes) else end
+        lo, hi = max(start, change.at), min(end, next_at)
+        if lo < hi:
+            yield lo, hi, change.traffic.get(name, 0)
+
+
+class SimulatedBackend:
+    """``Backend`` serving one simulated workspace (any workspace argument maps to it)."""
+
+    def __init__(self, workspace: SimulatedWorkspace, metrics: SyntheticMetrics) -> None:
+        self.workspace = workspace
+        self._endpoints = SimulatedEndpointPort(workspace)
+        self._metrics = metrics
+
+    def endpoints(self, workspace: WorkspaceRef | None) -> SimulatedEndpointPort:
+        self._check(workspace)
+        return self._endpoints
+
+    def metrics(self, workspace: WorkspaceRef | None, source: str) -> SyntheticMetrics:
+        self._check(workspace)
+        return self._metrics
+
+    def _check(self, workspace: WorkspaceRef | None) -> None:
+        if workspace is not None and workspace != self.workspace.workspace:
+            raise ResourceNotFound("workspace", workspace.workspace_name)

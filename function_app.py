@@ -1,0 +1,15 @@
+"""The Function App: registers the orchestrator, the activities and the HTTP routes.
+
+Importing this module imports no Azure SDK beyond azure-functions and azure-functions-durable;
+the Azure ML and Monitor clients are built on first use (``activities.backend``).
+"""
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from activities import bp as activities
+from orchestrators.rollout import bp as orchestrators
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(orchestrators)
+app.register_functions(activities)

@@ -1,0 +1,1 @@
+"""Durable orchestrators. Deterministic: no I/O, no clock but ``context.current_utc_datetime``."""

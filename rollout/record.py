@@ -1,0 +1,92 @@
+"""The rollout's record: what the custom status shows while it runs and the output when it ends.
+
+The orchestrator owns one ``RolloutRecord`` and appends to it; ``to_dict`` is the JSON shape of
+both the custom status and the orchestration output. Every traffic change lands in
+``history`` with the time, the traffic requested, the traffic read back, and the reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping
+
+from rollout.model import normalize_traffic
+
+OUTCOMES = ("promoted", "rolled_back", "aborted", "failed")
+MAX_ALERTS_KEPT = 20      # custom status is size-limited; keep the newest alert notes
+
+
+class RolloutRecord:
+    """Accumulates the state of one rollout; not thread-safe, owned by one orchestrator."""
+
+    def __init__(self, request: Mapping[str, Any], instance_id: str, started_at: datetime) -> None:
+        self.request = dict(request)
+        self.instance_id = instance_id
+        self.started_at = started_at.isoformat()
+        self.phase = "preflight"
+        self.paused = False
+        self.plan: dict[str, Any] | None = None
+        self.step_index: int | None = None
+        self.traffic: dict[str, int] = {}
+        self.last_health: dict[str, Any] | None = None
+        self.history: list[dict[str, Any]] = []
+        self.alerts: list[dict[str, Any]] = []
+        self.steps_completed: list[int] = []
+        self.outcome: str | None = None
+        self.reason: str | None = None
+        self.ended_at: str | None = None
+
+    def observe(self, at: datetime, traffic: Mapping[str, int]) -> None:
+        """Remember the endpoint's traffic as last read (no history entry: nothing changed)."""
+        self.traffic = normalize_traffic(traffic)
+
+    def traffic_change(self, at: datetime, kind: str, requested: Mapping[str, int] | None,
+                       observed: Mapping[str, int] | None, reason: str) -> None:
+        """Record a traffic change (or a failed attempt at one) with what was read back."""
+        if observed is not None:
+            self.traffic = normalize_traffic(observed)
+        self.history.append({
+            "at": at.isoformat(), "kind": kind, "reason": reason,
+            "requested": None if requested is None else normalize_traffic(requested),
+            "traffic": None if observed is None else normalize_traffic(observed),
+        })
+
+    def note_alert(self, at: datetime, alert: Mapping[str, Any], action: str) -> None:
+        """Record an alert delivered to this rollout and what was done about it."""
+        self.alerts.append({"at": at.isoformat(), "action": action, **alert})
+        del self.alerts[:-MAX_ALERTS_KEPT]
+
+    def finish(self, at: datetime, outcome: str, reason: str) -> dict[str, Any]:
+        """End the rollout; returns the final record (the orchestration output)."""
+        assert outcome in OUTCOMES, outcome
+        self.phase, self.outcome, self.reason, self.ended_at = "done", outcome, reason, at.isoformat()
+        return self.to_dict()
+
+    def current_step(self) -> int | None:
+        """The new deployment's share at the current step, or None before the first step."""
+        if self.plan is None or self.step_index is None:
+            return None
+        return int(self.plan["steps"][self.step_index])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of custom status and output."""
+        return {
+            "instance_id": self.instance_id,
+            "endpoint_name": self.request.get("endpoint_name"),
+            "new_deployment": self.request.get("new_deployment"),
+            "phase": self.phase,
+            "paused": self.paused,
+            "plan": self.plan,
+            "step_index": self.step_index,
+            "current_step": self.current_step(),
+            "traffic": dict(self.traffic),
+            "last_health": self.last_health,
+            "history": list(self.history),
+            "alerts": list(self.alerts),
+            "steps_completed": list(self.steps_completed),
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "final_traffic": dict(self.traffic) if self.outcome else None,
+        }

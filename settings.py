@@ -1,0 +1,76 @@
+"""The one place that reads the environment (App Settings in Azure, local.settings.json locally).
+
+    AML_ROLLOUT_SUBSCRIPTION_ID       the Azure ML workspace the app manages: subscription id
+    AML_ROLLOUT_RESOURCE_GROUP        ... its resource group
+    AML_ROLLOUT_WORKSPACE_NAME        ... its name
+    AML_ROLLOUT_EXTRA_WORKSPACES      more managed workspaces, "sub/rg/name" separated by commas
+                                      (rollout requests may name them in ``workspace``)
+    AML_ROLLOUT_LOG_ANALYTICS_WORKSPACE_ID   Log Analytics workspace id (GUID) for metrics_source
+                                      "log_analytics"
+    AML_ROLLOUT_LOG_ANALYTICS_RESOURCE_ID    its ARM id, so log search alerts scoped to it are routed
+    AML_ROLLOUT_METRICS_LAG_SECONDS   how far before "now" metric queries end (ingestion lag), default 60
+    AML_ROLLOUT_CLOUD                 AzureCloud (default), AzureUSGovernment, AzureChinaCloud, or a
+                                      cloud name registered through ARM_CLOUD_METADATA_URL
+    AML_ROLLOUT_MAX_ALERT_BYTES       largest alert webhook body accepted, default 262144
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from rollout.alerts import ManagedScope
+from rollout.model import WorkspaceRef
+
+PREFIX = "AML_ROLLOUT_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from its environment, read once."""
+
+    workspace: WorkspaceRef | None
+    extra_workspaces: tuple[WorkspaceRef, ...] = ()
+    log_analytics_workspace_id: str | None = None
+    log_analytics_resource_id: str | None = None
+    metrics_lag_seconds: float = 60.0
+    cloud: str = "AzureCloud"
+    max_alert_bytes: int = 262144
+    env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def managed_scope(self) -> ManagedScope:
+        """The workspaces (and Log Analytics workspace) whose alerts this app acts on."""
+        workspaces = ((self.workspace,) if self.workspace else ()) + self.extra_workspaces
+        logs = (self.log_analytics_resource_id,) if self.log_analytics_resource_id else ()
+        return ManagedScope(workspaces, logs)
+
+
+def _workspace(env: Mapping[str, str]) -> WorkspaceRef | None:
+    parts = [env.get(PREFIX + key, "").strip() for key in ("SUBSCRIPTION_ID", "RESOURCE_GROUP", "WORKSPACE_NAME")]
+    return WorkspaceRef(*parts) if all(parts) else None
+
+
+def _extra_workspaces(text: str) -> tuple[WorkspaceRef, ...]:
+    found = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        pieces = item.strip("/").split("/")
+        if len(pieces) != 3 or not all(pieces):
+            raise ValueError(f"{PREFIX}EXTRA_WORKSPACES: {item!r} is not subscription/resource-group/workspace")
+        found.append(WorkspaceRef(*pieces))
+    return tuple(found)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from ``env`` (default: the process environment)."""
+    env = dict(os.environ if env is None else env)
+    return Settings(
+        workspace=_workspace(env),
+        extra_workspaces=_extra_workspaces(env.get(PREFIX + "EXTRA_WORKSPACES", "")),
+        log_analytics_workspace_id=env.get(PREFIX + "LOG_ANALYTICS_WORKSPACE_ID") or None,
+        log_analytics_resource_id=env.get(PREFIX + "LOG_ANALYTICS_RESOURCE_ID") or None,
+        metrics_lag_seconds=float(env.get(PREFIX + "METRICS_LAG_SECONDS", "60")),
+        cloud=env.get(PREFIX + "CLOUD", "AzureCloud"),
+        max_alert_bytes=int(env.get(PREFIX + "MAX_ALERT_BYTES", "262144")),
+        env=env,
+    )

@@ -1,0 +1,139 @@
+"""Rollout request validation and plan resolution: one named row per case."""
+
+from datetime import timedelta
+
+import pytest
+
+from rollout.errors import InvalidRequest
+from rollout.model import DeploymentState, EndpointState
+from rollout.plan import DEFAULT_STEPS, PlanRejected, parse_request, resolve_plan
+
+BASE = {"endpoint_name": "fraud-ep", "new_deployment": "green-v2"}
+
+
+def test_defaults_are_the_seed_designs_values():
+    request = parse_request(BASE)
+    assert request.old_deployment is None and request.traffic_steps is None
+    assert request.observation_window == timedelta(minutes=5)
+    assert request.check_interval == timedelta(minutes=1)
+    assert (request.error_threshold, request.min_requests, request.max_inconclusive_windows) == (0.01, 100, 2)
+    assert request.bake_time == timedelta(0) and request.metrics_source == "platform"
+
+
+def test_wire_form_round_trips():
+    request = parse_request({**BASE, "traffic_steps": [5, 100], "observation_window": "PT1H30M",
+                             "latency_p99_threshold_ms": 250, "bake_time": "PT10M",
+                             "workspace": {"subscription_id": "s", "resource_group": "r", "workspace_name": "w"}})
+    assert parse_request(request.to_dict()) == request
+
+
+@pytest.mark.parametrize("change, field, message", [
+    pytest.param({"endpoint_name": None}, "endpoint_name", "is required", id="endpoint-missing"),
+    pytest.param({"new_deployment": None}, "new_deployment", "is required", id="new-missing"),
+    pytest.param({"endpoint_name": "x"}, "endpoint_name", "3-32", id="endpoint-too-short"),
+    pytest.param({"endpoint_name": "1abc"}, "endpoint_name", "starting with a letter", id="endpoint-starts-with-digit"),
+    pytest.param({"new_deployment": 7}, "new_deployment", "3-32", id="new-not-a-string"),
+    pytest.param({"old_deployment": "green-v2"}, "old_deployment", "must differ", id="old-equals-new"),
+    pytest.param({"old_deployment": "GREEN-V2"}, "old_deployment", "must differ", id="old-equals-new-other-case"),
+    pytest.param({"traffic_steps": []}, "traffic_steps", "non-empty", id="steps-empty"),
+    pytest.param({"traffic_steps": "10,100"}, "traffic_steps", "non-empty list", id="steps-not-a-list"),
+    pytest.param({"traffic_steps": [10, 10, 100]}, "traffic_steps", "strictly increasing", id="steps-repeat"),
+    pytest.param({"traffic_steps": [50, 20, 100]}, "traffic_steps", "strictly increasing", id="steps-decrease"),
+    pytest.param({"traffic_steps": [0, 100]}, "traffic_steps", "between 1 and 100", id="steps-zero"),
+    pytest.param({"traffic_steps": [10, 101]}, "traffic_steps", "between 1 and 100", id="steps-over-100"),
+    pytest.param({"traffic_steps": [10.5, 100]}, "traffic_steps", "only integers", id="steps-float"),
+    pytest.param({"traffic_steps": [True, 100]}, "traffic_steps", "only integers", id="steps-bool"),
+    pytest.param({"observation_window": "5 minutes"}, "observation_window", "ISO 8601", id="window-not-iso"),
+    pytest.param({"observation_window": "P1M"}, "observation_window", "ISO 8601", id="window-months"),
+    pytest.param({"observation_window": "PT0S"}, "observation_window", "at least 1 second", id="window-zero"),
+    pytest.param({"observation_window": "P7D"}, "observation_window", "at most", id="window-too-long"),
+    pytest.param({"check_interval": 60}, "check_interval", "ISO 8601", id="interval-number"),
+    pytest.param({"check_interval": "PT10M"}, "check_interval", "not be longer", id="interval-longer-than-window"),
+    pytest.param({"error_threshold": 1.5}, "error_threshold", "between 0.0 and 1.0", id="threshold-over-1"),
+    pytest.param({"error_threshold": -0.1}, "error_threshold", "between", id="threshold-negative"),
+    pytest.param({"error_threshold": "0.01"}, "error_threshold", "must be a number", id="threshold-string"),
+    pytest.param({"latency_p99_threshold_ms": 0}, "latency_p99_threshold_ms", "at least 1", id="latency-zero"),
+    pytest.param({"max_error_rate_increase": 2}, "max_error_rate_increase", "between", id="increase-over-1"),
+    pytest.param({"min_requests": 0}, "min_requests", "at least 1", id="min-requests-zero"),
+    pytest.param({"min_requests": 10.0}, "min_requests", "integer", id="min-requests-float"),
+    pytest.param({"max_inconclusive_windows": -1}, "max_inconclusive_windows", "at least 0", id="extensions-negative"),
+    pytest.param({"bake_time": "soon"}, "bake_time", "ISO 8601", id="bake-not-iso"),
+    pytest.param({"metrics_source": "prometheus"}, "metrics_source", "platform, log_analytics", id="source-unknown"),
+    pytest.param({"workspace": {"subscription_id": "s"}}, "workspace", "exactly subscription_id", id="workspace-partial"),
+    pytest.param({"trafic_steps": [10, 100]}, "trafic_steps", "not a known field", id="unknown-field"),
+])
+def test_bad_field_is_named(change, field, message):
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request({**BASE, **change})
+    problems = {p.field: p.message for p in caught.value.problems}
+    assert field in problems, problems
+    assert message in problems[field]
+
+
+def test_every_bad_field_is_reported_at_once():
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request({"new_deployment": "g", "error_threshold": 3, "extra": 1})
+    assert {p.field for p in caught.value.problems} == {"endpoint_name", "new_deployment", "error_threshold", "extra"}
+
+
+def test_body_that_is_not_an_object():
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request([1, 2])
+    assert caught.value.problems[0].field == "body"
+
+
+def _deployment(name, state="Succeeded", count=1):
+    return DeploymentState(name, state, count)
+
+
+def _endpoint(traffic, state="Succeeded"):
+    return EndpointState("fraud-ep", state, traffic)
+
+
+BLUE_GREEN = [_deployment("blue-v1"), _deployment("green-v2")]
+
+
+@pytest.mark.parametrize("request_extra, traffic, deployments, expected", [
+    pytest.param({}, {"blue-v1": 100}, BLUE_GREEN, ("blue-v1", DEFAULT_STEPS, 100, {}), id="defaults"),
+    pytest.param({}, {"BLUE-V1": 100}, BLUE_GREEN, ("blue-v1", DEFAULT_STEPS, 100, {}), id="names-case-insensitive"),
+    pytest.param({}, {"blue-v1": 70, "red": 20, "green-v2": 10}, BLUE_GREEN + [_deployment("red")],
+                 None, id="third-deployment-needs-steps"),
+    pytest.param({"traffic_steps": [20, 80]}, {"blue-v1": 70, "red": 20, "green-v2": 10},
+                 BLUE_GREEN + [_deployment("red")], ("blue-v1", (20, 80), 80, {"red": 20}), id="third-keeps-share"),
+    pytest.param({}, {"blue-v1": 60, "red": 40}, BLUE_GREEN + [_deployment("red")], None, id="old-defaults-to-largest"),
+    pytest.param({"old_deployment": "red", "traffic_steps": [40]}, {"blue-v1": 60, "red": 40},
+                 BLUE_GREEN + [_deployment("red")], ("red", (40,), 40, {"blue-v1": 60}), id="old-named"),
+])
+def test_resolve_plan(request_extra, traffic, deployments, expected):
+    request = parse_request({**BASE, **request_extra})
+    if expected is None:
+        with pytest.raises(PlanRejected):
+            resolve_plan(request, _endpoint(traffic), deployments)
+        return
+    plan = resolve_plan(request, _endpoint(traffic), deployments)
+    assert (plan.old, plan.steps, plan.shared, dict(plan.others)) == expected
+    assert plan.new == "green-v2"
+
+
+@pytest.mark.parametrize("request_extra, endpoint, deployments, reason", [
+    pytest.param({}, _endpoint({"blue-v1": 100}, "Updating"), BLUE_GREEN, "is Updating", id="endpoint-not-ready"),
+    pytest.param({}, _endpoint({"blue-v1": 100}), [_deployment("blue-v1")], "new_deployment 'green-v2' does not exist",
+                 id="new-missing"),
+    pytest.param({"old_deployment": "blue-v9"}, _endpoint({"blue-v1": 100}), BLUE_GREEN,
+                 "old_deployment 'blue-v9' does not exist", id="old-missing"),
+    pytest.param({}, _endpoint({"blue-v1": 100}), [_deployment("blue-v1"), _deployment("green-v2", "Failed")],
+                 "is Failed", id="new-failed"),
+    pytest.param({}, _endpoint({"blue-v1": 100}), [_deployment("blue-v1"), _deployment("green-v2", count=0)],
+                 "has no instances", id="new-no-instances"),
+    pytest.param({}, _endpoint({}), BLUE_GREEN, "no deployment other than", id="nobody-has-traffic"),
+    pytest.param({"old_deployment": "blue-v1"}, _endpoint({"red": 100}), BLUE_GREEN + [_deployment("red")],
+                 "nothing to shift", id="old-and-new-hold-nothing"),
+    pytest.param({"traffic_steps": [10, 100]}, _endpoint({"blue-v1": 50, "red": 50}), BLUE_GREEN + [_deployment("red")],
+                 "larger than the 50%", id="step-larger-than-share"),
+    pytest.param({"traffic_steps": [10, 40]}, _endpoint({"blue-v1": 50, "red": 50}), BLUE_GREEN + [_deployment("red")],
+                 "must equal the 50%", id="last-step-short-of-share"),
+])
+def test_plan_rejected_with_reason(request_extra, endpoint, deployments, reason):
+    with pytest.raises(PlanRejected) as caught:
+        resolve_plan(parse_request({**BASE, **request_extra}), endpoint, deployments)
+    assert reason in str(caught.value)
