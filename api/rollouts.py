@@ -7,6 +7,7 @@ from typing import Any
 from rollout.alerts import RunningRollout
 from rollout.model import WorkspaceRef
 from rollout.plan import instance_id_for
+from rollout.wire import decoded
 
 RUNNING_STATUSES = ("Pending", "Running", "ContinuedAsNew", "Suspended")
 
@@ -30,7 +31,8 @@ async def find_running_rollout(client: Any, endpoint_name: str) -> RunningRollou
     status = await find_rollout(client, endpoint_name)
     if status is None or runtime_status_name(status) not in RUNNING_STATUSES:
         return None
-    request = status.input_ if isinstance(status.input_, dict) else {}
+    request = decoded(status.input_)
+    request = request if isinstance(request, dict) else {}
     workspace = request.get("workspace")
     return RunningRollout(
         instance_id=status.instance_id,

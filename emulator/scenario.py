@@ -37,8 +37,15 @@ import yaml
 from emulator.simulated_azure import Fault, HealthSegment
 from rollout.durations import parse_duration
 from rollout.errors import (
-    AzureError, FieldProblem, InvalidRequest, PermissionDenied, ResourceNotFound, ServiceError, Throttled,
-    TransientError, UpdateConflict,
+    AzureError,
+    FieldProblem,
+    InvalidRequest,
+    PermissionDenied,
+    ResourceNotFound,
+    ServiceError,
+    Throttled,
+    TransientError,
+    UpdateConflict,
 )
 from rollout.model import DeploymentState, WorkspaceRef
 from rollout.plan import RolloutRequest, parse_request
@@ -263,7 +270,8 @@ def _rate(value: Any) -> float:
     return rate
 
 
-def _timed_list(data: Mapping[str, Any], key: str, problems: _Problems, parse: Callable[[Mapping[str, Any], str], Any]) -> list[Any]:
+def _timed_list(data: Mapping[str, Any], key: str, problems: _Problems,
+                parse: Callable[[Mapping[str, Any], str], Any]) -> list[Any]:
     items = data.get(key) or []
     if not isinstance(items, list):
         problems.add(key, "must be a list")

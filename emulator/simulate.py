@@ -15,7 +15,7 @@ import asyncio
 import json
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Callable
 
 import azure.durable_functions as df
@@ -23,6 +23,7 @@ import azure.durable_functions as df
 from activities.backend import use_backend
 from api.alert_delivery import deliver_alert
 from emulator.clock import VirtualClock
+from emulator.http_host import _WORKER_LOOP as WORKER_LOOP  # one loop per process (see http_host)
 from emulator.management_api import ManagementApi
 from emulator.scenario import Scenario, load_scenario
 from emulator.simulated_azure import SimulatedBackend, SimulatedWorkspace, SyntheticMetrics, TrafficChange
@@ -33,7 +34,7 @@ from rollout.errors import InvalidRequest
 from rollout.plan import instance_id_for
 from rollout.traffic import describe
 
-SIMULATION_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+SIMULATION_START = datetime(2026, 1, 1, tzinfo=UTC)
 MAX_VIRTUAL_DAYS = 30
 ORCHESTRATOR = "rollout_orchestrator"
 
@@ -46,6 +47,7 @@ class SimulationResult:
     runtime_status: str
     elapsed_seconds: float
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)     # the orchestration history last replayed
 
     @property
     def outcome(self) -> str:
@@ -118,31 +120,47 @@ def run_simulation(scenario: Scenario) -> SimulationResult:
     hub.observe(timeline.on_hub_record)
     api = ManagementApi(hub)
     api.start()
+    loop = WORKER_LOOP.acquire()
     try:
-        client = df.DurableOrchestrationClient(api.client_binding_json())
+        client = _Client(df.DurableOrchestrationClient(api.client_binding_json()), loop)
         instance = instance_id_for(scenario.rollout.endpoint_name)
         hub.start(ORCHESTRATOR, instance, scenario.rollout.to_dict())
         _schedule_world(scenario, hub, client, backend, timeline, instance)
         hub.run(until=lambda: _finished(hub, instance), max_virtual_seconds=MAX_VIRTUAL_DAYS * 86400)
         status = hub.get_status(instance) or {}
+        history = hub.history(instance)
     finally:
+        WORKER_LOOP.release()
         api.stop()
         use_backend(None)
-    return _result(status, backend.workspace.endpoint(scenario.endpoint_name).changes, timeline, clock.now())
+    result = _result(status, backend.workspace.endpoint(scenario.endpoint_name).changes, timeline, clock.now())
+    result.history = history
+    return result
 
 
-def _schedule_world(scenario: Scenario, hub: TaskHub, client: Any, backend: SimulatedBackend,
+class _Client:
+    """Runs ``DurableOrchestrationClient`` calls from synchronous code on the process's worker loop
+    (the SDK keeps one aiohttp session per process, bound to one loop)."""
+
+    def __init__(self, client: df.DurableOrchestrationClient, loop: asyncio.AbstractEventLoop) -> None:
+        self.client, self.loop = client, loop
+
+    def run(self, make: Callable[[df.DurableOrchestrationClient], Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(make(self.client), self.loop).result(timeout=30)
+
+
+def _schedule_world(scenario: Scenario, hub: TaskHub, client: _Client, backend: SimulatedBackend,
                     timeline: Timeline, instance: str) -> None:
     """Schedule the scenario's alerts, operator controls and outside traffic changes."""
     scope = ManagedScope((scenario.workspace,))
     for alert in scenario.alerts:
         def deliver(payload: Any = alert.payload, source: str = alert.source) -> None:
-            outcome = asyncio.run(deliver_alert(payload, client, scope, scenario.workspace))
+            outcome = client.run(lambda c: deliver_alert(payload, c, scope, scenario.workspace))
             timeline.add(backend.workspace.now(), "alert", source=source, **outcome.to_dict())
         hub.call_at(SIMULATION_START + alert.at, deliver)
     for control in scenario.controls:
         def send(action: str = control.action, reason: str = control.reason) -> None:
-            asyncio.run(client.raise_event(instance, action, {"reason": reason}))
+            client.run(lambda c: c.raise_event(instance, action, {"reason": reason}))
             timeline.add(backend.workspace.now(), "control", action=action, reason=reason)
         hub.call_at(SIMULATION_START + control.at, send)
     for change in scenario.changes:
@@ -219,7 +237,8 @@ def _describe_event(event: dict[str, Any], old: str, new: str) -> str:
         return (f"check     {_metrics(new, event.get('new'))}; {_metrics(old, event.get('old'))}"
                 f" -> {event['verdict']}: {event['reason']}")
     if kind == "alert":
-        return f"alert     {event['alert'].get('rule')} {event['alert'].get('monitor_condition')} -> {event['action']}: {event['reason']}"
+        alert = event["alert"]
+        return f"alert     {alert.get('rule')} {alert.get('monitor_condition')} -> {event['action']}: {event['reason']}"
     if kind == "control":
         return f"control   {event['action']}: {event['reason']}"
     return f"{kind:<9} {event.get('outcome', '')}: {event.get('reason', '')}"

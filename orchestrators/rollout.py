@@ -24,6 +24,7 @@ from rollout.policy import HealthSample, Verdict, judge
 from rollout.record import RolloutRecord
 from rollout.retry import retry_delay
 from rollout.traffic import describe, mirror_without, rollback_traffic, same_traffic, step_traffic
+from rollout.wire import decoded
 
 bp = df.Blueprint()
 
@@ -70,7 +71,7 @@ class EventInbox:
             task = self._waiters.get(name)
             if task is not None and task.is_completed:
                 del self._waiters[name]
-                return name, task.result
+                return name, decoded(task.result)
         return None
 
 
@@ -79,7 +80,7 @@ class RolloutRun:
 
     def __init__(self, context: df.DurableOrchestrationContext) -> None:
         self.context = context
-        self.request: RolloutRequest = parse_request(context.get_input())
+        self.request: RolloutRequest = parse_request(decoded(context.get_input()))
         self.record = RolloutRecord(self.request.to_dict(), context.instance_id, self.now)
         self.inbox = EventInbox(context)
         self.plan: Plan | None = None
@@ -180,7 +181,8 @@ class RolloutRun:
         result = yield from self.call_with_retry("set_traffic", payload)
         observed = (result.get("endpoint") or {}).get("traffic") if isinstance(result.get("endpoint"), dict) else None
         if not result["ok"]:
-            self.record.traffic_change(self.now, kind, target, observed, f"{reason} (update failed: {result['error']['message']})")
+            failed = f"{reason} (update failed: {result['error']['message']})"
+            self.record.traffic_change(self.now, kind, target, observed, failed)
             return result["error"]["message"]
         if mirror is not None:
             self.mirror = mirror

@@ -136,7 +136,7 @@ def _steps(value: Any) -> tuple[int, ...]:
         raise ValueError("must contain only integers")
     if any(v < 1 or v > 100 for v in value):
         raise ValueError("each step must be between 1 and 100")
-    if any(b <= a for a, b in zip(value, value[1:])):
+    if any(b <= a for a, b in zip(value, value[1:], strict=False)):
         raise ValueError("must be strictly increasing")
     return tuple(value)
 

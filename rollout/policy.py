@@ -14,7 +14,7 @@ from rollout.model import DeploymentMetrics
 from rollout.plan import RolloutRequest
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     """The outcome of one health check."""
 
     PASS = "pass"

@@ -6,7 +6,12 @@ from pathlib import Path
 import pytest
 
 from rollout.alerts import (
-    AlertTarget, ManagedScope, RunningRollout, decide, locate, parse_alert,
+    AlertTarget,
+    ManagedScope,
+    RunningRollout,
+    decide,
+    locate,
+    parse_alert,
 )
 from rollout.errors import InvalidAlert
 from rollout.model import WorkspaceRef
@@ -14,7 +19,8 @@ from rollout.model import WorkspaceRef
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "alerts"
 WS1 = WorkspaceRef("00000000-1111-2222-3333-444444444444", "RG1", "WS1")   # case differs from the ids
 OTHER = WorkspaceRef("00000000-1111-2222-3333-444444444444", "rg1", "ws2")
-LOGS = "/subscriptions/aaaa0a0a-bb1b-cc2c-dd3d-eeeeee4e4e4e/resourceGroups/test-RG/providers/Microsoft.OperationalInsights/workspaces/test-logAnalyticsWorkspace"
+LOGS = ("/subscriptions/aaaa0a0a-bb1b-cc2c-dd3d-eeeeee4e4e4e/resourceGroups/test-RG/providers"
+        "/Microsoft.OperationalInsights/workspaces/test-logAnalyticsWorkspace")
 SCOPE = ManagedScope((WS1,))
 
 

@@ -34,3 +34,17 @@ def test_control_action(event, payload, paused, expected):
 def test_action_refusal(action, status, refusal):
     result = action_refusal(action, status)
     assert (result is None) if refusal is None else (refusal in result)
+
+
+@pytest.mark.parametrize("value, expected", [
+    pytest.param('{"reason": "x"}', {"reason": "x"}, id="json-text-of-an-object"),
+    pytest.param('[1, 2]', [1, 2], id="json-text-of-a-list"),
+    pytest.param({"reason": "x"}, {"reason": "x"}, id="already-decoded"),
+    pytest.param("plain words", "plain words", id="a-plain-string"),
+    pytest.param("{not json", "{not json", id="broken-json-kept"),
+    pytest.param(None, None, id="none"),
+])
+def test_decoded(value, expected):
+    from rollout.wire import decoded
+
+    assert decoded(value) == expected

@@ -1,6 +1,6 @@
 """The simulated Azure ML endpoint enforces the service's rules; synthetic metrics follow traffic."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -8,7 +8,7 @@ from emulator.simulated_azure import Fault, HealthSegment, SimulatedEndpointPort
 from rollout.errors import ResourceNotFound, ServiceError, Throttled, UpdateConflict
 from rollout.model import DeploymentState, WorkspaceRef
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 WS = WorkspaceRef("s", "r", "w")
 
 

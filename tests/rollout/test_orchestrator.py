@@ -1,0 +1,257 @@
+"""The rollout orchestrator's behaviour, run end to end through the emulator on a virtual clock.
+
+Each test builds a scenario, runs the registered orchestrator through the real Durable replay
+engine against the simulated endpoint, and asserts on what happened to traffic and when.
+"""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from emulator.scenario import parse_scenario
+from emulator.simulate import run_simulation
+
+ROOT = Path(__file__).parent.parent.parent
+ALERT = json.loads((ROOT / "examples" / "alerts" / "endpoint-5xx-fired.json").read_text())
+BLUE, GREEN = "blue-v1", "green-v2"
+
+
+def scenario(**overrides):
+    """A healthy 3-step rollout (PT5M windows, PT1M checks, 1200 rpm) with ``overrides`` merged in."""
+    data = {
+        "endpoint": {"name": "fraud-detection-endpoint",
+                     "deployments": {BLUE: {"traffic": 100, "instance_count": 3}, GREEN: {"traffic": 0}}},
+        "rollout": {"new_deployment": GREEN, "traffic_steps": [10, 50, 100], "observation_window": "PT5M"},
+        "load": {"requests_per_minute": 1200},
+        "health": {BLUE: [{"from": "PT0S", "error_rate": 0.001, "latency_p99_ms": 120}],
+                   GREEN: [{"from": "PT0S", "error_rate": 0.002, "latency_p99_ms": 140}]},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return parse_scenario(data, ROOT / "examples")
+
+
+def simulate(**overrides):
+    return run_simulation(scenario(**overrides))
+
+
+def traffic_events(result):
+    return [(e["at_seconds"], e["traffic"]) for e in result.timeline if e["kind"] == "traffic"]
+
+
+def alert_payload(**essentials):
+    payload = copy.deepcopy(ALERT)
+    payload["data"]["essentials"].update(essentials)
+    return payload
+
+
+def test_healthy_rollout_is_promoted_step_by_step():
+    result = simulate()
+    assert result.outcome == "promoted"
+    assert result.to_json()["final_traffic"] == {GREEN: 100}
+    assert result.to_json()["steps_completed"] == [10, 50, 100]
+    assert traffic_events(result) == [(0.0, {BLUE: 90, GREEN: 10}), (300.0, {BLUE: 50, GREEN: 50}), (600.0, {GREEN: 100})]
+    assert result.elapsed_seconds == 900
+    checks = [e for e in result.timeline if e["kind"] == "health_check"]
+    assert len(checks) == 15 and {c["verdict"] for c in checks} == {"pass"}
+    assert checks[0]["new"]["requests"] == 120 and checks[0]["old"]["requests"] == 1080
+
+
+def test_every_traffic_change_is_in_the_history_with_its_reason():
+    record = simulate().record
+    assert [(h["kind"], h["traffic"]) for h in record["history"]] == [
+        ("step", {BLUE: 90, GREEN: 10}), ("step", {BLUE: 50, GREEN: 50}), ("step", {GREEN: 100})]
+    assert record["history"][1]["reason"] == f"step 2/3: {GREEN} to 50%"
+
+
+def test_error_rate_regression_rolls_back_at_the_next_check():
+    result = simulate(health={GREEN: [{"from": "PT0S", "error_rate": 0.002, "latency_p99_ms": 140},
+                                      {"from": "PT12M", "error_rate": 0.08}]})
+    assert result.outcome == "rolled_back"
+    assert traffic_events(result)[-1] == (780.0, {BLUE: 100})
+    assert "error rate" in result.record["reason"] and "exceeds threshold 0.01" in result.record["reason"]
+    assert result.to_json()["steps_completed"] == [10, 50]
+
+
+def test_latency_regression_rolls_back():
+    result = simulate(rollout={"latency_p99_threshold_ms": 300},
+                      health={GREEN: [{"from": "PT0S", "error_rate": 0.0, "latency_p99_ms": 450}]})
+    assert result.outcome == "rolled_back"
+    assert "p99 latency 450 ms exceeds threshold 300 ms" in result.record["reason"]
+    assert traffic_events(result)[-1] == (60.0, {BLUE: 100})
+
+
+def test_baseline_comparison_rolls_back_when_new_is_worse_than_old():
+    result = simulate(rollout={"error_threshold": 0.05, "max_error_rate_increase": 0.005},
+                      health={GREEN: [{"from": "PT0S", "error_rate": 0.02, "latency_p99_ms": 140}]})
+    assert result.outcome == "rolled_back"
+    # first check: green 2 errors in 120 requests, blue 1 in 1080 (synthetic counts are whole requests)
+    assert result.record["reason"] == "health check failed: error rate 0.0167 exceeds old deployment's 0.0009 by more than 0.005"
+    assert traffic_events(result)[-1] == (60.0, {BLUE: 100})
+
+
+def test_alert_rolls_back_at_its_virtual_time_not_at_the_end_of_the_window():
+    result = simulate(alerts=[{"at": "PT7M", "payload": "alerts/endpoint-5xx-fired.json"}])
+    assert result.outcome == "rolled_back"
+    assert result.record["reason"] == "alert 'fraud-detection-green-5xx' fired"
+    assert traffic_events(result)[-1] == (420.0, {BLUE: 100})
+    assert result.to_json()["steps_completed"] == [10]
+    assert result.record["alerts"][0]["action"] == "rolled back"
+
+
+def test_resolved_alert_is_recorded_and_changes_nothing():
+    result = simulate(alerts=[{"at": "PT7M", "payload": "alerts/endpoint-5xx-resolved.json"}])
+    assert result.outcome == "promoted"
+    assert [a["action"] for a in result.record["alerts"]] == ["recorded"]
+    assert [e["action"] for e in result.timeline if e["kind"] == "alert"] == ["record"]
+
+
+def test_alert_naming_the_old_deployment_is_recorded_not_acted_on():
+    payload = copy.deepcopy(ALERT)
+    payload["data"]["alertContext"]["condition"]["allOf"][0]["dimensions"][0]["value"] = BLUE
+    result = simulate(alerts=[{"at": "PT7M", "payload": payload}])
+    assert result.outcome == "promoted"
+    assert result.record["alerts"][0]["action"] == "recorded"
+
+
+def test_alert_for_another_workspace_changes_nothing():
+    payload = copy.deepcopy(ALERT)
+    payload["data"]["essentials"]["alertTargetIDs"] = [
+        t.replace("mlw-local", "mlw-elsewhere") for t in payload["data"]["essentials"]["alertTargetIDs"]]
+    result = simulate(alerts=[{"at": "PT7M", "payload": payload}])
+    assert result.outcome == "promoted" and result.record["alerts"] == []
+    assert [e["action"] for e in result.timeline if e["kind"] == "alert"] == ["ignore"]
+
+
+# The SDK warns when events arrive after the orchestrator stopped waiting for them: that is the point here.
+@pytest.mark.filterwarnings("ignore:Potential duplicate Task completion")
+def test_duplicate_alerts_cause_one_rollback():
+    alerts = [{"at": "PT7M", "payload": "alerts/endpoint-5xx-fired.json"}] * 5
+    result = simulate(alerts=alerts)
+    assert result.outcome == "rolled_back"
+    assert [h["kind"] for h in result.record["history"]].count("rollback") == 1
+
+
+def test_too_little_traffic_extends_the_window_then_rolls_back_saying_why():
+    result = simulate(load={"requests_per_minute": 60})
+    assert result.outcome == "rolled_back"
+    assert result.record["reason"].startswith("still inconclusive after 2 extra window(s): only 90 of the 100")
+    assert traffic_events(result)[-1] == (900.0, {BLUE: 100})
+
+
+def test_inconclusive_window_extended_once_then_passes():
+    result = simulate(load={"requests_per_minute": 150})   # green sees 15/min at 10%: 75 in 5 min, 150 in 10
+    assert result.outcome == "promoted"
+    assert traffic_events(result)[1] == (600.0, {BLUE: 50, GREEN: 50})
+
+
+def test_pause_holds_the_step_and_resume_restarts_its_window():
+    result = simulate(controls=[{"at": "PT2M", "action": "pause"}, {"at": "PT20M", "action": "resume"}])
+    assert result.outcome == "promoted"
+    assert traffic_events(result)[1] == (1500.0, {BLUE: 50, GREEN: 50})
+    kinds = [h["kind"] for h in result.record["history"]]
+    assert kinds == ["step", "pause", "resume", "step", "step"]
+
+
+def test_checks_go_on_while_paused():
+    result = simulate(controls=[{"at": "PT1M30S", "action": "pause"}],
+                      health={GREEN: [{"from": "PT0S", "error_rate": 0.0, "latency_p99_ms": 140},
+                                      {"from": "PT30M", "error_rate": 0.5}]})
+    assert result.outcome == "rolled_back"
+    # checks every minute from the pause (90 s): at 1830 s the errors are 0.8% of the window, at 1890 s 2.4%
+    assert traffic_events(result)[-1] == (1890.0, {BLUE: 100})
+
+
+def test_promote_jumps_to_the_whole_share_now():
+    result = simulate(controls=[{"at": "PT3M", "action": "promote", "reason": "on-call says ship it"}])
+    assert result.outcome == "promoted" and result.record["reason"] == "on-call says ship it"
+    assert traffic_events(result) == [(0.0, {BLUE: 90, GREEN: 10}), (180.0, {GREEN: 100})]
+
+
+def test_abort_returns_all_traffic_to_the_old_deployment():
+    result = simulate(controls=[{"at": "PT6M", "action": "abort"}])
+    assert result.outcome == "aborted"
+    assert traffic_events(result)[-1] == (360.0, {BLUE: 100})
+    assert result.record["history"][-1]["kind"] == "rollback"
+
+
+def test_metrics_outage_rolls_back_after_three_failed_checks():
+    result = simulate(faults=[{"operation": "metrics", "error": "transient"}])
+    assert result.outcome == "rolled_back"
+    assert result.record["reason"].startswith("health checks failed 3 times in a row")
+    assert traffic_events(result)[-1] == (180.0, {BLUE: 100})
+
+
+def test_transient_update_failures_are_retried_with_backoff():
+    result = simulate(faults=[{"operation": "set_traffic", "error": "transient", "times": 2}])
+    assert result.outcome == "promoted"
+    assert traffic_events(result)[0] == (15.0, {BLUE: 90, GREEN: 10})   # retried after 5 s, then 10 s
+
+
+def test_throttling_honours_retry_after():
+    result = simulate(faults=[{"operation": "set_traffic", "error": "throttled", "times": 1, "retry_after": 42}])
+    assert traffic_events(result)[0] == (42.0, {BLUE: 90, GREEN: 10})
+
+
+def test_persistent_conflict_fails_and_records_the_attempts():
+    result = simulate(faults=[{"operation": "set_traffic", "error": "conflict"}])
+    assert result.outcome == "failed"
+    assert result.record["reason"] == (f"step 1/3: {GREEN} to 10% failed: simulated: another update is in progress")
+    assert traffic_events(result) == [], "traffic was never changed"
+    # the failed step is recorded with the traffic read back, then the (no-op) return to the old deployment
+    assert [(h["kind"], h["traffic"]) for h in result.record["history"]] == [("step", {BLUE: 100}), ("rollback", {BLUE: 100})]
+    assert "update failed" in result.record["history"][0]["reason"]
+
+
+def test_conflict_during_rollback_is_recorded_as_a_failed_rollback():
+    result = simulate(faults=[{"operation": "set_traffic", "error": "conflict", "from": "PT6M"}],
+                      controls=[{"at": "PT7M", "action": "rollback", "reason": "manual"}])
+    assert result.outcome == "failed"
+    assert result.record["reason"].startswith("manual; rollback to blue-v1 failed: simulated: another update")
+    assert result.to_json()["final_traffic"] == {BLUE: 50, GREEN: 50}, "the traffic as it really is"
+
+
+def test_someone_else_changing_traffic_fails_without_touching_it():
+    result = simulate(changes=[{"at": "PT7M", "traffic": {BLUE: 80, GREEN: 20}}])
+    assert result.outcome == "failed"
+    assert "traffic changed outside this rollout" in result.record["reason"]
+    assert traffic_events(result)[-1][1] == {BLUE: 80, GREEN: 20}
+    assert result.record["history"][-1]["kind"] == "drift"
+
+
+def test_preflight_failure_changes_no_traffic():
+    result = simulate(endpoint={"name": "fraud-detection-endpoint", "deployments": {
+        BLUE: {"traffic": 100}, GREEN: {"traffic": 0, "provisioning_state": "Failed"}}})
+    assert result.outcome == "failed"
+    assert result.record["reason"] == "pre-flight failed: new_deployment 'green-v2' is Failed, not Succeeded"
+    assert traffic_events(result) == []
+
+
+def test_a_third_deployment_keeps_its_share():
+    result = simulate(endpoint={"name": "fraud-detection-endpoint", "deployments": {
+        BLUE: {"traffic": 70}, GREEN: {"traffic": 0}, "shadow-v0": {"traffic": 30}}},
+        rollout={"traffic_steps": [35, 70]})
+    assert result.outcome == "promoted"
+    assert [t for _, t in traffic_events(result)] == [
+        {BLUE: 35, GREEN: 35, "shadow-v0": 30}, {GREEN: 70, "shadow-v0": 30}]
+
+
+def test_mirror_traffic_to_the_new_deployment_is_removed_before_it_takes_live_traffic():
+    result = simulate(endpoint={"name": "fraud-detection-endpoint", "deployments": {
+        BLUE: {"traffic": 100}, GREEN: {"traffic": 0, "mirror_traffic": 20}}})
+    assert result.outcome == "promoted"
+
+
+def test_bake_time_holds_the_last_step():
+    result = simulate(rollout={"bake_time": "PT10M"})
+    assert result.outcome == "promoted" and result.elapsed_seconds == 1500
+
+
+def test_default_steps_when_old_and_new_hold_everything():
+    result = simulate(rollout={"traffic_steps": None, "observation_window": "PT2M"})
+    assert result.to_json()["steps_completed"] == [10, 25, 50, 75, 100]
