@@ -9,8 +9,10 @@
                                       "log_analytics"
     AML_ROLLOUT_LOG_ANALYTICS_RESOURCE_ID    its ARM id, so log search alerts scoped to it are routed
     AML_ROLLOUT_METRICS_LAG_SECONDS   how far before "now" metric queries end (ingestion lag), default 60
-    AML_ROLLOUT_CLOUD                 AzureCloud (default), AzureUSGovernment, AzureChinaCloud, or a
-                                      cloud name registered through ARM_CLOUD_METADATA_URL
+    AML_ROLLOUT_CLOUD                 AzureCloud (default), AzureUSGovernment, AzureChinaCloud, or the
+                                      name of a cloud described at ARM_CLOUD_METADATA_URL
+    ARM_CLOUD_METADATA_URL            ARM metadata document of a private cloud (Azure Stack), the
+                                      setting azure-ai-ml itself reads
     AML_ROLLOUT_MAX_ALERT_BYTES       largest alert webhook body accepted, default 262144
 """
 
@@ -18,10 +20,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from rollout.alerts import ManagedScope
 from rollout.model import WorkspaceRef
+
+if TYPE_CHECKING:
+    from adapters.azure_backend import AzureSettings
 
 PREFIX = "AML_ROLLOUT_"
 
@@ -36,8 +41,25 @@ class Settings:
     log_analytics_resource_id: str | None = None
     metrics_lag_seconds: float = 60.0
     cloud: str = "AzureCloud"
+    cloud_metadata_url: str | None = None
     max_alert_bytes: int = 262144
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def azure(self) -> AzureSettings:
+        """What the Azure adapters need (imports no Azure SDK)."""
+        from adapters.azure_backend import AzureSettings
+
+        workspace = self.workspace
+        return AzureSettings(
+            subscription_id=workspace.subscription_id if workspace else "",
+            resource_group=workspace.resource_group if workspace else "",
+            workspace_name=workspace.workspace_name if workspace else "",
+            log_analytics_workspace_id=self.log_analytics_workspace_id,
+            metrics_lag_seconds=self.metrics_lag_seconds,
+            cloud=self.cloud,
+            cloud_metadata_url=self.cloud_metadata_url,
+        )
 
     def managed_scope(self) -> ManagedScope:
         """The workspaces (and Log Analytics workspace) whose alerts this app acts on."""
@@ -71,6 +93,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_analytics_resource_id=env.get(PREFIX + "LOG_ANALYTICS_RESOURCE_ID") or None,
         metrics_lag_seconds=float(env.get(PREFIX + "METRICS_LAG_SECONDS", "60")),
         cloud=env.get(PREFIX + "CLOUD", "AzureCloud"),
+        cloud_metadata_url=env.get("ARM_CLOUD_METADATA_URL") or None,
         max_alert_bytes=int(env.get(PREFIX + "MAX_ALERT_BYTES", "262144")),
         env=env,
     )

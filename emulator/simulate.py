@@ -171,7 +171,7 @@ def _schedule_world(scenario: Scenario, hub: TaskHub, client: _Client, backend: 
 
 def _finished(hub: TaskHub, instance: str) -> bool:
     status = hub.get_status(instance)
-    return bool(status) and status.get("runtimeStatus") not in ("Pending", "Running")
+    return status is not None and status.get("runtimeStatus") not in ("Pending", "Running")
 
 
 def _result(status: dict[str, Any], changes: list[TrafficChange], timeline: Timeline, now: datetime) -> SimulationResult:
