@@ -8,8 +8,10 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from activities import bp as activities
+from api.http import bp as http_routes
 from orchestrators.rollout import bp as orchestrators
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(orchestrators)
 app.register_functions(activities)
+app.register_functions(http_routes)

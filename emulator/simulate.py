@@ -32,6 +32,7 @@ from rollout.alerts import ManagedScope
 from rollout.durations import format_duration
 from rollout.errors import InvalidRequest
 from rollout.plan import instance_id_for
+from rollout.ports import Backend
 from rollout.traffic import describe
 
 SIMULATION_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -107,11 +108,16 @@ class Timeline:
         return sorted(self.events, key=lambda e: e["at_seconds"])
 
 
-def run_simulation(scenario: Scenario) -> SimulationResult:
-    """Run the scenario's rollout to its end on a virtual clock."""
+def run_simulation(scenario: Scenario, backend: Backend | None = None,
+                   clock: VirtualClock | None = None) -> SimulationResult:
+    """Run the scenario's rollout to its end on a virtual clock.
+
+    ``backend`` defaults to the scenario's simulated workspace; pass another (the Azure adapters
+    pointed at a cloud, say) with the ``clock`` its world runs on to run the same scenario through it.
+    """
     assert scenario.rollout is not None
-    clock = VirtualClock(SIMULATION_START)
-    backend = build_workspace(scenario, clock.now)
+    clock = clock or VirtualClock(SIMULATION_START)
+    backend = backend or build_workspace(scenario, clock.now)
     timeline = Timeline(SIMULATION_START)
     from function_app import app
 
@@ -125,7 +131,7 @@ def run_simulation(scenario: Scenario) -> SimulationResult:
         client = _Client(df.DurableOrchestrationClient(api.client_binding_json()), loop)
         instance = instance_id_for(scenario.rollout.endpoint_name)
         hub.start(ORCHESTRATOR, instance, scenario.rollout.to_dict())
-        _schedule_world(scenario, hub, client, backend, timeline, instance)
+        _schedule_world(scenario, hub, client, backend, timeline, instance, clock)
         hub.run(until=lambda: _finished(hub, instance), max_virtual_seconds=MAX_VIRTUAL_DAYS * 86400)
         status = hub.get_status(instance) or {}
         history = hub.history(instance)
@@ -133,7 +139,7 @@ def run_simulation(scenario: Scenario) -> SimulationResult:
         WORKER_LOOP.release()
         api.stop()
         use_backend(None)
-    result = _result(status, backend.workspace.endpoint(scenario.endpoint_name).changes, timeline, clock.now())
+    result = _result(status, _traffic_changes(backend, scenario), timeline, clock.now())
     result.history = history
     return result
 
@@ -149,24 +155,35 @@ class _Client:
         return asyncio.run_coroutine_threadsafe(make(self.client), self.loop).result(timeout=30)
 
 
-def _schedule_world(scenario: Scenario, hub: TaskHub, client: _Client, backend: SimulatedBackend,
-                    timeline: Timeline, instance: str) -> None:
+def _schedule_world(scenario: Scenario, hub: TaskHub, client: _Client, backend: Backend,
+                    timeline: Timeline, instance: str, clock: VirtualClock) -> None:
     """Schedule the scenario's alerts, operator controls and outside traffic changes."""
     scope = ManagedScope((scenario.workspace,))
     for alert in scenario.alerts:
         def deliver(payload: Any = alert.payload, source: str = alert.source) -> None:
             outcome = client.run(lambda c: deliver_alert(payload, c, scope, scenario.workspace))
-            timeline.add(backend.workspace.now(), "alert", source=source, **outcome.to_dict())
+            timeline.add(clock.now(), "alert", source=source, **outcome.to_dict())
         hub.call_at(SIMULATION_START + alert.at, deliver)
     for control in scenario.controls:
         def send(action: str = control.action, reason: str = control.reason) -> None:
             client.run(lambda c: c.raise_event(instance, action, {"reason": reason}))
-            timeline.add(backend.workspace.now(), "control", action=action, reason=reason)
+            timeline.add(clock.now(), "control", action=action, reason=reason)
         hub.call_at(SIMULATION_START + control.at, send)
     for change in scenario.changes:
         def apply(traffic: Any = change.traffic) -> None:
-            backend.workspace.update_traffic(scenario.endpoint_name, traffic, None, by="someone else")
+            if isinstance(backend, SimulatedBackend):
+                backend.workspace.update_traffic(scenario.endpoint_name, traffic, None, by="someone else")
+            else:
+                backend.endpoints(scenario.workspace).set_traffic(scenario.endpoint_name, traffic)
         hub.call_at(SIMULATION_START + change.at, apply)
+
+
+def _traffic_changes(backend: Backend, scenario: Scenario) -> list[TrafficChange] | None:
+    """The endpoint's own record of traffic changes when simulated; None elsewhere (the timeline
+    then shows the rollout's history of what it set and read back)."""
+    if isinstance(backend, SimulatedBackend):
+        return backend.workspace.endpoint(scenario.endpoint_name).changes
+    return None
 
 
 def _finished(hub: TaskHub, instance: str) -> bool:
@@ -174,13 +191,20 @@ def _finished(hub: TaskHub, instance: str) -> bool:
     return status is not None and status.get("runtimeStatus") not in ("Pending", "Running")
 
 
-def _result(status: dict[str, Any], changes: list[TrafficChange], timeline: Timeline, now: datetime) -> SimulationResult:
+def _result(status: dict[str, Any], changes: list[TrafficChange] | None, timeline: Timeline,
+            now: datetime) -> SimulationResult:
     output = status.get("output")
     record = output if isinstance(output, dict) else {
         "outcome": "failed", "reason": f"orchestration {status.get('runtimeStatus', 'did not finish')}: {output}",
         **(status.get("customStatus") or {}),
     }
-    reasons = {entry["at"]: entry["reason"] for entry in record.get("history", []) if entry.get("traffic") is not None}
+    history = [entry for entry in record.get("history", []) if entry.get("traffic") is not None]
+    if changes is None:
+        for entry in history:
+            timeline.add(datetime.fromisoformat(entry["at"]), "traffic", traffic=entry["traffic"], by="read back",
+                         reason=entry["reason"])
+        changes = []
+    reasons = {entry["at"]: entry["reason"] for entry in history}
     for change in changes:
         if change.by == "setup":
             continue

@@ -1,0 +1,420 @@
+"""HTTP routes: start, inspect and steer rollouts, and the Azure Monitor alert webhook.
+
+    POST /api/rollouts                      start a rollout (body: the rollout request)   202 400 409 413 503
+    GET  /api/rollouts[?window=PT24H]       running rollouts and those created recently   200 400 503
+    GET  /api/rollouts/{endpoint}           the endpoint's rollout: its record            200 400 404 503
+    POST /api/rollouts/{endpoint}/{action}  pause | resume | promote | abort              202 400 404 409 413 503
+    POST /api/alerts                        Azure Monitor action-group webhook            200 202 400 413 503
+
+Every route needs a function key (auth level FUNCTION). Handlers are thin: validate the input,
+correlate it with a rollout (endpoint name -> ``rollout.plan.instance_id_for``; nothing in a
+body names an instance), hand off to the Durable client. Errors become status codes in one
+place, ``api.problems``. Settings come from ``current_settings``: the environment
+(``settings.load_settings``) unless the emulator installed its own with ``use_settings``.
+
+One rollout per endpoint: start looks the instance up first and answers 409 while one runs
+(``start_new`` would silently replace it). Two starts racing inside one worker are serialised
+by a per-endpoint lock; across workers, the host setting
+``extensions.durableTask.overridableExistingInstanceStates: NonRunningStates`` makes the task
+hub refuse the second ``start_new``, which is then reported as 409 too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import threading
+import weakref
+from datetime import UTC, datetime, timedelta
+from typing import Any, Mapping
+from urllib.parse import quote, urlsplit
+
+import azure.durable_functions as df
+import azure.functions as func
+from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
+
+from api.alert_delivery import AlertOutcome, deliver_alert
+from api.problems import BACKEND_ERRORS, BackendUnavailable, BodyTooLarge, answers_problems
+from api.rollouts import RUNNING_STATUSES, find_rollout, find_running_rollout, runtime_status_name
+from rollout.alerts import AlertDecision, ManagedScope, locate, parse_alert
+from rollout.control import OPERATOR_ACTIONS, action_refusal
+from rollout.durations import format_duration, parse_duration
+from rollout.errors import ActionNotAllowed, FieldProblem, InvalidRequest, RolloutConflict, RolloutError, RolloutNotFound
+from rollout.model import WorkspaceRef
+from rollout.plan import RolloutRequest, instance_id_for, parse_request
+from rollout.wire import decoded
+from settings import Settings, load_settings
+
+bp = df.Blueprint()
+log = logging.getLogger("aml_rollout.http")
+
+ORCHESTRATOR = "rollout_orchestrator"
+INSTANCE_PREFIX = instance_id_for("")            # every rollout's instance id starts with this
+MAX_REQUEST_BYTES = 64 * 1024                     # rollout requests and control bodies
+DEFAULT_LIST_WINDOW = timedelta(hours=24)
+MAX_LIST_WINDOW = timedelta(days=30)
+MAX_REASON_CHARS = 500
+# Azure ML endpoint names: 3-32 letters, digits or hyphens, starting with a letter (as rollout.plan checks).
+_ENDPOINT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{2,31}$")
+_AUTH = func.AuthLevel.FUNCTION
+_EXPECTED: tuple[type[BaseException], ...] = (RolloutError, *BACKEND_ERRORS)   # answered by answers_problems
+
+# --- settings ------------------------------------------------------------------------------
+
+_settings_lock = threading.Lock()
+_settings: Settings | None = None
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Make ``settings`` the ones the routes use (None: read the environment again on next use)."""
+    global _settings
+    with _settings_lock:
+        _settings = settings
+
+
+def current_settings() -> Settings:
+    """The installed settings, read from the environment on first use."""
+    global _settings
+    with _settings_lock:
+        if _settings is None:
+            _settings = load_settings()
+        return _settings
+
+
+# --- routes --------------------------------------------------------------------------------
+
+
+@bp.route(route="rollouts", methods=["POST"], auth_level=_AUTH)
+@bp.durable_client_input(client_name="client")
+@answers_problems()
+async def start_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Start a rollout: 202 with its id and where to poll and steer it; 400 naming each bad field;
+    409 naming the rollout already running on that endpoint."""
+    request = parse_request(read_json(req, MAX_REQUEST_BYTES))
+    check_workspace(request.workspace, current_settings())
+    instance_id = instance_id_for(request.endpoint_name)
+    async with _start_lock(instance_id):
+        await refuse_if_running(client, request.endpoint_name)
+        await _start(client, request)
+    log.info("started rollout %s: %s on %s", instance_id, request.new_deployment, request.endpoint_name)
+    links = rollout_links(req, request.endpoint_name)
+    body = {"id": instance_id, "endpoint_name": request.endpoint_name, "new_deployment": request.new_deployment,
+            "status_url": links["status"], "actions": links["actions"], "request": request.to_dict()}
+    return json_response(202, body, {"Location": links["status"]})
+
+
+@bp.route(route="rollouts", methods=["GET"], auth_level=_AUTH)
+@bp.durable_client_input(client_name="client")
+@answers_problems()
+async def list_rollouts(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Rollouts running now (however old) and those created within ``window`` (ISO 8601, default P1D,
+    at most P30D), running first, then newest first."""
+    window = _window_param(req)
+    since = datetime.now(UTC) - window
+    running = await client.get_status_by(runtime_status=[OrchestrationRuntimeStatus(s) for s in RUNNING_STATUSES],
+                                         instance_id_prefix=INSTANCE_PREFIX)
+    recent = await client.get_status_by(created_time_from=since, instance_id_prefix=INSTANCE_PREFIX)
+    statuses = _merge(running, recent, since)
+    rollouts = [rollout_view(s, rollout_links(req, _endpoint_of(s))) for s in statuses]
+    return json_response(200, {"window": format_duration(window), "rollouts": rollouts})
+
+
+@bp.route(route="rollouts/{endpoint}", methods=["GET"], auth_level=_AUTH)
+@bp.durable_client_input(client_name="client")
+@answers_problems()
+async def get_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """The endpoint's rollout (running or last ended): phase, step, traffic, last health, history, outcome.
+    404 when the endpoint never had one."""
+    endpoint = endpoint_param(req)
+    status = await find_rollout(client, endpoint)
+    if status is None:
+        raise RolloutNotFound(f"endpoint {endpoint!r} has no rollout")
+    view = rollout_view(status, rollout_links(req, endpoint))
+    view["request"] = request_of(status)
+    return json_response(200, view)
+
+
+@bp.route(route="rollouts/{endpoint}/{action}", methods=["POST"], auth_level=_AUTH)
+@bp.durable_client_input(client_name="client")
+@answers_problems()
+async def control_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Send pause, resume, promote or abort (optional body ``{"reason": str}``) to the running rollout.
+    202 when sent; 404 when nothing runs; 409 when the action does not fit the phase."""
+    endpoint, action = endpoint_param(req), action_param(req)
+    reason = reason_param(read_json(req, MAX_REQUEST_BYTES, required=False), action)
+    status = await find_rollout(client, endpoint)
+    if status is None or runtime_status_name(status) not in RUNNING_STATUSES:
+        raise RolloutNotFound(_not_running(endpoint, status))
+    custom = status.custom_status if isinstance(status.custom_status, dict) else None
+    refusal = action_refusal(action, custom)
+    if refusal:
+        raise ActionNotAllowed(refusal)
+    await _raise_control(client, status.instance_id, endpoint, action, reason)
+    log.info("sent %s to %s: %s", action, status.instance_id, reason)
+    links = rollout_links(req, endpoint)
+    body = {"instance_id": status.instance_id, "action": action, "reason": reason, "status_url": links["status"]}
+    return json_response(202, body, {"Location": links["status"]})
+
+
+@bp.route(route="alerts", methods=["POST"], auth_level=_AUTH)
+@bp.durable_client_input(client_name="client")
+@answers_problems(retry_unexpected=True)
+async def alert_webhook(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Azure Monitor's action-group webhook (common alert schema).
+
+    202 when the alert was handed to the endpoint's running rollout (rollback, or a note);
+    200 with ``done: false`` when nothing was done (no running rollout, outside the managed
+    workspaces); 400 when the payload is not JSON or not the common schema; 413 above
+    ``Settings.max_alert_bytes``; 503 with Retry-After whenever it cannot be handed over now
+    (Azure Monitor retries 503, never 500), including on an unexpected error.
+    """
+    settings = current_settings()
+    payload = read_json(req, settings.max_alert_bytes)
+    scope = settings.managed_scope()
+    try:
+        outcome = await deliver_alert(payload, client, scope, settings.workspace)
+    except _EXPECTED:
+        raise
+    except Exception as exc:
+        outcome = await settle_failed_delivery(payload, client, scope, exc)
+    done = outcome.decision.action != "ignore"
+    return json_response(202 if done else 200, {"done": done, **outcome.to_dict()})
+
+
+# --- alert delivery that failed half-way -----------------------------------------------------
+
+
+async def settle_failed_delivery(payload: Any, client: Any, scope: ManagedScope, exc: Exception) -> AlertOutcome:
+    """Decide what a delivery that raised means: nothing to do when the endpoint's rollout is no
+    longer running (it ended between the lookup and the event: the task hub answers 410);
+    otherwise ``BackendUnavailable``, so that Azure Monitor sends the alert again."""
+    alert = parse_alert(payload)
+    target = locate(alert, scope)
+    running = await find_running_rollout(client, target.endpoint) if target else None
+    if running is not None:
+        log.warning("alert %s for %s could not be delivered now; answering 503", alert.rule, running.instance_id,
+                    exc_info=exc)
+        raise BackendUnavailable("the alert could not be handed to the rollout now; send it again") from exc
+    reason = "the endpoint's rollout ended while the alert was being delivered; nothing to do"
+    log.info("alert %s (%s): ignore: %s (%s: %s)", alert.rule, alert.monitor_condition, reason, type(exc).__name__, exc)
+    return AlertOutcome(AlertDecision("ignore", reason), alert.summary(), target.endpoint if target else None)
+
+
+# --- starting --------------------------------------------------------------------------------
+
+_start_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def _start_lock(instance_id: str) -> asyncio.Lock:
+    """The lock serialising check-then-start for one instance id inside this worker."""
+    lock = _start_locks.get(instance_id)
+    if lock is None:
+        lock = _start_locks[instance_id] = asyncio.Lock()
+    return lock
+
+
+def check_workspace(workspace: WorkspaceRef | None, settings: Settings) -> None:
+    """Refuse a request naming a workspace this app does not manage, or none when the app has no default."""
+    scope = settings.managed_scope()
+    if workspace is None and settings.workspace is None:
+        raise InvalidRequest([FieldProblem("workspace", "is required: the app has no default workspace configured")])
+    if workspace is not None and scope.workspace_for(workspace.subscription_id, workspace.resource_group,
+                                                     workspace.workspace_name) is None:
+        raise InvalidRequest([FieldProblem("workspace", "is not a workspace this app manages")])
+
+
+async def refuse_if_running(client: Any, endpoint: str) -> None:
+    """Raise ``RolloutConflict`` naming the endpoint's running rollout, if it has one."""
+    status = await find_rollout(client, endpoint)
+    if status is None or runtime_status_name(status) not in RUNNING_STATUSES:
+        return
+    phase = status.custom_status.get("phase") if isinstance(status.custom_status, dict) else "pending"
+    raise RolloutConflict(f"endpoint {endpoint!r} already has a rollout running: {status.instance_id} "
+                          f"(phase {phase}); wait for it to end or abort it", status.instance_id)
+
+
+async def _start(client: Any, request: RolloutRequest) -> None:
+    """``start_new``; when the task hub refuses, 409 if a rollout now runs (another worker won the race)."""
+    instance_id = instance_id_for(request.endpoint_name)
+    try:
+        await client.start_new(ORCHESTRATOR, instance_id, request.to_dict())
+    except BACKEND_ERRORS:
+        raise
+    except Exception as exc:
+        await refuse_if_running(client, request.endpoint_name)
+        raise BackendUnavailable("the task hub did not start the rollout; try again") from exc
+
+
+# --- controls --------------------------------------------------------------------------------
+
+
+async def _raise_control(client: Any, instance_id: str, endpoint: str, action: str, reason: str) -> None:
+    """Raise the control event; a rollout that ended meanwhile is a 404, anything else a 503."""
+    try:
+        await client.raise_event(instance_id, action, {"reason": reason})
+    except BACKEND_ERRORS:
+        raise
+    except Exception as exc:
+        status = await find_rollout(client, endpoint)
+        if status is None or runtime_status_name(status) not in RUNNING_STATUSES:
+            raise RolloutNotFound(_not_running(endpoint, status)) from exc
+        raise BackendUnavailable(f"the task hub did not take the {action} event; try again") from exc
+
+
+def _not_running(endpoint: str, status: Any) -> str:
+    if status is None:
+        return f"endpoint {endpoint!r} has no rollout"
+    record = _record(status)
+    ended = record.get("outcome") or runtime_status_name(status)
+    return f"endpoint {endpoint!r} has no running rollout; the last one ended: {ended}"
+
+
+# --- request parsing -------------------------------------------------------------------------
+
+
+def read_json(req: func.HttpRequest, limit: int, required: bool = True) -> Any:
+    """The body as JSON. ``BodyTooLarge`` above ``limit`` bytes; ``InvalidRequest`` (field ``body``)
+    when it is not JSON, or empty and ``required`` (an empty optional body gives None)."""
+    body = req.get_body() or b""
+    if len(body) > limit:
+        raise BodyTooLarge(len(body), limit)
+    if not body.strip():
+        if required:
+            raise InvalidRequest([FieldProblem("body", "is empty; send a JSON object")])
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise InvalidRequest([FieldProblem("body", f"is not valid JSON: {exc}")]) from None
+
+
+def endpoint_param(req: func.HttpRequest) -> str:
+    """The ``{endpoint}`` route parameter, checked as an Azure ML endpoint name."""
+    endpoint = req.route_params.get("endpoint", "")
+    if not _ENDPOINT_NAME.match(endpoint):
+        raise InvalidRequest([FieldProblem("endpoint", "must be 3-32 letters, digits or hyphens, starting with a letter")])
+    return endpoint
+
+
+def action_param(req: func.HttpRequest) -> str:
+    """The ``{action}`` route parameter: pause, resume, promote or abort (case-insensitive)."""
+    action = req.route_params.get("action", "").lower()
+    if action not in OPERATOR_ACTIONS:
+        raise InvalidRequest([FieldProblem("action", f"must be one of {', '.join(OPERATOR_ACTIONS)}")])
+    return action
+
+
+def reason_param(body: Any, action: str) -> str:
+    """The optional ``reason`` of a control body (default "<action> requested over HTTP")."""
+    if body is None:
+        return f"{action} requested over HTTP"
+    if not isinstance(body, Mapping):
+        raise InvalidRequest([FieldProblem("body", "must be a JSON object such as {\"reason\": \"...\"}")])
+    problems = [FieldProblem(str(key), "is not a known field") for key in body if key != "reason"]
+    reason = body.get("reason")
+    if reason is not None and (not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON_CHARS):
+        problems.append(FieldProblem("reason", f"must be a non-empty string of at most {MAX_REASON_CHARS} characters"))
+    if problems:
+        raise InvalidRequest(problems)
+    return reason.strip() if reason else f"{action} requested over HTTP"
+
+
+def _window_param(req: func.HttpRequest) -> timedelta:
+    text = req.params.get("window")
+    if text is None:
+        return DEFAULT_LIST_WINDOW
+    try:
+        window = parse_duration(text)
+    except ValueError as exc:
+        raise InvalidRequest([FieldProblem("window", str(exc))]) from None
+    if window > MAX_LIST_WINDOW:
+        raise InvalidRequest([FieldProblem("window", f"must be at most {format_duration(MAX_LIST_WINDOW)}")])
+    return window
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """A JSON response (datetimes and other odd values as strings)."""
+    return func.HttpResponse(json.dumps(body, default=str), status_code=status, headers=headers or {},
+                             mimetype="application/json")
+
+
+def rollout_links(req: func.HttpRequest, endpoint: str) -> dict[str, Any]:
+    """Absolute URLs of the endpoint's status and control actions, from the request's own URL
+    (scheme, host and route prefix); never with its query string, so never with a key."""
+    parts = urlsplit(req.url)
+    at = parts.path.lower().find("/rollouts")
+    prefix = parts.path[:at] if at >= 0 else "/api"
+    host = parts.netloc.rsplit("@", 1)[-1]
+    status = f"{parts.scheme}://{host}{prefix}/rollouts/{quote(endpoint)}"
+    return {"status": status, "actions": {action: f"{status}/{action}" for action in OPERATOR_ACTIONS}}
+
+
+def rollout_view(status: Any, links: Mapping[str, Any]) -> dict[str, Any]:
+    """A rollout as the API shows it: its instance and runtime status, then its record
+    (``RolloutRecord.to_dict``: the output once done, else the custom status), then its links."""
+    return {
+        "instance_id": status.instance_id,
+        "runtime_status": runtime_status_name(status),
+        "created_time": _iso(status.created_time),
+        "last_updated_time": _iso(status.last_updated_time),
+        **_record(status),
+        "links": dict(links),
+    }
+
+
+def _record(status: Any) -> dict[str, Any]:
+    """The rollout record; an orchestration that failed or was terminated outside the record
+    shows as phase ``done``, outcome ``failed``, with the runtime's message."""
+    runtime = runtime_status_name(status)
+    for candidate in (status.output, status.custom_status):
+        if isinstance(candidate, dict) and candidate:
+            record = dict(candidate)
+            break
+    else:
+        record = {"phase": "pending" if runtime in RUNNING_STATUSES else "done"}
+    if runtime in RUNNING_STATUSES or record.get("outcome"):
+        return record
+    detail = status.output if isinstance(status.output, str) else ""
+    return {**record, "phase": "done", "outcome": "failed",
+            "reason": f"orchestration {runtime}" + (f": {detail.strip().splitlines()[0]}" if detail.strip() else "")}
+
+
+def _merge(running: list[Any], recent: list[Any], since: datetime) -> list[Any]:
+    """Running and recent statuses, one per instance, rollouts only, running first then newest first."""
+    by_id: dict[str, Any] = {}
+    for status in [*recent, *running]:
+        instance = status.instance_id or ""
+        is_running = runtime_status_name(status) in RUNNING_STATUSES
+        created = _utc(status.created_time)
+        if instance.startswith(INSTANCE_PREFIX) and (is_running or created is None or created >= since):
+            by_id[instance] = status
+    return sorted(by_id.values(), key=lambda s: (runtime_status_name(s) not in RUNNING_STATUSES,
+                                                 -(_utc(s.created_time) or since).timestamp()))
+
+
+def request_of(status: Any) -> dict[str, Any] | None:
+    """The request the rollout was started with (decoded: the task hub returns it as JSON text,
+    ``rollout.wire``), or None when the status does not carry it."""
+    value = decoded(status.input_)
+    return value if isinstance(value, dict) else None
+
+
+def _endpoint_of(status: Any) -> str:
+    record = _record(status)
+    return str(record.get("endpoint_name") or (status.instance_id or "")[len(INSTANCE_PREFIX):])
+
+
+def _utc(value: Any) -> datetime | None:
+    """A datetime as UTC-aware (naive ones are taken to be UTC); None for anything else."""
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None
