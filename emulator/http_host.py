@@ -38,7 +38,8 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import azure.functions as func
-from azure.durable_functions.models.utils import http_utils
+
+from emulator.worker import WORKER_LOOP, registered_functions
 
 log = logging.getLogger("aml_rollout.http_host")
 
@@ -112,22 +113,6 @@ def http_routes(app: Any) -> list[HttpRoute]:
     return sorted(routes, key=lambda r: -sum(1 for s in r.template.split("/") if s and not s.startswith("{")))
 
 
-def registered_functions(app: Any) -> list[Any]:
-    """``app.get_functions()`` without its one-shot side effect.
-
-    ``FunctionApp.get_functions`` records every name in ``app.functions_bindings`` to refuse
-    duplicates, so a second call on the same app raises "does not have a unique function name"
-    (the worker indexes an app once). Several emulator parts index the same app, so the record
-    is cleared for the call and put back as it was.
-    """
-    saved = app.functions_bindings
-    app.functions_bindings = None
-    try:
-        return list(app.get_functions())
-    finally:
-        app.functions_bindings = saved
-
-
 def route_prefix_from_host_json(path: str | Path, default: str = "api") -> str:
     """``extensions.http.routePrefix`` of a host.json (``default`` when absent or unreadable)."""
     try:
@@ -181,7 +166,7 @@ class HttpHost:
 
     def start(self) -> HttpHost:
         """Start serving (the shared worker loop starts with the first host); returns self."""
-        self._loop = _WORKER_LOOP.acquire()
+        self._loop = WORKER_LOOP.acquire()
         self._server = _Server(self._address, _handler_class(self))
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="http-host", daemon=True)
@@ -197,7 +182,7 @@ class HttpHost:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._server, self._thread, self._loop = None, None, None
-        _WORKER_LOOP.release()
+        WORKER_LOOP.release()
 
     def __enter__(self) -> HttpHost:
         return self.start()
@@ -283,39 +268,6 @@ def _reply(response: Any, name: str) -> Reply:
     return Reply(response.status_code, headers, response.get_body() or b"")
 
 
-class _WorkerLoop:
-    """The process-wide event loop every ``HttpHost`` runs functions on, as one Python worker has one.
-
-    ``azure-functions-durable`` keeps a single aiohttp session per process, bound to the loop
-    that created it, so all hosts in a process must share one loop. The first host to start
-    forgets a session an earlier loop left (``asyncio.run`` elsewhere in the process: it would
-    fail with "Event loop is closed"); the last to stop closes the session, so that code running
-    after it starts afresh. The loop thread itself runs until the process ends.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._users = 0
-
-    def acquire(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None:
-                self._loop = asyncio.new_event_loop()
-                threading.Thread(target=self._loop.run_forever, name="functions-worker-loop", daemon=True).start()
-            if self._users == 0:
-                http_utils._client_session = None
-            self._users += 1
-            return self._loop
-
-    def release(self) -> None:
-        with self._lock:
-            self._users -= 1
-            if self._users == 0 and self._loop is not None:
-                asyncio.run_coroutine_threadsafe(http_utils._close_session(), self._loop).result(timeout=10)
-
-
-_WORKER_LOOP = _WorkerLoop()
 _SECRET = re.compile(r"(code=)[^&\s'\"]*", re.IGNORECASE)
 
 

@@ -23,11 +23,11 @@ import azure.durable_functions as df
 from activities.backend import use_backend
 from api.alert_delivery import deliver_alert
 from emulator.clock import VirtualClock
-from emulator.http_host import _WORKER_LOOP as WORKER_LOOP  # one loop per process (see http_host)
 from emulator.management_api import ManagementApi
 from emulator.scenario import Scenario, load_scenario
 from emulator.simulated_azure import SimulatedBackend, SimulatedWorkspace, SyntheticMetrics, TrafficChange
 from emulator.taskhub import TaskHub
+from emulator.worker import WORKER_LOOP
 from rollout.alerts import ManagedScope
 from rollout.durations import format_duration
 from rollout.errors import InvalidRequest

@@ -57,6 +57,7 @@ from azure.functions import meta
 from azure.functions.durable_functions import ActivityTriggerConverter
 
 from emulator.clock import Clock, VirtualClock, as_utc
+from emulator.worker import registered_functions
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ class FunctionRegistry:
         """Find triggers in ``app.get_functions()``: ``orchestrationTrigger`` and ``activityTrigger`` bindings."""
         orchestrators: dict[str, Callable[[str], str]] = {}
         activities: dict[str, RegisteredActivity] = {}
-        for function in _registered_functions(app):
+        for function in registered_functions(app):
             for binding in function.get_bindings():
                 if binding.type == "orchestrationTrigger":
                     name = getattr(binding, "orchestration", None) or function.get_function_name()
@@ -221,21 +222,6 @@ class FunctionRegistry:
                     name = getattr(binding, "activity", None) or function.get_function_name()
                     activities[name] = RegisteredActivity(function.get_user_function(), binding.name)
         return cls(orchestrators, activities)
-
-
-def _registered_functions(app: df.DFApp) -> list[Any]:
-    """``app.get_functions()`` without its one-shot side effect.
-
-    ``get_functions`` records every name in ``app.functions_bindings`` and refuses names already
-    recorded, so a second call on the same app fails; the worker calls it once per process, the
-    emulator once per hub. The record is restored afterwards; real duplicates still raise.
-    """
-    saved = app.functions_bindings
-    app.functions_bindings = {}
-    try:
-        return list(app.get_functions())
-    finally:
-        app.functions_bindings = saved
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The real ``DurableOrchestrationClient`` works unchanged against the emulated management API.
 
-Every client call goes through one ``ClientLoop`` per test (the SDK's shared HTTP session is
+Every client call goes through the process's one worker loop (the SDK's shared HTTP session is
 bound to one event loop); raw status codes are checked with ``urllib``.
 """
 
@@ -15,7 +15,8 @@ import azure.durable_functions as df
 import pytest
 from azure.durable_functions import OrchestrationRuntimeStatus as Status
 
-from emulator.management_api import ClientLoop, ManagementApi
+from emulator.management_api import ManagementApi
+from emulator.worker import WORKER_LOOP
 
 
 @pytest.fixture
@@ -31,8 +32,9 @@ def client(api):
 
 @pytest.fixture
 def call():
-    with ClientLoop() as loop:
-        yield loop.run
+    WORKER_LOOP.acquire()
+    yield WORKER_LOOP.run
+    WORKER_LOOP.release()
 
 
 def http(method: str, url: str, body: bytes | None = None, content_type: str | None = None):
