@@ -4,12 +4,17 @@ Importing this module imports no Azure SDK beyond azure-functions and azure-func
 the Azure ML and Monitor clients are built on first use (``activities.backend``).
 """
 
+import logging
+
 import azure.durable_functions as df
 import azure.functions as func
 
 from activities import bp as activities
 from api.http import bp as http_routes
 from orchestrators.rollout import bp as orchestrators
+
+# azure-core logs every request's headers at INFO and azure-ai-ml its telemetry: keep warnings only.
+logging.getLogger("azure").setLevel(logging.WARNING)
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(orchestrators)

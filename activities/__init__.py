@@ -22,7 +22,7 @@ import azure.durable_functions as df
 
 from activities.backend import current_backend
 from rollout.errors import AzureError
-from rollout.model import WorkspaceRef, normalize_traffic
+from rollout.model import WorkspaceRef
 from rollout.ports import EndpointPort
 
 bp = df.Blueprint()
@@ -63,20 +63,15 @@ def read_traffic(payload: dict[str, Any]) -> dict[str, Any]:
 
 @bp.activity_trigger(input_name="payload")
 def set_traffic(payload: dict[str, Any]) -> dict[str, Any]:
-    """Write absolute traffic unless already in place, and return the endpoint as read back.
+    """Write absolute traffic (the port writes nothing when already in place); return the endpoint read back.
 
     On failure the endpoint is re-read (when that works) so the orchestrator records the
     traffic as it really is.
     """
     port, name = _endpoints(payload), payload["endpoint_name"]
-    traffic, mirror = payload["traffic"], payload.get("mirror_traffic")
     try:
-        current = port.get_endpoint(name)
-        mirror_done = mirror is None or normalize_traffic(mirror) == normalize_traffic(current.mirror_traffic)
-        if normalize_traffic(current.traffic) == normalize_traffic(traffic) and mirror_done:
-            return {"ok": True, "endpoint": current.to_dict(), "written": False}
-        endpoint = port.set_traffic(name, traffic, mirror)
-        return {"ok": True, "endpoint": endpoint.to_dict(), "written": True}
+        endpoint = port.set_traffic(name, payload["traffic"], payload.get("mirror_traffic"))
+        return {"ok": True, "endpoint": endpoint.to_dict()}
     except AzureError as exc:
         return {"ok": False, "error": exc.to_dict(), "endpoint": _reread(port, name)}
 

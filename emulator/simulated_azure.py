@@ -169,8 +169,13 @@ class SimulatedEndpointPort:
 
     def set_traffic(self, endpoint: str, traffic: Mapping[str, int],
                     mirror_traffic: Mapping[str, int] | None = None) -> EndpointState:
-        """Apply the update (the simulation completes it at once) and read it back."""
+        """Apply the update (the simulation completes it at once) and read it back; no write when in place."""
         with self.workspace.lock:
+            current = self.workspace.endpoint(endpoint)
+            in_place = normalize_traffic(current.traffic) == normalize_traffic(traffic) and (
+                mirror_traffic is None or normalize_traffic(current.mirror_traffic) == normalize_traffic(mirror_traffic))
+            if in_place:
+                return current.state()
             self.workspace.check_fault("set_traffic")
             self.workspace.update_traffic(endpoint, traffic, mirror_traffic, by="aml-rollout")
             return self.workspace.endpoint(endpoint).state()

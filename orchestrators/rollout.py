@@ -137,6 +137,7 @@ class RolloutRun:
         if failure:
             return (yield from self.abandon(f"{label} failed: {failure}"))
         self.record.phase = "observing"
+        self.publish()
         ended = yield from self.observe(self.request.observation_window)
         if ended.action == "passed":
             self.record.steps_completed.append(step)
@@ -147,6 +148,7 @@ class RolloutRun:
         """Hold the last step for ``bake_time`` (watching health), then declare success."""
         if self.request.bake_time > timedelta(0):
             self.record.phase = "baking"
+            self.publish()
             ended = yield from self.observe(self.request.bake_time)
             if ended.action != "passed":
                 return (yield from self.end_early(ended))

@@ -27,7 +27,10 @@ class EndpointPort(Protocol):
     def set_traffic(
         self, endpoint: str, traffic: Mapping[str, int], mirror_traffic: Mapping[str, int] | None = None
     ) -> EndpointState:
-        """Write absolute traffic (and mirror traffic when given), wait for it, return a fresh read."""
+        """Write absolute traffic (and mirror traffic when given), wait for it, return a fresh read.
+
+        Writes nothing when the endpoint already routes exactly so (activities run at least once).
+        """
         ...
 
     def scale_deployment(self, endpoint: str, deployment: str, instance_count: int) -> DeploymentState:

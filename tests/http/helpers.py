@@ -144,7 +144,7 @@ class Client:
             time.sleep(0.05)
 
     def wait_until_observing(self) -> dict[str, Any]:
-        """Until the first health check of the first step has been published (one check interval)."""
+        """Until the first step's traffic is set and its observation window has begun."""
         return self.wait_for(lambda v: v.get("phase") == "observing")
 
     def wait_until_shifting(self) -> dict[str, Any]:
