@@ -35,16 +35,23 @@ async def deliver_alert(payload: Any, client: Any, scope: ManagedScope,
                         default_workspace: WorkspaceRef | None = None) -> AlertOutcome:
     """Route one alert payload; raises ``InvalidAlert`` when it is not the common schema.
 
-    Errors from the Durable client (the task hub unreachable, say) propagate: the caller
-    answers so that Azure Monitor retries.
+    When raising the event fails and the rollout is no longer running (it ended between the
+    lookup and the event: the task hub answers 410), nothing is left to do. Any other error from
+    the Durable client (the task hub unreachable, say) propagates: the caller answers so that
+    Azure Monitor sends the alert again.
     """
     alert = parse_alert(payload)
     target = locate(alert, scope)
     rollout = await find_running_rollout(client, target.endpoint) if target else None
     decision = decide(alert, target, rollout, default_workspace)
-    if decision.action != "ignore" and decision.instance_id:
+    if decision.action != "ignore" and decision.instance_id and target:
         event = "rollback" if decision.action == "rollback" else "alert"
-        await client.raise_event(decision.instance_id, event, {"reason": decision.reason, "alert": alert.summary()})
+        try:
+            await client.raise_event(decision.instance_id, event, {"reason": decision.reason, "alert": alert.summary()})
+        except Exception:
+            if await find_running_rollout(client, target.endpoint) is not None:
+                raise
+            decision = AlertDecision("ignore", "the endpoint's rollout ended while the alert was being delivered")
     log.info("alert %s (%s) for %s: %s: %s", alert.rule, alert.monitor_condition,
              target.endpoint if target else "-", decision.action, decision.reason)
     return AlertOutcome(decision, alert.summary(), target.endpoint if target else None)

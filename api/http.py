@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import threading
 import weakref
 from datetime import UTC, datetime, timedelta
@@ -35,15 +34,14 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
-from api.alert_delivery import AlertOutcome, deliver_alert
+from api.alert_delivery import deliver_alert
 from api.problems import BACKEND_ERRORS, BackendUnavailable, BodyTooLarge, answers_problems
-from api.rollouts import RUNNING_STATUSES, find_rollout, find_running_rollout, runtime_status_name
-from rollout.alerts import AlertDecision, ManagedScope, locate, parse_alert
+from api.rollouts import RUNNING_STATUSES, find_rollout, runtime_status_name
 from rollout.control import OPERATOR_ACTIONS, action_refusal
 from rollout.durations import format_duration, parse_duration
-from rollout.errors import ActionNotAllowed, FieldProblem, InvalidRequest, RolloutConflict, RolloutError, RolloutNotFound
+from rollout.errors import ActionNotAllowed, FieldProblem, InvalidRequest, RolloutConflict, RolloutNotFound
 from rollout.model import WorkspaceRef
-from rollout.plan import RolloutRequest, instance_id_for, parse_request
+from rollout.plan import NAME_RULE, RolloutRequest, instance_id_for, is_valid_name, parse_request
 from rollout.wire import decoded
 from settings import Settings, load_settings
 
@@ -56,10 +54,7 @@ MAX_REQUEST_BYTES = 64 * 1024                     # rollout requests and control
 DEFAULT_LIST_WINDOW = timedelta(hours=24)
 MAX_LIST_WINDOW = timedelta(days=30)
 MAX_REASON_CHARS = 500
-# Azure ML endpoint names: 3-32 letters, digits or hyphens, starting with a letter (as rollout.plan checks).
-_ENDPOINT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{2,31}$")
 _AUTH = func.AuthLevel.FUNCTION
-_EXPECTED: tuple[type[BaseException], ...] = (RolloutError, *BACKEND_ERRORS)   # answered by answers_problems
 
 # --- settings ------------------------------------------------------------------------------
 
@@ -172,34 +167,9 @@ async def alert_webhook(req: func.HttpRequest, client: df.DurableOrchestrationCl
     """
     settings = current_settings()
     payload = read_json(req, settings.max_alert_bytes)
-    scope = settings.managed_scope()
-    try:
-        outcome = await deliver_alert(payload, client, scope, settings.workspace)
-    except _EXPECTED:
-        raise
-    except Exception as exc:
-        outcome = await settle_failed_delivery(payload, client, scope, exc)
+    outcome = await deliver_alert(payload, client, settings.managed_scope(), settings.workspace)
     done = outcome.decision.action != "ignore"
     return json_response(202 if done else 200, {"done": done, **outcome.to_dict()})
-
-
-# --- alert delivery that failed half-way -----------------------------------------------------
-
-
-async def settle_failed_delivery(payload: Any, client: Any, scope: ManagedScope, exc: Exception) -> AlertOutcome:
-    """Decide what a delivery that raised means: nothing to do when the endpoint's rollout is no
-    longer running (it ended between the lookup and the event: the task hub answers 410);
-    otherwise ``BackendUnavailable``, so that Azure Monitor sends the alert again."""
-    alert = parse_alert(payload)
-    target = locate(alert, scope)
-    running = await find_running_rollout(client, target.endpoint) if target else None
-    if running is not None:
-        log.warning("alert %s for %s could not be delivered now; answering 503", alert.rule, running.instance_id,
-                    exc_info=exc)
-        raise BackendUnavailable("the alert could not be handed to the rollout now; send it again") from exc
-    reason = "the endpoint's rollout ended while the alert was being delivered; nothing to do"
-    log.info("alert %s (%s): ignore: %s (%s: %s)", alert.rule, alert.monitor_condition, reason, type(exc).__name__, exc)
-    return AlertOutcome(AlertDecision("ignore", reason), alert.summary(), target.endpoint if target else None)
 
 
 # --- starting --------------------------------------------------------------------------------
@@ -293,8 +263,8 @@ def read_json(req: func.HttpRequest, limit: int, required: bool = True) -> Any:
 def endpoint_param(req: func.HttpRequest) -> str:
     """The ``{endpoint}`` route parameter, checked as an Azure ML endpoint name."""
     endpoint = req.route_params.get("endpoint", "")
-    if not _ENDPOINT_NAME.match(endpoint):
-        raise InvalidRequest([FieldProblem("endpoint", "must be 3-32 letters, digits or hyphens, starting with a letter")])
+    if not is_valid_name(endpoint):
+        raise InvalidRequest([FieldProblem("endpoint", NAME_RULE)])
     return endpoint
 
 

@@ -22,6 +22,7 @@ MAX_DURATION = timedelta(days=6)
 # Azure ML: endpoint names 3-32 characters, deployment names 3-32; letters, digits, hyphens,
 # starting with a letter.
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{2,31}$")
+NAME_RULE = "must be 3-32 letters, digits or hyphens, starting with a letter"
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,14 @@ def instance_id_for(endpoint_name: str) -> str:
 _Parser = Callable[[Any], Any]
 
 
+def is_valid_name(value: Any) -> bool:
+    """Whether ``value`` is a valid Azure ML endpoint or deployment name."""
+    return isinstance(value, str) and _NAME.match(value) is not None
+
+
 def _name(value: Any) -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise ValueError("must be 3-32 letters, digits or hyphens, starting with a letter")
+    if not is_valid_name(value):
+        raise ValueError(NAME_RULE)
     return value
 
 
