@@ -31,14 +31,14 @@ def long_rollout():
     }, ROOT)
 
 
-def measure(name, scenario):
+def measure(name, scenario, runs=RUNS):
     walls = []
-    for _ in range(RUNS):
+    for _ in range(runs):
         started = time.perf_counter()
         result = run_simulation(scenario)
         walls.append(time.perf_counter() - started)
     tracemalloc.start()
-    run_simulation(scenario)
+    result = run_simulation(scenario)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     wall = statistics.median(walls)
@@ -52,7 +52,7 @@ def main():
     print(f"median of {RUNS} runs each")
     for path in sorted((ROOT / "examples").glob("*.yaml")):
         measure(path.name, load_scenario(path))
-    measure("10 steps x 30 min", long_rollout())
+    measure("10 steps x 30 min (1 run)", long_rollout(), runs=1)
 
 
 if __name__ == "__main__":
