@@ -1,4 +1,4 @@
-"""``python -m emulator serve [--port 7071] [--scenario FILE] [--key KEY]``: the HTTP API on loopback.
+"""``python -m emulator serve [--port 7071] [--scenario FILE] [--key KEY] [--azure]``: the HTTP API on loopback.
 
 The app's own HTTP functions (``function_app``) are served by ``emulator.http_host``, function
 keys enforced (``?code=KEY`` or ``x-functions-key``). Rollouts run on the embedded Durable task
@@ -37,7 +37,7 @@ from emulator.simulate import build_workspace
 from emulator.simulated_azure import SimulatedBackend, SimulatedEndpoint
 from emulator.taskhub import TaskHub
 from rollout.errors import InvalidRequest
-from settings import Settings
+from settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 7071
@@ -176,15 +176,38 @@ def _wait_for_signal() -> None:
     stop.wait()
 
 
+def azure_banner(server: LocalServer, settings: Settings) -> str:
+    """``banner`` for ``--azure``: the configured workspace and cloud instead of the simulated endpoint."""
+    workspace = settings.workspace
+    where = "none (requests name theirs)" if workspace is None else (
+        f"{workspace.subscription_id}/{workspace.resource_group}/{workspace.workspace_name}")
+    lines = []
+    for line in banner(server).splitlines():
+        if line.startswith("  workspace:"):
+            line = f"  workspace:     {where} (AML_ROLLOUT_*), cloud {settings.cloud}"
+        elif line.startswith("  endpoint:"):
+            line = "  azure:         rollouts act on the cloud's endpoints and metrics (DefaultAzureCredential)"
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
-    """Entry point of ``python -m emulator serve``: 0 after Ctrl-C/SIGTERM, 1 when the port is taken, 2 on a bad scenario."""
+    """Entry point of ``python -m emulator serve``: 0 after Ctrl-C/SIGTERM, 1 when the port is taken, 2 on a bad scenario
+    or bad settings."""
     parser = argparse.ArgumentParser(prog="python -m emulator serve", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0: any free one)")
     parser.add_argument("--scenario", help="scenario file (YAML or JSON) describing the simulated endpoint")
     parser.add_argument("--key", help="the function key requests must carry (default: generated and printed)")
+    parser.add_argument("--azure", action="store_true",
+                        help="act on the Azure ML endpoints and metrics of the cloud the AML_ROLLOUT_* settings name "
+                             "(docs/azure.md) instead of a simulated endpoint; the app's settings come from the "
+                             "environment as in Azure")
     args = parser.parse_args(argv)
     _configure_logging()
+    if args.azure and args.scenario:
+        print("--azure serves the cloud's endpoints: --scenario is not used with it", file=sys.stderr)
+        return 2
     try:
         scenario = _load(args.scenario)
     except InvalidRequest as exc:
@@ -192,13 +215,25 @@ def main(argv: list[str]) -> int:
         for problem in exc.problems:
             print(f"  {problem.field}: {problem.message}", file=sys.stderr)
         return 2
-    server = LocalServer(scenario, port=args.port, key=args.key)
+    try:
+        settings = load_settings() if args.azure else None
+    except ValueError as exc:
+        print(f"bad settings: {exc}", file=sys.stderr)
+        return 2
+    server = LocalServer(scenario, port=args.port, key=args.key, settings=settings)
     try:
         server.start()
     except OSError as exc:
         print(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    print(banner(server, _unused_parts(args.scenario, scenario)), flush=True)
+    if settings is not None:
+        # In place of the simulated backend start() installed; activities look it up when they run
+        # (``server.stop()`` puts the seam back).
+        from adapters.azure_backend import AzureBackend
+
+        use_backend(AzureBackend(settings.azure))
+    print(banner(server, _unused_parts(args.scenario, scenario)) if settings is None else azure_banner(server, settings),
+          flush=True)
     try:
         _wait_for_signal()
     finally:

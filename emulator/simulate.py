@@ -1,4 +1,4 @@
-"""``python -m emulator simulate SCENARIO [--json]``: run one rollout on a virtual clock.
+"""``python -m emulator simulate SCENARIO [--json] [--azure]``: run one rollout on a virtual clock.
 
 The registered functions of ``function_app`` run unchanged: the orchestrator through the real
 ``azure-functions-durable`` replay engine (``emulator.taskhub``), the activities against the
@@ -34,6 +34,7 @@ from rollout.errors import InvalidRequest
 from rollout.plan import instance_id_for
 from rollout.ports import Backend
 from rollout.traffic import describe
+from settings import Settings, load_settings
 
 SIMULATION_START = datetime(2026, 1, 1, tzinfo=UTC)
 MAX_VIRTUAL_DAYS = 30
@@ -268,11 +269,44 @@ def _describe_event(event: dict[str, Any], old: str, new: str) -> str:
     return f"{kind:<9} {event.get('outcome', '')}: {event.get('reason', '')}"
 
 
-def main(argv: list[str]) -> int:
-    """Entry point of ``python -m emulator simulate``."""
+def cloud_backend(scenario: Scenario, settings: Settings | None = None) -> tuple[Backend, Scenario]:
+    """``--azure``: the Azure adapters the settings name (``load_settings()`` when None), and the scenario
+    moved to the settings' workspace.
+
+    The backend is ``AzureBackend(settings.azure)``, with ``DefaultAzureCredential``. The workspace
+    is the configured one (``AML_ROLLOUT_SUBSCRIPTION_ID``, ``_RESOURCE_GROUP``, ``_WORKSPACE_NAME``,
+    required); a scenario naming no workspace takes it, so that its alerts are routed for it. Raises
+    ``ValueError`` when the workspace is not configured, or the scenario names another one.
+    """
+    from dataclasses import replace
+
+    from adapters.azure_backend import AzureBackend
+    from emulator.scenario import DEFAULT_WORKSPACE
+
+    settings = settings or load_settings()
+    workspace = settings.workspace
+    if workspace is None:
+        raise ValueError("--azure needs the workspace: set AML_ROLLOUT_SUBSCRIPTION_ID, AML_ROLLOUT_RESOURCE_GROUP "
+                         "and AML_ROLLOUT_WORKSPACE_NAME")
+    if scenario.workspace not in (DEFAULT_WORKSPACE, workspace):
+        raise ValueError(f"the scenario names workspace {scenario.workspace.workspace_name!r}, the settings "
+                         f"{workspace.workspace_name!r}: leave it out of the scenario or make them the same")
+    return AzureBackend(settings.azure), replace(scenario, workspace=workspace)
+
+
+def main(argv: list[str], clock: VirtualClock | None = None) -> int:
+    """Entry point of ``python -m emulator simulate``.
+
+    ``clock``: the virtual clock to run on (default: a new one at ``SIMULATION_START``); a test hands
+    the one its simulated cloud runs on.
+    """
     parser = argparse.ArgumentParser(prog="python -m emulator simulate", description=__doc__.splitlines()[0])
     parser.add_argument("scenario", help="scenario file (YAML or JSON)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the timeline")
+    parser.add_argument("--azure", action="store_true",
+                        help="act on the endpoint and read the metrics of the Azure ML workspace the AML_ROLLOUT_* "
+                             "settings name (docs/azure.md), not the scenario's simulated endpoint; waits still run "
+                             "on the virtual clock")
     args = parser.parse_args(argv)
     try:
         scenario = load_scenario(args.scenario)
@@ -281,6 +315,17 @@ def main(argv: list[str]) -> int:
         for problem in exc.problems:
             print(f"  {problem.field}: {problem.message}", file=sys.stderr)
         return 2
-    result = run_simulation(scenario)
+    backend: Backend | None = None
+    if args.azure:
+        try:
+            backend, scenario = cloud_backend(scenario)
+        except ValueError as exc:
+            print(f"--azure: {exc}", file=sys.stderr)
+            return 2
+        workspace = scenario.workspace
+        print(f"--azure: endpoint {scenario.endpoint_name} of workspace {workspace.subscription_id}/"
+              f"{workspace.resource_group}/{workspace.workspace_name}; the scenario's deployments, load, health and "
+              "faults are not used; waits run on the virtual clock (see docs/azure.md)", file=sys.stderr)
+    result = run_simulation(scenario, backend=backend, clock=clock)
     print(json.dumps(result.to_json(), indent=2) if args.json else render(scenario, result))
     return result.exit_code()

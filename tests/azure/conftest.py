@@ -20,11 +20,15 @@ from azure.core.credentials import AccessToken
 
 from adapters.azure_backend import AzureBackend, AzureSettings
 from adapters.azure_common import ClientTuning, default_transport
+from emulator.scenario import Scenario
 from rollout.model import WorkspaceRef
 from tests.azure.fake_azure import TOKEN, FakeAzure
-from tests.azure.tls import make_test_pki
+from tests.azure.scenario_azure import ScenarioAzure
+from tests.azure.tls import TestPki, make_test_pki
 
 CLOUD = "AmlRolloutLoopback"
+SCENARIO_CLOUD = "AmlRolloutScenarioLoopback"
+"""The scenario-backed fake's cloud: its own name, as azure-ai-ml registers a cloud's URLs once per process."""
 WS = WorkspaceRef("00000000-1111-2222-3333-444444444444", "rg1", "ws1")
 LA_WORKSPACE = "33333333-4444-5555-6666-777777777777"
 
@@ -45,11 +49,16 @@ class StaticCredential:
 
 
 @pytest.fixture(scope="session")
-def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeAzure]:
+def test_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
+    """The session's CA and server certificate."""
+    return make_test_pki(Path(tmp_path_factory.mktemp("pki")))
+
+
+@pytest.fixture(scope="session")
+def fake_server(test_pki: TestPki) -> Iterator[FakeAzure]:
     """The fake, for the whole session. azure-ai-ml records the current cloud in the process
     environment (AZUREML_CURRENT_CLOUD) when an MLClient is built: it is put back afterwards."""
-    pki = make_test_pki(Path(tmp_path_factory.mktemp("pki")))
-    server = FakeAzure(pki, CLOUD).start()
+    server = FakeAzure(test_pki, CLOUD).start()
     with pytest.MonkeyPatch.context() as env:
         env.delenv("AZUREML_CURRENT_CLOUD", raising=False)
         yield server
@@ -84,3 +93,36 @@ def make_backend(fake: FakeAzure, credential: Any, tuning: ClientTuning = TEST_T
 @pytest.fixture
 def backend(fake: FakeAzure, credential: StaticCredential) -> AzureBackend:
     return make_backend(fake, credential)
+
+
+@pytest.fixture(scope="session")
+def scenario_server(test_pki: TestPki) -> Iterator[ScenarioAzure]:
+    """The scenario-backed fake (``tests/azure/scenario_azure.py``), for the whole session."""
+    server = ScenarioAzure(test_pki, SCENARIO_CLOUD, LA_WORKSPACE).start()
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("AZUREML_CURRENT_CLOUD", raising=False)
+        yield server
+    server.stop()
+
+
+@pytest.fixture
+def scenario_azure(scenario_server: ScenarioAzure) -> ScenarioAzure:
+    """The scenario-backed fake with no world yet (``load`` one)."""
+    scenario_server.reset()
+    return scenario_server
+
+
+def scenario_settings(server: ScenarioAzure, scenario: Scenario) -> AzureSettings:
+    """Settings naming the scenario's workspace in the fake's cloud, with no ingestion lag: the simulated
+    service has none, so a check reads exactly the window the in-memory metrics would."""
+    ws = scenario.workspace
+    return AzureSettings(ws.subscription_id, ws.resource_group, ws.workspace_name,
+                         log_analytics_workspace_id=LA_WORKSPACE, metrics_lag_seconds=0, cloud=SCENARIO_CLOUD,
+                         cloud_metadata_url=f"{server.base_url}/metadata/endpoints?api-version=2022-09-01")
+
+
+def scenario_backend(server: ScenarioAzure, scenario: Scenario, credential: Any,
+                     tuning: ClientTuning = TEST_TUNING) -> AzureBackend:
+    """An ``AzureBackend`` reaching the scenario-backed fake through its cloud metadata, as ``make_backend`` does."""
+    transport = default_transport(tuning, connection_verify=str(server.pki.ca_cert), use_env_settings=False)
+    return AzureBackend(scenario_settings(server, scenario), credential=credential, transport=transport, tuning=tuning)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import socket
 import ssl
 import threading
 import time
@@ -99,6 +100,9 @@ class Operation:
 
 class FakeAzure:
     """The fake service. Start it once; ``reset`` between tests."""
+
+    anonymous_prefixes: tuple[str, ...] = ("/metadata/",)
+    """Paths served without a bearer token (the cloud metadata; a subclass adds its token endpoint)."""
 
     def __init__(self, pki: TestPki, cloud_name: str) -> None:
         self.pki = pki
@@ -214,7 +218,8 @@ class FakeAzure:
             fault = self._take_fault(method, path.lower())
             if fault is not None:
                 return (fault.status, fault.body, fault.headers), fault.delay
-            if not path.startswith("/metadata/") and headers.get("authorization") != f"Bearer {TOKEN}":
+            anonymous = path.lower().startswith(self.anonymous_prefixes)
+            if not anonymous and headers.get("authorization") != f"Bearer {TOKEN}":
                 return (401, arm_error("AuthenticationFailed", "Missing or bad bearer token."), {}), 0.0
             return self._route(method, path.lower(), dict(parse_qsl(split.query)), body), 0.0
 
@@ -226,8 +231,9 @@ class FakeAzure:
                 return fault
         return None
 
-    def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> Reply:
-        routes: list[tuple[str, str, Callable[..., Reply]]] = [
+    def _routes(self) -> list[tuple[str, str, Callable[..., Reply]]]:
+        """(method, regex of the lower-cased path, handler): the first match serves a request."""
+        return [
             ("GET", r"^/metadata/endpoints$", self._metadata),
             ("GET", _WS + "$", self._get_workspace),
             ("GET", _EP + r"/providers/microsoft\.insights/metrics$", self._metrics),
@@ -240,7 +246,9 @@ class FakeAzure:
                     r"/mfeoperationsstatus/(?P<op>[^/]+)$", self._get_operation),
             ("POST", r"^/v1/workspaces/(?P<la>[^/]+)/query$", self._query_logs),
         ]
-        for verb, pattern, handler in routes:
+
+    def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> Reply:
+        for verb, pattern, handler in self._routes():
             match = re.match(pattern, path)
             if verb == method and match:
                 return handler(path=path, query=query, body=body, **match.groupdict())
@@ -437,6 +445,12 @@ class _Server(ThreadingHTTPServer):
 def _handler_for(fake: FakeAzure) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            """Headers and body go out in two writes: without TCP_NODELAY the body waits for the
+            client's delayed ACK of the headers (about 40 ms a response on Linux)."""
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet."""
