@@ -13,6 +13,11 @@ The durable client binding handed to the functions is the emulated Durable HTTP 
 The alert webhook manages exactly the scenario's workspace. Without ``--key`` a key is
 generated and printed at start. One ``LocalServer`` per process at a time: activities find
 their backend, and the routes their settings, in process-wide seams.
+
+``--azure``: rollouts act on the cloud the ``AML_ROLLOUT_*`` settings name, through
+``AzureBackend(load_settings().azure)``, and the app's settings (managed workspaces for the alert
+webhook) are read from the environment as in Azure; no scenario (see "Running the emulator
+against a cloud" in docs/azure.md).
 """
 
 from __future__ import annotations

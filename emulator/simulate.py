@@ -6,6 +6,10 @@ simulated Azure ML endpoint and synthetic metrics of the scenario. Alerts are de
 their virtual time through the webhook's own routing (``api.alert_delivery``) and a real
 ``DurableOrchestrationClient`` talking to the emulated management API; operator controls
 through the same client. Exit status: 0 promoted, 1 rolled back / aborted / failed, 2 bad scenario.
+
+``--azure``: the activities use ``AzureBackend(load_settings().azure)`` (the cloud and workspace the
+``AML_ROLLOUT_*`` settings name) instead of the simulated endpoint; the clock stays virtual (see
+"Running the emulator against a cloud" in docs/azure.md).
 """
 
 from __future__ import annotations
@@ -325,7 +329,8 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
         workspace = scenario.workspace
         print(f"--azure: endpoint {scenario.endpoint_name} of workspace {workspace.subscription_id}/"
               f"{workspace.resource_group}/{workspace.workspace_name}; the scenario's deployments, load, health and "
-              "faults are not used; waits run on the virtual clock (see docs/azure.md)", file=sys.stderr)
+              "faults are not used; waits run on the virtual clock, so steps follow each other without real time "
+              "passing and metrics are read for virtual times (docs/azure.md)", file=sys.stderr)
     result = run_simulation(scenario, backend=backend, clock=clock)
     print(json.dumps(result.to_json(), indent=2) if args.json else render(scenario, result))
     return result.exit_code()

@@ -98,7 +98,8 @@ def backend(fake: FakeAzure, credential: StaticCredential) -> AzureBackend:
 @pytest.fixture(scope="session")
 def scenario_server(test_pki: TestPki) -> Iterator[ScenarioAzure]:
     """The scenario-backed fake (``tests/azure/scenario_azure.py``), for the whole session."""
-    server = ScenarioAzure(test_pki, SCENARIO_CLOUD, LA_WORKSPACE).start()
+    server = ScenarioAzure(test_pki, SCENARIO_CLOUD, LA_WORKSPACE)
+    server.start()
     with pytest.MonkeyPatch.context() as env:
         env.delenv("AZUREML_CURRENT_CLOUD", raising=False)
         yield server
