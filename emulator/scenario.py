@@ -30,7 +30,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TextIO
 
 import yaml
 
@@ -102,6 +102,13 @@ class Scenario:
     controls: tuple[TimedControl, ...] = ()
     changes: tuple[TimedChange, ...] = ()
     faults: tuple[Fault, ...] = field(default_factory=tuple)
+
+
+def report_problems(source: str, error: InvalidRequest, stream: TextIO) -> None:
+    """Tell a user, one line a field, what is wrong with a scenario (the CLI's exit-2 message)."""
+    print(f"bad scenario {source}:", file=stream)
+    for problem in error.problems:
+        print(f"  {problem.field}: {problem.message}", file=stream)
 
 
 def load_scenario(path: str | Path, require_rollout: bool = True) -> Scenario:

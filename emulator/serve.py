@@ -37,7 +37,7 @@ from api.http import use_settings
 from emulator.clock import RealClock
 from emulator.http_host import HttpHost, route_prefix_from_host_json
 from emulator.management_api import ManagementApi
-from emulator.scenario import Scenario, load_scenario, parse_scenario
+from emulator.scenario import Scenario, load_scenario, parse_scenario, report_problems
 from emulator.simulate import build_workspace
 from emulator.simulated_azure import SimulatedBackend, SimulatedEndpoint
 from emulator.taskhub import TaskHub
@@ -216,9 +216,7 @@ def main(argv: list[str]) -> int:
     try:
         scenario = _load(args.scenario)
     except InvalidRequest as exc:
-        print(f"bad scenario {args.scenario}:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem.field}: {problem.message}", file=sys.stderr)
+        report_problems(str(args.scenario), exc, sys.stderr)
         return 2
     try:
         settings = load_settings() if args.azure else None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from activities.backend import use_backend
 from api.alert_delivery import deliver_alert
 from emulator.clock import VirtualClock
 from emulator.management_api import ManagementApi
-from emulator.scenario import Scenario, load_scenario
+from emulator.scenario import Scenario, load_scenario, report_problems
 from emulator.simulated_azure import SimulatedBackend, SimulatedWorkspace, SyntheticMetrics, TrafficChange
 from emulator.taskhub import TaskHub
 from emulator.worker import WORKER_LOOP
@@ -80,7 +81,7 @@ def build_workspace(scenario: Scenario, now: Callable[[], datetime]) -> Simulate
     endpoint = workspace.add_endpoint(scenario.endpoint_name, scenario.deployments, scenario.traffic,
                                       scenario.mirror_traffic)
     endpoint.provisioning_state = scenario.endpoint_provisioning_state
-    workspace.faults.extend(scenario.faults)
+    workspace.faults.extend(dataclasses.replace(fault) for fault in scenario.faults)   # the world counts them down
     metrics = SyntheticMetrics(workspace, scenario.requests_per_minute, scenario.health)
     return SimulatedBackend(workspace, metrics)
 
@@ -315,9 +316,7 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
     try:
         scenario = load_scenario(args.scenario)
     except InvalidRequest as exc:
-        print(f"bad scenario {args.scenario}:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem.field}: {problem.message}", file=sys.stderr)
+        report_problems(str(args.scenario), exc, sys.stderr)
         return 2
     backend: Backend | None = None
     if args.azure:

@@ -51,7 +51,6 @@ import copy
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -152,10 +151,7 @@ class ScenarioAzure(FakeAzure):
         """Forget everything and serve the world ``scenario`` describes, on the clock ``now``."""
         with self._lock:
             self.reset()
-            self.world = build_workspace(scenario, now)
-            # Its own fault counters: build_workspace hands the world the scenario's Fault objects, whose
-            # ``times`` the world counts down, so the scenario would come out of a run changed.
-            self.world.workspace.faults[:] = [replace(fault) for fault in scenario.faults]
+            self.world = build_workspace(scenario, now)     # with its own copies of the scenario's faults
             self.scenario = scenario
             self.add_workspace(scenario.workspace)
             self.add_endpoint(scenario.workspace, scenario.endpoint_name, {})  # traffic is read from the world

@@ -255,3 +255,10 @@ def test_bake_time_holds_the_last_step():
 def test_default_steps_when_old_and_new_hold_everything():
     result = simulate(rollout={"traffic_steps": None, "observation_window": "PT2M"})
     assert result.to_json()["steps_completed"] == [10, 25, 50, 75, 100]
+
+
+def test_a_scenario_runs_the_same_twice():
+    once = scenario(faults=[{"operation": "set_traffic", "error": "conflict", "times": 1}])
+    first, second = run_simulation(once), run_simulation(once)
+    assert traffic_events(first) == traffic_events(second)
+    assert traffic_events(first)[0] == (5.0, {BLUE: 90, GREEN: 10})
