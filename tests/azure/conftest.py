@@ -54,15 +54,20 @@ def test_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
     return make_test_pki(Path(tmp_path_factory.mktemp("pki")))
 
 
-@pytest.fixture(scope="session")
-def fake_server(test_pki: TestPki) -> Iterator[FakeAzure]:
-    """The fake, for the whole session. azure-ai-ml records the current cloud in the process
+def _served(server: FakeAzure) -> Iterator[Any]:
+    """Run a fake for the whole session. azure-ai-ml records the current cloud in the process
     environment (AZUREML_CURRENT_CLOUD) when an MLClient is built: it is put back afterwards."""
-    server = FakeAzure(test_pki, CLOUD).start()
+    server.start()
     with pytest.MonkeyPatch.context() as env:
         env.delenv("AZUREML_CURRENT_CLOUD", raising=False)
         yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_server(test_pki: TestPki) -> Iterator[FakeAzure]:
+    """The fake, for the whole session."""
+    yield from _served(FakeAzure(test_pki, CLOUD))
 
 
 @pytest.fixture
@@ -98,12 +103,7 @@ def backend(fake: FakeAzure, credential: StaticCredential) -> AzureBackend:
 @pytest.fixture(scope="session")
 def scenario_server(test_pki: TestPki) -> Iterator[ScenarioAzure]:
     """The scenario-backed fake (``tests/azure/scenario_azure.py``), for the whole session."""
-    server = ScenarioAzure(test_pki, SCENARIO_CLOUD, LA_WORKSPACE)
-    server.start()
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("AZUREML_CURRENT_CLOUD", raising=False)
-        yield server
-    server.stop()
+    yield from _served(ScenarioAzure(test_pki, SCENARIO_CLOUD, LA_WORKSPACE))
 
 
 @pytest.fixture
