@@ -119,7 +119,7 @@ class RolloutRun:
             return f"pre-flight failed: {exc}"
         self.record.plan = {"old": self.plan.old, "new": self.plan.new, "steps": list(self.plan.steps),
                             "shared": self.plan.shared}
-        self.record.observe(self.now, endpoint.traffic)
+        self.record.observe(endpoint.traffic)
         self.expected = dict(self.record.traffic)
         self.mirror = dict(endpoint.mirror_traffic)
         return None
@@ -181,7 +181,8 @@ class RolloutRun:
         mirror = mirror_without(self.mirror, self.plan.new) if target.get(self.plan.new) else None
         payload = {**self.endpoint_input(), "traffic": dict(target), "mirror_traffic": mirror}
         result = yield from self.call_with_retry("set_traffic", payload)
-        observed = (result.get("endpoint") or {}).get("traffic") if isinstance(result.get("endpoint"), dict) else None
+        endpoint = result.get("endpoint")
+        observed = endpoint["traffic"] if isinstance(endpoint, dict) else None
         if not result["ok"]:
             failed = f"{reason} (update failed: {result['error']['message']})"
             self.record.traffic_change(self.now, kind, target, observed, failed)
@@ -262,9 +263,7 @@ class RolloutRun:
         if action in ("rollback", "abort", "promote"):
             return StepEnd(action, reason), False
         if action in ("pause", "resume"):
-            self.record.paused = action == "pause"
-            self.record.history.append({"at": self.now.isoformat(), "kind": action, "reason": reason,
-                                        "requested": None, "traffic": dict(self.record.traffic)})
+            self.record.hold_change(self.now, action, reason)
         self.publish()
         return None, action == "resume"
 

@@ -36,7 +36,7 @@ class RolloutRecord:
         self.reason: str | None = None
         self.ended_at: str | None = None
 
-    def observe(self, at: datetime, traffic: Mapping[str, int]) -> None:
+    def observe(self, traffic: Mapping[str, int]) -> None:
         """Remember the endpoint's traffic as last read (no history entry: nothing changed)."""
         self.traffic = normalize_traffic(traffic)
 
@@ -50,6 +50,12 @@ class RolloutRecord:
             "requested": None if requested is None else normalize_traffic(requested),
             "traffic": None if observed is None else normalize_traffic(observed),
         })
+
+    def hold_change(self, at: datetime, kind: str, reason: str) -> None:
+        """Record a pause or resume (the traffic stays as it is)."""
+        self.paused = kind == "pause"
+        self.history.append({"at": at.isoformat(), "kind": kind, "reason": reason,
+                             "requested": None, "traffic": dict(self.traffic)})
 
     def note_alert(self, at: datetime, alert: Mapping[str, Any], action: str) -> None:
         """Record an alert delivered to this rollout and what was done about it."""
