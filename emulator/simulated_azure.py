@@ -208,13 +208,21 @@ class SyntheticMetrics:
 
     def deployment_metrics(self, endpoint: str, deployments: Sequence[str], start: datetime,
                            end: datetime) -> dict[str, DeploymentMetrics]:
-        """What each named deployment served in [start, end)."""
+        """What each named deployment served in [start, end), in whole requests."""
         with self.workspace.lock:
             self.workspace.check_fault("metrics")
-            changes = list(self.workspace.endpoint(endpoint).changes)
-        return {name: self._served(name.lower(), changes, start, end) for name in deployments}
+        found = {}
+        for name in deployments:
+            requests, errors, p99 = self.served(endpoint, name, start, end)
+            found[name] = DeploymentMetrics(int(round(requests)), int(round(errors)), p99)
+        return found
 
-    def _served(self, name: str, changes: Sequence[TrafficChange], start: datetime, end: datetime) -> DeploymentMetrics:
+    def served(self, endpoint: str, deployment: str, start: datetime, end: datetime) -> tuple[float, float, float | None]:
+        """Requests and errors (not rounded) and the highest p99 in force while ``deployment`` served
+        in [start, end); no faults apply. The fake Azure of the tests answers metric queries from it."""
+        with self.workspace.lock:
+            changes = list(self.workspace.endpoint(endpoint).changes)
+        name = deployment.lower()
         requests = errors = 0.0
         p99: float | None = None
         for seg_start, seg_end, share in _share_periods(name, changes, start, end):
@@ -225,7 +233,7 @@ class SyntheticMetrics:
                 requests += served
                 errors += served * segment.error_rate
                 p99 = segment.latency_p99_ms if p99 is None else max(p99, segment.latency_p99_ms)
-        return DeploymentMetrics(int(round(requests)), int(round(errors)), p99)
+        return requests, errors, p99
 
     def _health_periods(self, name: str, start: datetime, end: datetime):
         segments = self.health.get(name) or [HealthSegment(timedelta(0))]

@@ -57,7 +57,7 @@ from urllib.parse import parse_qsl
 
 from emulator.scenario import Scenario
 from emulator.simulate import build_workspace
-from emulator.simulated_azure import SimulatedBackend, SimulatedEndpointPort, SyntheticMetrics, _share_periods
+from emulator.simulated_azure import SimulatedBackend, SimulatedEndpointPort, SyntheticMetrics
 from rollout.errors import (
     AzureError,
     PermissionDenied,
@@ -320,18 +320,7 @@ class ScenarioAzure(FakeAzure):
         assert self.world is not None and self.scenario is not None
         metrics = self.world.metrics(None, "platform")
         assert isinstance(metrics, SyntheticMetrics)
-        with self.world.workspace.lock:
-            changes = list(self.world.workspace.endpoint(self.scenario.endpoint_name).changes)
-        requests = errors = 0.0
-        p99: float | None = None
-        for lo, hi, share in _share_periods(name.lower(), changes, start, end):
-            for h_lo, h_hi, segment in metrics._health_periods(name.lower(), lo, hi):
-                served = metrics.requests_per_minute * share / 100 * (h_hi - h_lo).total_seconds() / 60
-                if served > 0:
-                    requests += served
-                    errors += served * segment.error_rate
-                    p99 = segment.latency_p99_ms if p99 is None else max(p99, segment.latency_p99_ms)
-        return requests, errors, p99
+        return metrics.served(self.scenario.endpoint_name, name, start, end)
 
     def _query_logs(self, la: str = "", body: Any = None, **_: Any) -> Reply:
         assert self.world is not None and self.scenario is not None
