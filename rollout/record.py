@@ -13,7 +13,10 @@ from typing import Any, Mapping
 from rollout.model import normalize_traffic
 
 OUTCOMES = ("promoted", "rolled_back", "aborted", "failed")
-MAX_ALERTS_KEPT = 20      # custom status is size-limited; keep the newest alert notes
+# Durable custom status is limited to 16 KB of UTF-16 JSON (about 8,000 characters): alert notes
+# are kept compact and only the newest ones; every traffic change is always kept.
+MAX_ALERTS_KEPT = 10
+STATUS_BUDGET_CHARS = 8000
 
 
 class RolloutRecord:
@@ -31,6 +34,7 @@ class RolloutRecord:
         self.last_health: dict[str, Any] | None = None
         self.history: list[dict[str, Any]] = []
         self.alerts: list[dict[str, Any]] = []
+        self.alerts_received = 0
         self.steps_completed: list[int] = []
         self.outcome: str | None = None
         self.reason: str | None = None
@@ -58,8 +62,10 @@ class RolloutRecord:
                              "requested": None, "traffic": dict(self.traffic)})
 
     def note_alert(self, at: datetime, alert: Mapping[str, Any], action: str) -> None:
-        """Record an alert delivered to this rollout and what was done about it."""
-        self.alerts.append({"at": at.isoformat(), "action": action, **alert})
+        """Record an alert delivered to this rollout and what was done about it (the newest are kept)."""
+        self.alerts_received += 1
+        self.alerts.append({"at": at.isoformat(), "action": action, "rule": alert.get("rule"),
+                            "monitor_condition": alert.get("monitor_condition")})
         del self.alerts[:-MAX_ALERTS_KEPT]
 
     def finish(self, at: datetime, outcome: str, reason: str) -> dict[str, Any]:
@@ -89,6 +95,7 @@ class RolloutRecord:
             "last_health": self.last_health,
             "history": list(self.history),
             "alerts": list(self.alerts),
+            "alerts_received": self.alerts_received,
             "steps_completed": list(self.steps_completed),
             "started_at": self.started_at,
             "ended_at": self.ended_at,

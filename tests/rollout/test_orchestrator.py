@@ -262,3 +262,19 @@ def test_a_scenario_runs_the_same_twice():
     first, second = run_simulation(once), run_simulation(once)
     assert traffic_events(first) == traffic_events(second)
     assert traffic_events(first)[0] == (5.0, {BLUE: 90, GREEN: 10})
+
+
+def test_the_status_stays_within_durables_custom_status_limit_on_a_busy_rollout():
+    from rollout.record import MAX_ALERTS_KEPT, STATUS_BUDGET_CHARS
+
+    steps = [5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+    result = simulate(rollout={"traffic_steps": steps, "observation_window": "PT2M"},
+                      alerts=[{"at": f"PT{m}M", "payload": "alerts/endpoint-5xx-resolved.json"} for m in range(1, 26)],
+                      controls=[{"at": f"PT{m}M30S", "action": "pause" if m % 2 else "resume"} for m in range(1, 11)])
+    record = result.record
+    assert result.outcome == "promoted"
+    assert len(json.dumps(record)) < STATUS_BUDGET_CHARS
+    assert [h["kind"] for h in record["history"]].count("step") == len(steps), "every traffic change is kept"
+    assert record["alerts_received"] == 25 and len(record["alerts"]) == MAX_ALERTS_KEPT
+    assert record["alerts"][-1] == {"at": record["alerts"][-1]["at"], "action": "recorded",
+                                    "rule": "fraud-detection-green-5xx", "monitor_condition": "Resolved"}
