@@ -36,13 +36,12 @@ from azure.durable_functions.models.OrchestrationRuntimeStatus import Orchestrat
 
 from api.alert_delivery import deliver_alert
 from api.problems import BACKEND_ERRORS, BackendUnavailable, BodyTooLarge, answers_problems
-from api.rollouts import RUNNING_STATUSES, find_rollout, runtime_status_name
+from api.rollouts import RUNNING_STATUSES, find_rollout, is_running, request_of, runtime_status_name
 from rollout.control import OPERATOR_ACTIONS, action_refusal
 from rollout.durations import format_duration, parse_duration
 from rollout.errors import ActionNotAllowed, FieldProblem, InvalidRequest, RolloutConflict, RolloutNotFound
 from rollout.model import WorkspaceRef
 from rollout.plan import NAME_RULE, RolloutRequest, instance_id_for, is_valid_name, parse_request
-from rollout.wire import decoded
 from settings import Settings, load_settings
 
 bp = df.Blueprint()
@@ -140,7 +139,7 @@ async def control_rollout(req: func.HttpRequest, client: df.DurableOrchestration
     endpoint, action = endpoint_param(req), action_param(req)
     reason = reason_param(read_json(req, MAX_REQUEST_BYTES, required=False), action)
     status = await find_rollout(client, endpoint)
-    if status is None or runtime_status_name(status) not in RUNNING_STATUSES:
+    if not is_running(status):
         raise RolloutNotFound(_not_running(endpoint, status))
     custom = status.custom_status if isinstance(status.custom_status, dict) else None
     refusal = action_refusal(action, custom)
@@ -198,7 +197,7 @@ def check_workspace(workspace: WorkspaceRef | None, settings: Settings) -> None:
 async def refuse_if_running(client: Any, endpoint: str) -> None:
     """Raise ``RolloutConflict`` naming the endpoint's running rollout, if it has one."""
     status = await find_rollout(client, endpoint)
-    if status is None or runtime_status_name(status) not in RUNNING_STATUSES:
+    if not is_running(status):
         return
     phase = status.custom_status.get("phase") if isinstance(status.custom_status, dict) else "pending"
     raise RolloutConflict(f"endpoint {endpoint!r} already has a rollout running: {status.instance_id} "
@@ -228,7 +227,7 @@ async def _raise_control(client: Any, instance_id: str, endpoint: str, action: s
         raise
     except Exception as exc:
         status = await find_rollout(client, endpoint)
-        if status is None or runtime_status_name(status) not in RUNNING_STATUSES:
+        if not is_running(status):
             raise RolloutNotFound(_not_running(endpoint, status)) from exc
         raise BackendUnavailable(f"the task hub did not take the {action} event; try again") from exc
 
@@ -359,19 +358,11 @@ def _merge(running: list[Any], recent: list[Any], since: datetime) -> list[Any]:
     by_id: dict[str, Any] = {}
     for status in [*recent, *running]:
         instance = status.instance_id or ""
-        is_running = runtime_status_name(status) in RUNNING_STATUSES
         created = _utc(status.created_time)
-        if instance.startswith(INSTANCE_PREFIX) and (is_running or created is None or created >= since):
+        if instance.startswith(INSTANCE_PREFIX) and (is_running(status) or created is None or created >= since):
             by_id[instance] = status
-    return sorted(by_id.values(), key=lambda s: (runtime_status_name(s) not in RUNNING_STATUSES,
+    return sorted(by_id.values(), key=lambda s: (not is_running(s),
                                                  -(_utc(s.created_time) or since).timestamp()))
-
-
-def request_of(status: Any) -> dict[str, Any] | None:
-    """The request the rollout was started with (decoded: the task hub returns it as JSON text,
-    ``rollout.wire``), or None when the status does not carry it."""
-    value = decoded(status.input_)
-    return value if isinstance(value, dict) else None
 
 
 def _endpoint_of(status: Any) -> str:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
+from typing_extensions import TypeIs
+
 from rollout.alerts import RunningRollout
 from rollout.model import WorkspaceRef
 from rollout.plan import instance_id_for
@@ -20,7 +23,19 @@ def runtime_status_name(status: Any) -> str | None:
     return str(getattr(value, "value", value))
 
 
-async def find_rollout(client: Any, endpoint_name: str) -> Any | None:
+def is_running(status: DurableOrchestrationStatus | None) -> TypeIs[DurableOrchestrationStatus]:
+    """Whether a status (None: no rollout) is of a rollout that has not ended."""
+    return status is not None and runtime_status_name(status) in RUNNING_STATUSES
+
+
+def request_of(status: Any) -> dict[str, Any] | None:
+    """The request the rollout was started with (decoded: the task hub returns it as JSON text,
+    ``rollout.wire``), or None when the status does not carry it."""
+    value = decoded(status.input_)
+    return value if isinstance(value, dict) else None
+
+
+async def find_rollout(client: Any, endpoint_name: str) -> DurableOrchestrationStatus | None:
     """The endpoint's rollout status (input included), or None when it has none."""
     status = await client.get_status(instance_id_for(endpoint_name), show_input=True)
     return status if runtime_status_name(status) else None
@@ -29,10 +44,9 @@ async def find_rollout(client: Any, endpoint_name: str) -> Any | None:
 async def find_running_rollout(client: Any, endpoint_name: str) -> RunningRollout | None:
     """The endpoint's rollout if it is running, as alert routing needs it."""
     status = await find_rollout(client, endpoint_name)
-    if status is None or runtime_status_name(status) not in RUNNING_STATUSES:
+    if not is_running(status):
         return None
-    request = decoded(status.input_)
-    request = request if isinstance(request, dict) else {}
+    request = request_of(status) or {}
     workspace = request.get("workspace")
     return RunningRollout(
         instance_id=status.instance_id,
