@@ -42,6 +42,7 @@ from rollout.durations import format_duration, parse_duration
 from rollout.errors import ActionNotAllowed, FieldProblem, InvalidRequest, RolloutConflict, RolloutNotFound
 from rollout.model import WorkspaceRef
 from rollout.plan import NAME_RULE, RolloutRequest, instance_id_for, is_valid_name, parse_request
+from rollout.safety import versioned_input
 from settings import Settings, load_settings
 
 bp = df.Blueprint()
@@ -208,7 +209,7 @@ async def _start(client: Any, request: RolloutRequest) -> None:
     """``start_new``; when the task hub refuses, 409 if a rollout now runs (another worker won the race)."""
     instance_id = instance_id_for(request.endpoint_name)
     try:
-        await client.start_new(ORCHESTRATOR, instance_id, request.to_dict())
+        await client.start_new(ORCHESTRATOR, instance_id, versioned_input(request.to_dict()))
     except BACKEND_ERRORS:
         raise
     except Exception as exc:

@@ -10,6 +10,7 @@ from typing_extensions import TypeIs
 from rollout.alerts import RunningRollout
 from rollout.model import WorkspaceRef
 from rollout.plan import instance_id_for
+from rollout.safety import split_input
 from rollout.wire import decoded
 
 RUNNING_STATUSES = ("Pending", "Running", "ContinuedAsNew", "Suspended")
@@ -32,7 +33,7 @@ def request_of(status: Any) -> dict[str, Any] | None:
     """The request the rollout was started with (decoded: the task hub returns it as JSON text,
     ``rollout.wire``), or None when the status does not carry it."""
     value = decoded(status.input_)
-    return value if isinstance(value, dict) else None
+    return split_input(value)[1] if isinstance(value, dict) else None
 
 
 async def find_rollout(client: Any, endpoint_name: str) -> DurableOrchestrationStatus | None:

@@ -208,12 +208,23 @@ def test_persistent_conflict_fails_and_records_the_attempts():
     assert "update failed" in result.record["history"][0]["reason"]
 
 
-def test_conflict_during_rollback_is_recorded_as_a_failed_rollback():
-    result = simulate(faults=[{"operation": "set_traffic", "error": "conflict", "from": "PT6M"}],
+def test_a_rollback_that_keeps_failing_is_retried_until_it_succeeds():
+    result = simulate(faults=[{"operation": "set_traffic", "error": "permission", "from": "PT6M", "until": "PT40M"}],
                       controls=[{"at": "PT7M", "action": "rollback", "reason": "manual"}])
+    assert result.outcome == "rolled_back" and result.record["reason"] == "manual"
+    at, traffic = traffic_events(result)[-1]
+    assert traffic == {BLUE: 100} and 2400 <= at <= 2400 + 300, "retried past the fault, at most 300 s apart"
+    assert result.record["rollback"]["attempts"] >= 9 and "403" in result.record["rollback"]["last_error"]
+
+
+def test_resolve_ends_a_rollback_that_cannot_succeed_with_the_traffic_as_it_is():
+    result = simulate(faults=[{"operation": "set_traffic", "error": "conflict", "from": "PT6M"}],
+                      controls=[{"at": "PT7M", "action": "rollback", "reason": "manual"},
+                                {"at": "PT30M", "action": "resolve", "reason": "ticket 42"}])
     assert result.outcome == "failed"
-    assert result.record["reason"].startswith("manual; rollback to blue-v1 failed: simulated: another update")
+    assert result.record["reason"].startswith("manual; rollback stopped by a person (ticket 42); green-v2 still holds")
     assert result.to_json()["final_traffic"] == {BLUE: 50, GREEN: 50}, "the traffic as it really is"
+    assert result.elapsed_seconds == 1800
 
 
 def test_someone_else_changing_traffic_fails_without_touching_it():
