@@ -49,7 +49,7 @@ def recorded_tasks(history: list[Any]) -> list[RecordedTask]:
         if event.event_type == T.TASK_SCHEDULED:
             tasks.append(RecordedTask(event.event_id, str(event.Name), None, event.event_id in completed))
         elif event.event_type == T.TIMER_CREATED:
-            fire_at = isoparse(str(getattr(event, "FireAt")))
+            fire_at = isoparse(str(event.FireAt))
             tasks.append(RecordedTask(event.event_id, None, fire_at, event.event_id in fired))
     return sorted(tasks, key=lambda t: t.event_id)
 
@@ -64,16 +64,16 @@ def replay_recorded(context: df.DurableOrchestrationContext, inbox: EventInbox) 
     recorded = recorded_tasks(list(context.histories))
     tasks = [context.call_activity(r.name, None) if r.name is not None else context.create_timer(r.fire_at)
              for r in recorded]
-    awaited = [task for task, r in zip(tasks, recorded) if r.completes]
+    awaited = [task for task, r in zip(tasks, recorded, strict=True) if r.completes]
     if tasks:
         everything = context.task_any(tasks) if len(tasks) > 1 else tasks[0]
         yield from wait_for(context, inbox, everything, _drop)
         for task in awaited:
             yield from wait_for(context, inbox, task, _drop)
-    for task, r in zip(tasks, recorded):
+    for task, r in zip(tasks, recorded, strict=True):
         if r.name is None and not task.is_completed:
             task.cancel()
-    return [(r.name, _decoded(t.result)) for t, r in zip(tasks, recorded) if r.name is not None and t.is_completed]
+    return [(r.name, _decoded(t.result)) for t, r in zip(tasks, recorded, strict=True) if r.name is not None and t.is_completed]
 
 
 def _drop(name: str, payload: Any) -> None:

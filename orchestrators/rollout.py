@@ -123,7 +123,8 @@ class RolloutRun:
 
     @property
     def now(self) -> datetime:
-        return self.context.current_utc_datetime
+        now: datetime = self.context.current_utc_datetime
+        return now
 
     # --- the walk ------------------------------------------------------------------------
 
@@ -354,8 +355,7 @@ class RolloutRun:
             due = self.now + self.request.check_interval
             open_ended = self.record.paused or self.now >= deadline   # paused, or re-checking after a fault
             timer = self.context.create_timer(due if open_ended else min(due, deadline))
-            holds = self.holds
-            if not (yield from self.wait(timer, stop=lambda: self.intent is not None or self.holds != holds)):
+            if not (yield from self.wait(timer, stop=self.state_changed_since(self.holds))):
                 timer.cancel()
                 continue
             verdict, message = yield from self.check_health(start)
@@ -371,6 +371,10 @@ class RolloutRun:
             if extensions >= self.request.max_inconclusive_windows:
                 return StepEnd("rollback", f"still inconclusive after {extensions} extra window(s): {message}")
             extensions, deadline = extensions + 1, self.now + window
+
+    def state_changed_since(self, holds: int) -> Callable[[], bool]:
+        """A ``stop`` for a window timer: an ending action arrived, or the rollout was paused or resumed."""
+        return lambda: self.intent is not None or self.holds != holds
 
     def receive(self, name: str, payload: Any) -> None:
         """Take one control event: record notes and holds now, keep an ending action as the intent."""

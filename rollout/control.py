@@ -64,9 +64,8 @@ def merge_intent(current: Intent | None, action: str, reason: str) -> Intent | N
 
 
 def _reason(event: str, payload: Any) -> str:
-    if isinstance(payload, Mapping) and isinstance(payload.get("reason"), str) and payload["reason"]:
-        return payload["reason"]
-    return f"{event} requested"
+    reason = payload.get("reason") if isinstance(payload, Mapping) else None
+    return reason if isinstance(reason, str) and reason else f"{event} requested"
 
 
 def action_refusal(action: str, status: Mapping[str, Any] | None) -> str | None:

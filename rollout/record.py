@@ -31,10 +31,14 @@ HOLD_KINDS = ("pause", "resume")
 
 
 def clip(text: str | None, limit: int = MAX_TEXT_CHARS) -> str | None:
-    """``text`` cut to ``limit`` characters (ending in an ellipsis when cut); None stays None."""
-    if text is None or len(text) <= limit:
+    """``text`` cut so that its JSON form (non-ASCII escaped, as the worker sends it) holds at most
+    ``limit`` characters, ending in ``...`` when cut; None stays None."""
+    if text is None or len(json.dumps(text)) - 2 <= limit:
         return text
-    return text[: limit - 1] + "…"
+    size, end = 0, 0
+    while size + len(json.dumps(text[end])) - 2 <= limit - 3:
+        size, end = size + len(json.dumps(text[end])) - 2, end + 1
+    return text[:end] + "..."
 
 
 def status_size_bytes(status: Any) -> int:

@@ -15,8 +15,17 @@ from datetime import timedelta
 import pytest
 
 from rollout.safety import ORCHESTRATION_VERSION
-from tests.rollout.sdk_history import (DEPLOYMENTS, ENDPOINT, PREFLIGHT_OK, REQUEST, START, Driver, History,
-                                       SimpleEndpoint, transient)
+from tests.rollout.sdk_history import (
+    DEPLOYMENTS,
+    ENDPOINT,
+    PREFLIGHT_OK,
+    REQUEST,
+    START,
+    Driver,
+    History,
+    SimpleEndpoint,
+    transient,
+)
 
 RESOLVED = {"alert": {"rule": "green-5xx", "monitor_condition": "Resolved"}, "reason": "alert 'green-5xx' resolved"}
 FIRED = {"alert": {"rule": "green-5xx", "monitor_condition": "Fired"}, "reason": "alert 'green-5xx' fired"}

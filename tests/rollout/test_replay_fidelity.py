@@ -17,7 +17,6 @@ from tests.rollout.sdk_history import ORCHESTRATOR
 from tests.rollout.test_orchestrator import scenario
 
 
-
 @pytest.mark.parametrize("overrides", [
     pytest.param({}, id="promotion"),
     pytest.param({"alerts": [{"at": "PT7M", "payload": "alerts/endpoint-5xx-fired.json"}]}, id="alert-rollback"),
