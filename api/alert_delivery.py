@@ -3,19 +3,31 @@
 Parse (``rollout.alerts.parse_alert``), locate the managed endpoint, look up its running
 rollout, decide, and raise the event: ``rollback`` when a fired alert concerns the new
 deployment, ``alert`` (recorded on the rollout) otherwise. Ignored alerts change nothing.
+
+- **Notes are coalesced** (``NoteCoalescer``, ``rollout.notes``): while one ``alert`` event for a
+  rollout is being raised, further notes for it wait and go together as the next event. A
+  rollback is never queued behind notes: it is raised at once.
+- **An endpoint whose last rollout ended unsafe** (``rollout.safety.ended_unsafe``: not promoted,
+  the new deployment still holding traffic) is not forgotten: a fired alert about its new
+  deployment starts a rollback-only run of the orchestrator on the same instance id, which
+  retries until traffic is back on the old deployment (or a person sends ``resolve``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from api.rollouts import find_running_rollout
-from rollout.alerts import AlertDecision, ManagedScope, decide, locate, parse_alert
+from api.rollouts import find_rollout, find_running_rollout, is_running, request_of
+from rollout.alerts import AlertDecision, AlertTarget, ManagedScope, RunningRollout, decide, locate, parse_alert
 from rollout.model import WorkspaceRef
+from rollout.notes import coalesce
+from rollout.safety import ended_unsafe, versioned_input
 
 log = logging.getLogger("aml_rollout.alerts")
+ORCHESTRATOR = "rollout_orchestrator"
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,60 @@ class AlertOutcome:
                 "instance_id": self.decision.instance_id, "endpoint": self.endpoint, "alert": self.alert}
 
 
+@dataclass
+class _Batch:
+    notes: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+
+
+class NoteCoalescer:
+    """At most one ``alert`` event in flight per rollout; notes arriving meanwhile go as the next one.
+
+    ``deliver`` returns once the event carrying the note was raised, or raises what raising it
+    raised (every note of that event sees the same error), so a 202 still means handed over.
+    One per event loop (the worker runs every invocation on one).
+    """
+
+    def __init__(self) -> None:
+        self._queued: dict[str, _Batch] = {}
+        self._flushing: set[str] = set()
+
+    async def deliver(self, client: Any, instance_id: str, alert: dict[str, Any], reason: str) -> None:
+        batch = self._queued.setdefault(instance_id, _Batch())
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        batch.notes.append((alert, reason))
+        batch.waiters.append(done)
+        if instance_id not in self._flushing:
+            self._flushing.add(instance_id)
+            asyncio.get_running_loop().create_task(self._flush(client, instance_id))
+        await done
+
+    async def _flush(self, client: Any, instance_id: str) -> None:
+        try:
+            while self._queued.get(instance_id):
+                batch = self._queued.pop(instance_id)
+                try:
+                    await client.raise_event(instance_id, "alert", coalesce(batch.notes))
+                except Exception as exc:   # every note of the batch answers with it (503, or the 410 fallback)
+                    for waiter in batch.waiters:
+                        if not waiter.done():
+                            waiter.set_exception(exc)
+                else:
+                    for waiter in batch.waiters:
+                        if not waiter.done():
+                            waiter.set_result(None)
+        finally:
+            self._flushing.discard(instance_id)
+
+
+_coalescers: dict[int, NoteCoalescer] = {}
+
+
+def _coalescer() -> NoteCoalescer:
+    loop = asyncio.get_running_loop()
+    return _coalescers.setdefault(id(loop), NoteCoalescer())
+
+
 async def deliver_alert(payload: Any, client: Any, scope: ManagedScope,
                         default_workspace: WorkspaceRef | None = None) -> AlertOutcome:
     """Route one alert payload; raises ``InvalidAlert`` when it is not the common schema.
@@ -44,10 +110,15 @@ async def deliver_alert(payload: Any, client: Any, scope: ManagedScope,
     target = locate(alert, scope)
     rollout = await find_running_rollout(client, target.endpoint) if target else None
     decision = decide(alert, target, rollout, default_workspace)
-    if decision.action != "ignore" and decision.instance_id and target:
-        event = "rollback" if decision.action == "rollback" else "alert"
+    if target is not None and rollout is None:
+        decision = await _after_unsafe_end(client, alert, target, default_workspace) or decision
+    elif decision.action != "ignore" and decision.instance_id and target:
         try:
-            await client.raise_event(decision.instance_id, event, {"reason": decision.reason, "alert": alert.summary()})
+            if decision.action == "rollback":
+                await client.raise_event(decision.instance_id, "rollback", {"reason": decision.reason,
+                                                                            "alert": alert.summary()})
+            else:
+                await _coalescer().deliver(client, decision.instance_id, alert.summary(), decision.reason)
         except Exception:
             if await find_running_rollout(client, target.endpoint) is not None:
                 raise
@@ -55,3 +126,42 @@ async def deliver_alert(payload: Any, client: Any, scope: ManagedScope,
     log.info("alert %s (%s) for %s: %s: %s", alert.rule, alert.monitor_condition,
              target.endpoint if target else "-", decision.action, decision.reason)
     return AlertOutcome(decision, alert.summary(), target.endpoint if target else None)
+
+
+async def _after_unsafe_end(client: Any, alert: Any, target: AlertTarget,
+                            default_workspace: WorkspaceRef | None) -> AlertDecision | None:
+    """A rollback-only run when the endpoint's last rollout ended unsafe and the alert calls for a
+    rollback; None to keep the ordinary decision (nothing running, nothing to do)."""
+    status = await find_rollout(client, target.endpoint)
+    record = _record_of(status)
+    request = request_of(status) if status is not None else None
+    if status is None or is_running(status) or request is None or not ended_unsafe(record):
+        return None
+    assert record is not None
+    ended = RunningRollout(status.instance_id, str(record["plan"]["new"]),
+                           WorkspaceRef.from_dict(request["workspace"]) if request.get("workspace") else None)
+    decision = decide(alert, target, ended, default_workspace)
+    if decision.action != "rollback":
+        return None
+    traffic = record.get("final_traffic") or record.get("traffic")
+    reason = (f"{decision.reason}; the last rollout ended {record.get('outcome') or 'failed'} with "
+              f"{record['plan']['new']} still holding traffic ({traffic})")
+    try:
+        await client.start_new(ORCHESTRATOR, status.instance_id,
+                               versioned_input(request, {"plan": record["plan"], "reason": reason}))
+    except Exception:
+        if await find_running_rollout(client, target.endpoint) is None:
+            raise
+        return AlertDecision("rollback", f"{reason}; a rollback is already running", status.instance_id)
+    return AlertDecision("rollback", f"{reason}; started a rollback", status.instance_id)
+
+
+def _record_of(status: Any) -> dict[str, Any] | None:
+    """The rollout's record: its output, or for an orchestration that failed outside the record, its
+    last custom status."""
+    if status is None:
+        return None
+    for candidate in (status.output, status.custom_status):
+        if isinstance(candidate, dict) and candidate:
+            return candidate
+    return None
