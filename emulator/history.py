@@ -43,6 +43,9 @@ STATUS_BY_CODE = {code: status for status, code in ORCHESTRATION_STATUS_CODE.ite
 
 _OUT_OF_PROC_LABEL = "$OutOfProcData$:"
 
+MAX_CUSTOM_STATUS_KB = 16
+"""The Durable extension's custom status limit, in whole KB of UTF-16 JSON (see ``custom_status_too_large``)."""
+
 
 def dotnet_timestamp(moment: datetime) -> str:
     """``moment`` as Newtonsoft.Json writes a UTC ``DateTime``: ISO 8601, trailing zero fractions dropped, ``Z``."""
@@ -74,6 +77,28 @@ def loads_or_text(text: str | None) -> Any:
         return json.loads(text)
     except (TypeError, json.JSONDecodeError):
         return text
+
+
+def custom_status_too_large(value: Any) -> str | None:
+    """The host's error when ``value`` is too large to be a custom status, else None.
+
+    azure-functions-durable-extension, ``DurableOrchestrationContext.SetCustomStatus`` (v2.13.7,
+    src/WebJobs.Extensions.DurableTask/ContextImplementations/DurableOrchestrationContext.cs)
+    serialises with ``MessagePayloadDataConverter.Serialize(value, MaxCustomStatusPayloadSizeInKB
+    = 16)``, which computes ``(int)(Encoding.Unicode.GetByteCount(json) / 1024.0)`` - whole KB of
+    UTF-16, truncated - and throws ``ArgumentException`` with this message when that exceeds 16.
+    So 17,407 bytes (8,703 UTF-16 code units) pass and 17,408 fail; a character outside the BMP
+    counts as two code units.
+    """
+    if value is None:
+        return None
+    text = host_json(value)
+    utf16_bytes = len(text.encode("utf-16-le"))
+    size_kb = int(utf16_bytes / 1024.0)
+    if size_kb <= MAX_CUSTOM_STATUS_KB:
+        return None
+    return (f"The UTF-16 size of the JSON-serialized payload must not exceed {MAX_CUSTOM_STATUS_KB:,} KB. "
+            f"The current payload size is {size_kb:,} KB.")
 
 
 # --- events ----------------------------------------------------------------------------------------

@@ -166,11 +166,20 @@ class Instance:
         self.history += [episode.started, episode.event]
         if self.status in (PENDING, CONTINUED_AS_NEW):
             self.status = RUNNING
-        self._adopt_custom_status(state, at, effects)
         continue_as_new: Record | None = None
-        if state.get("error"):
+        too_large = h.custom_status_too_large(state.get("customStatus"))
+        if too_large is not None:
+            # OutOfProcOrchestrationShim.ScheduleDurableTaskEvents sets the custom status before it replays
+            # any action, so the ArgumentException fails the orchestration with none of this episode's
+            # actions carried out, and the status the host stores for this episode is null. With an
+            # orchestrator error as well, that ArgumentException escapes TaskOrchestrationShim unwrapped.
+            self.custom_status = None
+            self._fail(at, too_large, effects, prefixed=not state.get("error"))
+        elif state.get("error"):
+            self._adopt_custom_status(state, at, effects)
             self._fail(at, str(state["error"]), effects)
         else:
+            self._adopt_custom_status(state, at, effects)
             self._after_event(episode.event, at, effects)
             continue_as_new = self._decide(state, at, effects)
         self.history.append(h.event(HistoryEventType.ORCHESTRATOR_COMPLETED, at))
@@ -265,9 +274,10 @@ class Instance:
         self.inbox.appendleft(h.execution_started(at, self.name, new_input, self.instance_id, self.execution_id))
         effects.records.append(self.record("continued_as_new", at, input=new_input))
 
-    def _fail(self, at: datetime, error: str, effects: Effects) -> None:
-        """Fail the instance the way the out-of-process shim reports an orchestrator error."""
-        output = f"Orchestrator function '{self.name}' failed: {error}"
+    def _fail(self, at: datetime, error: str, effects: Effects, prefixed: bool = True) -> None:
+        """Fail the instance the way the out-of-process shim reports an orchestrator error
+        (``OrchestrationFailureException``: the message prefixed with the function's name)."""
+        output = f"Orchestrator function '{self.name}' failed: {error}" if prefixed else error
         self.history.append(h.execution_completed(at, FAILED, output))
         self._finish(FAILED, output, at)
         effects.records.append(self.record("failed", at, error=error, output=output))

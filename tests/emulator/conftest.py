@@ -185,6 +185,15 @@ def napper(context: df.DurableOrchestrationContext):
     return {"started": started.isoformat(), "woke": context.current_utc_datetime.isoformat()}
 
 
+@app.orchestration_trigger(context_name="context")
+def big_status(context: df.DurableOrchestrationContext):
+    """Sets a custom status of ``repeat`` copies of ``text``, waits a minute, then returns "done"."""
+    spec = context.get_input()
+    context.set_custom_status(spec["text"] * spec["repeat"])
+    yield context.create_timer(context.current_utc_datetime + timedelta(minutes=1))
+    return "done"
+
+
 @pytest.fixture(autouse=True)
 def fresh_fakes():
     """Each test starts with no flaky failures configured, an empty replay log and a deterministic FICKLE."""
