@@ -2,17 +2,12 @@
 
 An ``Instance`` never runs code and never touches the hub: ``begin_episode`` takes the next
 message from the inbox and builds the context JSON the host would send; ``commit`` records the
-orchestrator's answer the way the extension records it and returns the ``Effects`` - activity runs
-and timers to schedule, records for observers - that the task hub carries out. Every method is
-called under the hub's lock.
-
-What ``commit`` records per action (and the retry interceptor's own reactions to events):
-
-- ``CallActivity`` / ``CallActivityWithRetry``: ``TaskScheduled`` and an activity run; with retry,
-  each failure is followed by a ``TimerCreated`` at the retry delay and, when it fires, a new
-  ``TaskScheduled`` - up to ``maxNumberOfAttempts`` - as DTFx's ``RetryInterceptor`` does.
-- ``CreateTimer``: ``TimerCreated`` and a timer. ``WaitForExternalEvent``: nothing.
-- ``WhenAny`` / ``WhenAll``: their children, depth first. ``ContinueAsNew``: a fresh history.
+orchestrator's answer the way the extension records it - the custom status first (refused over
+16 KB), then the host's replay of the actions (``emulator.replay``): ``TaskScheduled`` /
+``TimerCreated`` for what it newly scheduled, and completion only when the replay got through
+every action with no task open - and returns the ``Effects`` (activity runs and timers to
+schedule, records for observers) that the task hub carries out. Every method is called under the
+hub's lock.
 """
 
 from __future__ import annotations
@@ -25,20 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from azure.durable_functions.models.actions.ActionType import ActionType
 from azure.durable_functions.models.history.HistoryEventType import HistoryEventType
 
 from emulator import history as h
 from emulator.history import ACTIVE_STATUSES, COMPLETED, CONTINUED_AS_NEW, FAILED, PENDING, RUNNING, SUSPENDED, TERMINATED, Record
-from emulator.replay import (
-    SCHEDULING_ACTIONS,
-    RetryPolicy,
-    Signature,
-    action_signature,
-    flatten_actions,
-    nondeterminism,
-    unsupported,
-)
+from emulator.replay import NewTask, replay, top_level_actions
 
 
 def record(instance_id: str, kind: str, at: datetime, **details: Any) -> Record:
@@ -84,16 +70,6 @@ class Episode:
 
 
 @dataclass
-class _Retry:
-    """A ``CallActivityWithRetry`` in progress."""
-
-    name: str
-    input_json: str | None
-    policy: RetryPolicy
-    attempts: int = 1
-
-
-@dataclass
 class Instance:
     """One orchestration instance."""
 
@@ -109,10 +85,6 @@ class Instance:
     history: list[Record] = field(default_factory=list)
     fed_history: list[Record] = field(default_factory=list)
     inbox: deque[Record] = field(default_factory=deque)
-    carried_out: list[Signature] = field(default_factory=list)
-    next_event_id: int = 0
-    retry_by_task: dict[int, _Retry] = field(default_factory=dict)
-    retry_by_timer: dict[int, _Retry] = field(default_factory=dict)
     episode_queued: bool = False
     busy: bool = False
     suspended_from: str | None = None
@@ -166,7 +138,6 @@ class Instance:
         self.history += [episode.started, episode.event]
         if self.status in (PENDING, CONTINUED_AS_NEW):
             self.status = RUNNING
-        continue_as_new: Record | None = None
         too_large = h.custom_status_too_large(state.get("customStatus"))
         if too_large is not None:
             # OutOfProcOrchestrationShim.ScheduleDurableTaskEvents sets the custom status before it replays
@@ -175,16 +146,10 @@ class Instance:
             # orchestrator error as well, that ArgumentException escapes TaskOrchestrationShim unwrapped.
             self.custom_status = None
             self._fail(at, too_large, effects, prefixed=not state.get("error"))
-        elif state.get("error"):
-            self._adopt_custom_status(state, at, effects)
-            self._fail(at, str(state["error"]), effects)
         else:
             self._adopt_custom_status(state, at, effects)
-            self._after_event(episode.event, at, effects)
-            continue_as_new = self._decide(state, at, effects)
+            self._replay(state, at, effects)
         self.history.append(h.event(HistoryEventType.ORCHESTRATOR_COMPLETED, at))
-        if continue_as_new is not None:
-            self._continue_as_new(continue_as_new.get("input"), at, effects)
         return effects
 
     def terminate(self, at: datetime, reason: str | None) -> None:
@@ -197,80 +162,50 @@ class Instance:
             self.custom_status = state["customStatus"]
             effects.records.append(self.record("custom_status", at, custom_status=copy.deepcopy(self.custom_status)))
 
-    def _decide(self, state: Record, at: datetime, effects: Effects) -> Record | None:
-        """Carry out the new actions and complete when the orchestrator is done; the ``ContinueAsNew`` action if any."""
-        actions = flatten_actions(state)
-        problem = nondeterminism(self.carried_out, actions) or unsupported(actions[len(self.carried_out):])
-        if problem:
-            self._fail(at, problem, effects)
-            return None
-        continue_as_new: Record | None = None
-        for action in actions[len(self.carried_out):]:
-            self.carried_out.append(action_signature(action))
-            action_type = action.get("actionType")
-            if action_type == ActionType.CONTINUE_AS_NEW:
-                continue_as_new = action
-            elif action_type in SCHEDULING_ACTIONS:
-                retry = None
-                if action_type == ActionType.CALL_ACTIVITY_WITH_RETRY:
-                    retry = _Retry(action["functionName"], action.get("input"),
-                                   RetryPolicy.from_json(action["retryOptions"]))
-                self._schedule_activity(action["functionName"], action.get("input"), at, retry, effects)
-            elif action_type == ActionType.CREATE_TIMER:
-                self._create_timer(h.parse_timestamp(action["fireAt"]), at, None, effects)
-        if continue_as_new is None and state.get("isDone"):
+    def _replay(self, state: Record, at: datetime, effects: Effects) -> None:
+        """Replay the state's actions as the host does; record what is new; complete if DTFx would."""
+        actions, refusal = top_level_actions(state)
+        result = replay(self.history, actions)
+        if refusal or result.unsupported:
+            self._fail(at, str(refusal or result.unsupported), effects)
+            return
+        if result.non_deterministic:  # DTFx fails with the exception's message, not the shim's prefix
+            self._fail(at, result.non_deterministic, effects, prefixed=False)
+            return
+        for task in result.new_tasks:
+            self._schedule(task, at, effects)
+        if not result.can_complete:
+            return
+        if state.get("error"):
+            self._fail(at, str(state["error"]), effects)
+        elif result.continue_as_new is not None:
+            self._continue_as_new(result.continue_as_new.get("input"), at, effects)
+        elif state.get("isDone"):
             output = state.get("output")
             self.history.append(h.execution_completed(at, COMPLETED, h.host_json(output)))
             self._finish(COMPLETED, output, at)
             effects.records.append(self.record("completed", at, output=output))
-        return continue_as_new
 
-    def _allocate_event_id(self) -> int:
-        event_id = self.next_event_id
-        self.next_event_id += 1
-        return event_id
-
-    def _schedule_activity(self, name: str, input_json: str | None, at: datetime, retry: _Retry | None,
-                           effects: Effects) -> None:
-        event_id = self._allocate_event_id()
-        self.history.append(h.task_scheduled(at, event_id, name, input_json))
-        if retry is not None:
-            self.retry_by_task[event_id] = retry
-        effects.activities.append(ActivityJob(self.instance_id, self.execution_id, event_id, name, input_json))
-        effects.records.append(self.record("activity_scheduled", at, name=name, input=h.loads_or_text(input_json),
-                                           event_id=event_id, attempt=retry.attempts if retry else 1))
-
-    def _create_timer(self, fire_at: datetime, at: datetime, retry: _Retry | None, effects: Effects) -> None:
-        event_id = self._allocate_event_id()
-        self.history.append(h.timer_created(at, event_id, fire_at))
-        if retry is not None:
-            self.retry_by_timer[event_id] = retry
-        effects.timers.append(TimerJob(self.instance_id, self.execution_id, event_id, fire_at))
-        effects.records.append(self.record("timer_created", at, event_id=event_id, fire_at=fire_at,
-                                           retry_of=retry.name if retry else None))
-
-    def _after_event(self, message: Record, at: datetime, effects: Effects) -> None:
-        """The retry interceptor's reaction to the delivered event, before new actions are carried out
-        (the SDK numbers its internal retry tasks while processing the event)."""
-        event_type = message["EventType"]
-        if event_type == HistoryEventType.TASK_COMPLETED:
-            self.retry_by_task.pop(message["TaskScheduledId"], None)
-        elif event_type == HistoryEventType.TASK_FAILED and message["TaskScheduledId"] in self.retry_by_task:
-            retry = self.retry_by_task.pop(message["TaskScheduledId"])
-            self._create_timer(at + retry.policy.delay(retry.attempts - 1), at, retry, effects)
-        elif event_type == HistoryEventType.TIMER_FIRED and message["TimerId"] in self.retry_by_timer:
-            retry = self.retry_by_timer.pop(message["TimerId"])
-            if retry.attempts < retry.policy.max_attempts:
-                retry.attempts += 1
-                self._schedule_activity(retry.name, retry.input_json, at, retry, effects)
+    def _schedule(self, task: NewTask, at: datetime, effects: Effects) -> None:
+        """Record a task the replay newly scheduled and hand it to the hub."""
+        if task.fire_at is None:
+            self.history.append(h.task_scheduled(at, task.event_id, str(task.name), task.input_json))
+            effects.activities.append(ActivityJob(self.instance_id, self.execution_id, task.event_id, str(task.name),
+                                                  task.input_json))
+            effects.records.append(self.record("activity_scheduled", at, name=task.name, event_id=task.event_id,
+                                               input=h.loads_or_text(task.input_json), attempt=task.attempt))
+        else:
+            self.history.append(h.timer_created(at, task.event_id, task.fire_at))
+            effects.timers.append(TimerJob(self.instance_id, self.execution_id, task.event_id, task.fire_at))
+            effects.records.append(self.record("timer_created", at, event_id=task.event_id, fire_at=task.fire_at,
+                                               retry_of=task.retry_of))
 
     def _continue_as_new(self, new_input: Any, at: datetime, effects: Effects) -> None:
         """Start a new execution with ``new_input`` and a fresh history; undelivered events carry over."""
         self.status = CONTINUED_AS_NEW
         self.execution_id = uuid.uuid4().hex
         self.input = new_input
-        self.history, self.carried_out, self.next_event_id = [], [], 0
-        self.retry_by_task, self.retry_by_timer = {}, {}
+        self.history = []
         self.inbox.appendleft(h.execution_started(at, self.name, new_input, self.instance_id, self.execution_id))
         effects.records.append(self.record("continued_as_new", at, input=new_input))
 
