@@ -9,7 +9,9 @@ how the task hub stores instances.
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
@@ -64,6 +66,42 @@ def matching(instances: Iterable[InstanceView], created_from: datetime | None, c
         and (prefix is None or i.instance_id.startswith(prefix))
     ]
     return sorted(found, key=lambda i: (i.created_at, i.instance_id))
+
+
+DEFAULT_PAGE_SIZE = 100
+"""The host's instance query page size (``OrchestrationStatusQueryCondition.PageSize``; ``?top=`` changes it)."""
+
+
+class BadContinuationToken(ValueError):
+    """A continuation token this task hub did not issue."""
+
+
+def page_of(found: list[Any], page_size: int, token: str | None) -> tuple[list[Any], str | None]:
+    """The page of ``found`` (sorted as ``matching`` sorts) after ``token``, and the next page's token.
+
+    Tokens are opaque (base64 JSON of the last instance's sort key, as the Azure Storage provider's
+    are opaque table continuation tokens) and survive instances being added or purged in between.
+    The last page has no token.
+    """
+    if page_size <= 0:
+        raise ValueError(f"page size must be positive, got {page_size}")
+    start = 0
+    if token:
+        try:
+            created, instance_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        except (ValueError, TypeError) as exc:
+            raise BadContinuationToken(f"not a continuation token: {token!r}") from exc
+        after = (created, instance_id)
+        start = next((n for n, i in enumerate(found) if _sort_key(i) > after), len(found))
+    page = found[start:start + page_size]
+    if start + page_size >= len(found):
+        return page, None
+    key = json.dumps(_sort_key(page[-1]))
+    return page, base64.urlsafe_b64encode(key.encode()).decode()
+
+
+def _sort_key(instance: InstanceView) -> tuple[str, str]:
+    return instance.created_at.isoformat(timespec="microseconds"), instance.instance_id
 
 
 _HISTORY_EVENT_NAMES = (

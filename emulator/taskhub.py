@@ -34,7 +34,7 @@ from emulator.history import ACTIVE_STATUSES, RUNNING, SUSPENDED, Record, dotnet
 from emulator.instance import ActivityJob, Change, Effects, Instance, TimerJob, record
 from emulator.replay import flatten_actions
 from emulator.scheduler import Scheduler
-from emulator.status_views import matching, readable_history, status_json
+from emulator.status_views import DEFAULT_PAGE_SIZE, matching, page_of, readable_history, status_json
 
 __all__ = ["TaskHub", "UnknownFunction", "InstanceAlreadyExists", "flatten_actions", "invoke_orchestrator",
            "readable_history", "dotnet_timestamp", "ACTIVE_STATUSES"]
@@ -189,6 +189,17 @@ class TaskHub:
         with self._lock:
             found = matching(self._instances.values(), created_from, created_to, runtime_status, instance_id_prefix)
             return [status_json(i, False, show_input, False) for i in found]
+
+    def query_instances(self, created_from: datetime | None = None, created_to: datetime | None = None,
+                        runtime_status: Iterable[str] | None = None, instance_id_prefix: str | None = None,
+                        show_input: bool = True, page_size: int = DEFAULT_PAGE_SIZE,
+                        continuation_token: str | None = None) -> tuple[list[Record], str | None]:
+        """One page of ``list_instances``: at most ``page_size`` statuses after ``continuation_token``, and
+        the token of the next page (None after the last), as the host's instance query pages them."""
+        with self._lock:
+            found = matching(self._instances.values(), created_from, created_to, runtime_status, instance_id_prefix)
+            page, token = page_of(found, page_size, continuation_token)
+            return [status_json(i, False, show_input, False) for i in page], token
 
     def history(self, instance_id: str) -> list[Record]:
         """The history JSON the orchestrator was last fed (a copy); ``KeyError`` for an unknown instance."""
