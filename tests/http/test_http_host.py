@@ -64,6 +64,7 @@ def test_a_chunked_body_reaches_the_function(small_host: HttpHost) -> None:
                        headers={"Transfer-Encoding": "chunked"}, encode_chunked=True)
     reply = connection.getresponse()
     assert reply.status == 400 and [e["field"] for e in json.loads(reply.read())["errors"]] == ["colour"]
+    connection.close()
 
 
 def test_a_body_over_the_hosts_limit_is_413_before_any_function_runs(small_host: HttpHost) -> None:
@@ -71,3 +72,4 @@ def test_a_body_over_the_hosts_limit_is_413_before_any_function_runs(small_host:
     connection.request("POST", f"/api/alerts?code={KEY}", body=b"x" * 4096)
     reply = connection.getresponse()
     assert reply.status == 413 and reply.getheader("Connection") == "close"
+    connection.close()
