@@ -5,7 +5,8 @@ The registered functions of ``function_app`` run unchanged: the orchestrator thr
 simulated Azure ML endpoint and synthetic metrics of the scenario. Alerts are delivered at
 their virtual time through the webhook's own routing (``api.alert_delivery``) and a real
 ``DurableOrchestrationClient`` talking to the emulated management API; operator controls
-through the same client. Exit status: 0 promoted, 1 rolled back / aborted / failed, 2 bad scenario.
+through the same client. Exit status: 0 promoted, 1 rolled back / aborted / failed, 2 bad scenario
+or an app the Python worker would refuse to index (``--app``, default this project's function_app.py).
 
 ``--azure``: the activities use ``AzureBackend(load_settings().azure)`` (the cloud and workspace the
 ``AML_ROLLOUT_*`` settings name) instead of the simulated endpoint; the clock stays virtual (see
@@ -32,7 +33,7 @@ from emulator.management_api import ManagementApi
 from emulator.scenario import Scenario, load_scenario, report_problems
 from emulator.simulated_azure import SimulatedBackend, SimulatedWorkspace, SyntheticMetrics, TrafficChange
 from emulator.taskhub import TaskHub
-from emulator.worker import WORKER_LOOP
+from emulator.worker import APP_SCRIPT, WORKER_LOOP, load_app, refusal
 from rollout.alerts import ManagedScope
 from rollout.durations import format_duration
 from rollout.errors import InvalidRequest
@@ -115,17 +116,19 @@ class Timeline:
 
 
 def run_simulation(scenario: Scenario, backend: Backend | None = None,
-                   clock: VirtualClock | None = None) -> SimulationResult:
+                   clock: VirtualClock | None = None, app: Any = None) -> SimulationResult:
     """Run the scenario's rollout to its end on a virtual clock.
 
     ``backend`` defaults to the scenario's simulated workspace; pass another (the Azure adapters
     pointed at a cloud, say) with the ``clock`` its world runs on to run the same scenario through it.
+    ``app``: the ``FunctionApp`` (default: this project's, loaded as the Python worker loads it,
+    ``emulator.worker.load_app``, which raises what the worker raises for an app it refuses).
     """
     assert scenario.rollout is not None
+    app = load_app() if app is None else app
     clock = clock or VirtualClock(SIMULATION_START)
     backend = backend or build_workspace(scenario, clock.now)
     timeline = Timeline(SIMULATION_START)
-    from function_app import app
 
     use_backend(backend)
     hub = TaskHub(app, clock)
@@ -308,6 +311,9 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emulator simulate", description=__doc__.splitlines()[0])
     parser.add_argument("scenario", help="scenario file (YAML or JSON)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the timeline")
+    parser.add_argument("--app", default=str(APP_SCRIPT),
+                        help="the function app script, indexed as the Python worker does (default: this project's "
+                             "function_app.py)")
     parser.add_argument("--azure", action="store_true",
                         help="act on the endpoint and read the metrics of the Azure ML workspace the AML_ROLLOUT_* "
                              "settings name (docs/azure.md), not the scenario's simulated endpoint; waits still run "
@@ -330,6 +336,11 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
               f"{workspace.resource_group}/{workspace.workspace_name}; the scenario's deployments, load, health and "
               "faults are not used; waits run on the virtual clock, so steps follow each other without real time "
               "passing and metrics are read for virtual times (docs/azure.md)", file=sys.stderr)
-    result = run_simulation(scenario, backend=backend, clock=clock)
+    try:
+        app = load_app(args.app)
+    except Exception as exc:   # the worker fails indexing on any exception, and so does this
+        print(refusal(args.app, exc), file=sys.stderr)
+        return 2
+    result = run_simulation(scenario, backend=backend, clock=clock, app=app)
     print(json.dumps(result.to_json(), indent=2) if args.json else render(scenario, result))
     return result.exit_code()

@@ -38,6 +38,7 @@ def project(tmp_path: Path) -> Path:
     requirements = b"pkg==1\n"
     (tmp_path / "requirements.txt").write_bytes(requirements)
     (tmp_path / "requirements-dev.txt").write_bytes(b"")
+    (tmp_path / "requirements-worker.txt").write_bytes(b"")
     venv_bin = tmp_path / ".venv" / "bin"
     venv_bin.mkdir(parents=True)
     (tmp_path / ".venv" / ".requirements.sha256").write_text(hashlib.sha256(requirements).hexdigest() + "\n")
