@@ -295,12 +295,9 @@ def _window_param(req: func.HttpRequest) -> timedelta:
     if text is None:
         return DEFAULT_LIST_WINDOW
     try:
-        window = parse_duration(text)
+        return parse_duration(text, MAX_LIST_WINDOW)
     except ValueError as exc:
         raise InvalidRequest([FieldProblem("window", str(exc))]) from None
-    if window > MAX_LIST_WINDOW:
-        raise InvalidRequest([FieldProblem("window", f"must be at most {format_duration(MAX_LIST_WINDOW)}")])
-    return window
 
 
 # --- responses -------------------------------------------------------------------------------
