@@ -264,7 +264,7 @@ def _segments(items: list[Any], prefix: str, problems: _Problems) -> tuple[Healt
         if not isinstance(item, Mapping):
             problems.add(where, "must be a mapping")
             continue
-        start = problems.get(where + ".from", lambda: parse_duration(item.get("from", "PT0S")), timedelta(0))
+        start = problems.get(where + ".from", lambda: _offset(item.get("from", "PT0S")), timedelta(0))
         rate = problems.get(where + ".error_rate", lambda: _rate(item.get("error_rate", previous.error_rate)), 0.0)
         p99 = problems.get(where + ".latency_p99_ms",
                            lambda: _non_negative(item.get("latency_p99_ms", previous.latency_p99_ms)), 100.0)
@@ -300,10 +300,17 @@ def _timed_list(data: Mapping[str, Any], key: str, problems: _Problems,
     return parsed
 
 
+MAX_OFFSET = timedelta(days=30)     # the latest moment a scenario can name, from its start
+
+
+def _offset(text: Any) -> timedelta:
+    return parse_duration(text, MAX_OFFSET)
+
+
 def _at(item: Mapping[str, Any], key: str = "at") -> timedelta:
     if key not in item:
         raise ValueError(f"needs '{key}' (an ISO 8601 offset such as PT7M)")
-    return parse_duration(item[key])
+    return _offset(item[key])
 
 
 def _alert(item: Mapping[str, Any], name: str, base: Path) -> TimedAlert:
@@ -345,6 +352,6 @@ def _fault(item: Mapping[str, Any], name: str) -> Fault:
         raise ValueError("times must be a positive integer")
     return Fault(
         operation=operation, error=_FAULT_ERRORS[error](None if retry_after is None else _non_negative(retry_after)),
-        start=parse_duration(item.get("from", "PT0S")),
-        end=parse_duration(item["until"]) if "until" in item else None, times=times,
+        start=_offset(item.get("from", "PT0S")),
+        end=_offset(item["until"]) if "until" in item else None, times=times,
     )

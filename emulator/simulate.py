@@ -46,6 +46,7 @@ from rollout.errors import InvalidRequest
 from rollout.plan import instance_id_for
 from rollout.ports import Backend
 from rollout.traffic import describe
+from rollout.wire import RUNNING_STATUSES
 from settings import Settings, load_settings
 
 SIMULATION_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -206,7 +207,7 @@ def _traffic_changes(backend: Backend, scenario: Scenario) -> list[TrafficChange
 
 def _finished(hub: TaskHub, instance: str) -> bool:
     status = hub.get_status(instance)
-    return status is not None and status.get("runtimeStatus") not in ("Pending", "Running")
+    return status is not None and status.get("runtimeStatus") not in RUNNING_STATUSES
 
 
 def _result(status: dict[str, Any], changes: list[TrafficChange] | None, timeline: Timeline,
