@@ -21,6 +21,9 @@ as an operator would); ``changes`` (``{at, traffic}``, someone else updating tra
 ``faults`` (``{operation: get_endpoint|list_deployments|set_traffic|metrics, error:
 conflict|throttled|transient|not_found|permission|service, from, until, times, retry_after}``).
 A health segment omitting ``error_rate`` or ``latency_p99_ms`` keeps the previous segment's.
+``seed`` (an integer, default ``DEFAULT_SEED``) seeds the metrics' noise: Poisson requests,
+binomial errors, measured p99 around the segment's (``SyntheticMetrics``); ``seed: null``
+turns the noise off (exact expected counts).
 Times are ISO 8601 offsets from the start of the simulation.
 """
 
@@ -61,7 +64,9 @@ _FAULT_ERRORS: dict[str, Callable[[float | None], AzureError]] = {
     "permission": lambda after: PermissionDenied("simulated: 403 AuthorizationFailed"),
     "service": lambda after: ServiceError("simulated: 400 BadRequest"),
 }
-_TOP_LEVEL = ("workspace", "endpoint", "rollout", "load", "health", "alerts", "controls", "changes", "faults")
+_TOP_LEVEL = ("workspace", "endpoint", "rollout", "load", "health", "alerts", "controls", "changes", "faults",
+              "seed")
+DEFAULT_SEED = 1
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,7 @@ class Scenario:
     controls: tuple[TimedControl, ...] = ()
     changes: tuple[TimedChange, ...] = ()
     faults: tuple[Fault, ...] = field(default_factory=tuple)
+    seed: int | None = DEFAULT_SEED
 
 
 def report_problems(source: str, error: InvalidRequest, stream: TextIO) -> None:
@@ -167,6 +173,7 @@ def parse_scenario(data: Any, base: Path, require_rollout: bool = True) -> Scena
         controls=tuple(_timed_list(data, "controls", problems, _control)),
         changes=tuple(_timed_list(data, "changes", problems, _change)),
         faults=tuple(_timed_list(data, "faults", problems, _fault)),
+        seed=problems.get("seed", lambda: _seed(data.get("seed", DEFAULT_SEED)), DEFAULT_SEED),
     )
     if problems.found:
         raise InvalidRequest(problems.found)
@@ -183,6 +190,12 @@ def _non_negative(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ValueError("must be a non-negative number")
     return float(value)
+
+
+def _seed(value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError("must be an integer (or null: no noise)")
+    return value
 
 
 def _share(value: Any) -> int:

@@ -1,4 +1,4 @@
-"""``python -m emulator simulate SCENARIO [--json] [--azure]``: run one rollout on a virtual clock.
+"""``python -m emulator simulate SCENARIO [--json] [--azure] [--seed N] [--runs N]``: run a rollout on a virtual clock.
 
 The registered functions of ``function_app`` run unchanged: the orchestrator through the real
 ``azure-functions-durable`` replay engine (``emulator.taskhub``), the activities against the
@@ -19,7 +19,7 @@ import asyncio
 import dataclasses
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Callable
 
@@ -82,7 +82,7 @@ def build_workspace(scenario: Scenario, now: Callable[[], datetime]) -> Simulate
                                       scenario.mirror_traffic)
     endpoint.provisioning_state = scenario.endpoint_provisioning_state
     workspace.faults.extend(dataclasses.replace(fault) for fault in scenario.faults)   # the world counts them down
-    metrics = SyntheticMetrics(workspace, scenario.requests_per_minute, scenario.health)
+    metrics = SyntheticMetrics(workspace, scenario.requests_per_minute, scenario.health, scenario.seed)
     return SimulatedBackend(workspace, metrics)
 
 
@@ -299,11 +299,31 @@ def cloud_backend(scenario: Scenario, settings: Settings | None = None) -> tuple
     return AzureBackend(settings.azure), replace(scenario, workspace=workspace)
 
 
+def _many_runs(scenario: Scenario, runs: int, as_json: bool) -> int:
+    """Run the scenario ``runs`` times, seeds counting up from its own, and print how often each
+    outcome happened; exit 0 only when every run was promoted."""
+    first = scenario.seed if scenario.seed is not None else 0
+    results = [(first + n, run_simulation(replace(scenario, seed=first + n))) for n in range(runs)]
+    counts: dict[str, int] = {}
+    for _, result in results:
+        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+    if as_json:
+        print(json.dumps({"runs": runs, "outcomes": counts, "results": [
+            {"seed": seed, "outcome": r.outcome, "reason": r.record.get("reason")} for seed, r in results]}, indent=2))
+    else:
+        print(f"{runs} runs, seeds {first}..{first + runs - 1}: "
+              + ", ".join(f"{outcome} {count} ({count / runs:.0%})" for outcome, count in sorted(counts.items())))
+        for seed, result in results:
+            print(f"  seed {seed}: {result.outcome} - {result.record.get('reason')}")
+    return 0 if counts.get("promoted", 0) == runs else 1
+
+
 def main(argv: list[str], clock: VirtualClock | None = None) -> int:
     """Entry point of ``python -m emulator simulate``.
 
     ``clock``: the virtual clock to run on (default: a new one at ``SIMULATION_START``); a test hands
-    the one its simulated cloud runs on.
+    the one its simulated cloud runs on. ``--seed`` replaces the scenario's seed; ``--runs N`` runs it
+    N times (seeds counting up) and prints how often each outcome happened.
     """
     parser = argparse.ArgumentParser(prog="python -m emulator simulate", description=__doc__.splitlines()[0])
     parser.add_argument("scenario", help="scenario file (YAML or JSON)")
@@ -312,12 +332,18 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
                         help="act on the endpoint and read the metrics of the Azure ML workspace the AML_ROLLOUT_* "
                              "settings name (docs/azure.md), not the scenario's simulated endpoint; waits still run "
                              "on the virtual clock")
+    parser.add_argument("--seed", type=int, help="seed for the synthetic metrics' noise (default: the scenario's)")
+    parser.add_argument("--runs", type=int, default=1, help="run N times with seeds seed, seed+1, ... and count outcomes")
     args = parser.parse_args(argv)
     try:
         scenario = load_scenario(args.scenario)
     except InvalidRequest as exc:
         report_problems(str(args.scenario), exc, sys.stderr)
         return 2
+    if args.seed is not None:
+        scenario = replace(scenario, seed=args.seed)
+    if args.runs > 1 and not args.azure:
+        return _many_runs(scenario, args.runs, args.json)
     backend: Backend | None = None
     if args.azure:
         try:
