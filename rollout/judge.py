@@ -16,7 +16,9 @@ Method (docs/judge.md has the derivation and the sources):
   divided by the evidence a check adds, however long the rollout ran.
 - ``alpha = 1 - confidence`` is split evenly over the tests that are on:
   * **errors**: new's rate against ``error_threshold`` (binomial errors, null ``p <= theta``,
-    alternatives ``theta * (1.5, 2, 4, 10)``);
+    alternatives ``theta * (1.5, 2, 4, 10)``). Half of its share is spent on an exact binomial
+    test of the rollout's first check (one look), so a deployment broken from its first request
+    is caught at once; the detector runs on the other half;
   * **errors vs old**: new's rate against old's plus ``max_error_rate_increase``. Half of this
     test's share buys a confidence sequence for old's rate (beta-binomial mixture); the null
     rate is its upper bound plus the tolerance, and the other half runs the detector above;
@@ -24,8 +26,9 @@ Method (docs/judge.md has the derivation and the sources):
     the limit (``latency_p99_threshold_ms``, or ``max_latency_ratio`` times old's p99 for the
     same minute) a measured p99 exceeds it at most half the time; alternatives 0.75, 0.9, 0.99.
 - Inconclusive until the window has served ``max(min_requests, n)`` requests, where ``n`` is
-  what the errors test needs, in expectation, to catch a rate twice the threshold that began
-  with the window; the judgement says how many more requests and minutes that is.
+  what the errors detector needs, in expectation, to catch a rate ``POWER_FACTOR`` (4) times
+  the threshold that began with the window; the judgement says how many more requests and
+  minutes that is. Subtler regressions are caught later: the evidence carries across windows.
 
 Pure and deterministic: frozen dataclasses, ``math`` only.
 """
@@ -41,8 +44,8 @@ from rollout.plan import RolloutRequest
 from rollout.policy import Verdict
 
 ERROR_FACTORS = (1.5, 2.0, 4.0, 10.0)       # alternatives, as multiples of the null error rate
-SIGN_ALTERNATIVES = (0.75, 0.9, 0.99)        # chance a minute's p99 exceeds its limit, if regressed
-POWER_FACTOR = 2.0                           # the window must be long enough to catch this x threshold
+SIGN_ALTERNATIVES = (0.8, 0.99)              # chance a minute's p99 exceeds its limit, if regressed
+POWER_FACTOR = 4.0                           # a window must be long enough to catch this x threshold
 _NEG_INF = -math.inf
 
 
@@ -182,6 +185,9 @@ def judge_increment(state: JudgeState, increment: Increment, config: JudgeConfig
         stats = tuple(_log_add(s, onset) + r for s, r in zip(state.detector(test, len(ratios)), ratios, strict=True))
         detectors[test] = stats
         evidence.append(Evidence(test, _log_mean(stats), threshold))
+        if test == "errors" and t == 1 and 0 < config.error_threshold < 1:
+            tail = binomial_tail(new.requests, new.errors, config.error_threshold)
+            evidence.append(Evidence("errors_first_look", -math.log(tail) if tail > 0 else math.inf, threshold))
     state = replace(state, checks=t, detectors=tuple(detectors.items()), old_requests=old_requests,
                     old_errors=old_errors, window_requests=state.window_requests + new.requests,
                     window_errors=state.window_errors + new.errors)
@@ -217,7 +223,7 @@ def _test_ratios(test: str, new: DeploymentMetrics, old: DeploymentMetrics | Non
                  old_errors: int, config: JudgeConfig, alpha: float) -> tuple[tuple[float, ...], float]:
     """Per-alternative log likelihood ratios of this increment, and the test's log threshold."""
     if test == "errors":
-        return _error_ratios(new.requests, new.errors, config.error_threshold), math.log(1 / alpha)
+        return _error_ratios(new.requests, new.errors, config.error_threshold), math.log(2 / alpha)
     if test == "errors_vs_old":
         null = min(1.0, old_upper_bound(old_requests, old_errors, alpha / 2) + config.tolerance)
         return _error_ratios(new.requests, new.errors, null), math.log(2 / alpha)
@@ -278,9 +284,26 @@ def old_upper_bound(requests: int, errors: int, alpha: float) -> float:
     return hi
 
 
+def binomial_tail(requests: int, errors: int, rate: float) -> float:
+    """P(X >= errors) for X ~ Binomial(requests, rate): the exact one-look p-value, at most 1."""
+    if errors <= requests * rate:
+        return 1.0
+    log_pmf = (math.lgamma(requests + 1) - math.lgamma(errors + 1) - math.lgamma(requests - errors + 1)
+               + errors * math.log(rate) + (requests - errors) * math.log1p(-rate))
+    tail, term, k = 0.0, math.exp(log_pmf), errors
+    while term > 0 and k <= requests:       # terms fall from here on (errors is above the mode)
+        tail += term
+        if term < tail * 1e-12:
+            break
+        term *= (requests - k) / (k + 1) * rate / (1 - rate)
+        k += 1
+    return min(1.0, tail)
+
+
 # --- the verdict -----------------------------------------------------------------------------
 
-_TEST_NAMES = {"errors": "error rate", "errors_vs_old": "error rate against old",
+_TEST_NAMES = {"errors": "error rate", "errors_first_look": "error rate (first check, exact binomial test)",
+               "errors_vs_old": "error rate against old",
                "latency": "p99 latency", "latency_vs_old": "p99 latency against old"}
 
 
@@ -308,7 +331,7 @@ def requests_needed(state: JudgeState, config: JudgeConfig) -> int:
     """Requests a window needs for its errors test to catch, in expectation, a rate of
     ``POWER_FACTOR`` times the null that began with the window (0 when there is no such test)."""
     if "errors" in config.tests():
-        null, alpha = config.error_threshold, config.alpha()
+        null, alpha = config.error_threshold, config.alpha() / 2
     elif "errors_vs_old" in config.tests() and state.old_requests:
         null, alpha = state.old_errors / state.old_requests + config.tolerance, config.alpha() / 2
     else:

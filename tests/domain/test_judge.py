@@ -11,6 +11,7 @@ from rollout.judge import (
     JudgeConfig,
     JudgeState,
     baseline_judgement,
+    binomial_tail,
     judge_increment,
     new_window,
     old_upper_bound,
@@ -69,7 +70,7 @@ def test_current_judge_promotes_the_diluted_late_regression():
     pytest.param(JudgeConfig(), minutes(15, 1000, 0.002), Verdict.PASS, 15, "no regression detected in 15000",
                  id="healthy-passes"),
     pytest.param(JudgeConfig(), minutes(1, 100, 0.0), Verdict.INCONCLUSIVE, 1,
-                 "100 requests so far; a verdict needs 1197 more (about 12.0 more minutes", id="says-what-is-needed"),
+                 "100 requests so far; a verdict needs 123 more (about 1.2 more minutes", id="says-what-is-needed"),
     pytest.param(JudgeConfig(min_requests=5000), minutes(2, 1000, 0.0), Verdict.INCONCLUSIVE, 2,
                  "needs 3000 more", id="min-requests-is-a-floor"),
     pytest.param(JudgeConfig(), minutes(3, 0, 0.0), Verdict.INCONCLUSIVE, 3, "0 requests so far", id="no-traffic"),
@@ -171,3 +172,24 @@ def test_state_survives_windows_but_window_counts_restart():
     assert (fresh.window_requests, fresh.window_first_check) == (0, 4)
     assert requests_needed(fresh, JudgeConfig()) > requests_needed(JudgeState(), JudgeConfig())
     assert math.isfinite(requests_needed(fresh, JudgeConfig()))
+
+
+def test_the_first_check_gets_an_exact_one_look_test():
+    """5 errors in the first 100 requests (threshold 1%) fail at once; the same minute later does not."""
+    bad_minute = minutes(1, 100, 0.05)
+    _, first, _ = run(JudgeConfig(), bad_minute)
+    assert first.verdict is Verdict.FAIL
+    assert "first check, exact binomial test" in first.reason
+    _, later, _ = run(JudgeConfig(), minutes(1, 100, 0.0) + bad_minute)
+    assert later.verdict is not Verdict.FAIL
+
+
+@pytest.mark.parametrize("requests, errors, rate, tail", [
+    pytest.param(100, 0, 0.01, 1.0, id="no-errors"),
+    pytest.param(100, 1, 0.01, 1.0, id="at-the-mean"),
+    pytest.param(100, 4, 0.01, 0.0183740364, id="four-in-a-hundred"),
+    pytest.param(10, 10, 0.5, 1 / 1024, id="all-heads"),
+    pytest.param(100_000, 2_000, 0.01, 1.926e-172, id="far-tail"),
+])
+def test_binomial_tail(requests, errors, rate, tail):
+    assert binomial_tail(requests, errors, rate) == pytest.approx(tail, rel=1e-3)
