@@ -29,6 +29,7 @@ from activities.backend import use_backend
 from api.alert_delivery import deliver_alert
 from emulator.clock import VirtualClock
 from emulator.management_api import ManagementApi
+from emulator.recorded import RecordedMetrics
 from emulator.scenario import Scenario, load_scenario, report_problems
 from emulator.simulated_azure import SimulatedBackend, SimulatedWorkspace, SyntheticMetrics, TrafficChange
 from emulator.taskhub import TaskHub
@@ -37,7 +38,7 @@ from rollout.alerts import ManagedScope
 from rollout.durations import format_duration
 from rollout.errors import InvalidRequest
 from rollout.plan import instance_id_for
-from rollout.ports import Backend
+from rollout.ports import Backend, MetricsPort
 from rollout.traffic import describe
 from settings import Settings, load_settings
 
@@ -82,7 +83,8 @@ def build_workspace(scenario: Scenario, now: Callable[[], datetime]) -> Simulate
                                       scenario.mirror_traffic)
     endpoint.provisioning_state = scenario.endpoint_provisioning_state
     workspace.faults.extend(dataclasses.replace(fault) for fault in scenario.faults)   # the world counts them down
-    metrics = SyntheticMetrics(workspace, scenario.requests_per_minute, scenario.health, scenario.seed)
+    metrics: MetricsPort = SyntheticMetrics(workspace, scenario.requests_per_minute, scenario.health, scenario.seed) \
+        if scenario.recorded is None else RecordedMetrics(workspace, scenario.recorded)
     return SimulatedBackend(workspace, metrics)
 
 

@@ -25,6 +25,7 @@ from typing import Callable, Mapping, Sequence
 from emulator import noise
 from rollout.errors import AzureError, ResourceNotFound, ServiceError, UpdateConflict
 from rollout.model import DeploymentMetrics, DeploymentState, EndpointState, WorkspaceRef, normalize_traffic
+from rollout.ports import MetricsPort
 
 Now = Callable[[], datetime]
 
@@ -303,7 +304,7 @@ def _share_periods(name: str, changes: Sequence[TrafficChange], start: datetime,
 class SimulatedBackend:
     """``Backend`` serving one simulated workspace (any workspace argument maps to it)."""
 
-    def __init__(self, workspace: SimulatedWorkspace, metrics: SyntheticMetrics) -> None:
+    def __init__(self, workspace: SimulatedWorkspace, metrics: MetricsPort) -> None:
         self.workspace = workspace
         self._endpoints = SimulatedEndpointPort(workspace)
         self._metrics = metrics
@@ -312,7 +313,7 @@ class SimulatedBackend:
         self._check(workspace)
         return self._endpoints
 
-    def metrics(self, workspace: WorkspaceRef | None, source: str) -> SyntheticMetrics:
+    def metrics(self, workspace: WorkspaceRef | None, source: str) -> MetricsPort:
         self._check(workspace)
         return self._metrics
 
