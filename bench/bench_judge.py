@@ -122,7 +122,7 @@ def rollout(kind: str, spec: Row, request: RolloutRequest, seed: int, run: int) 
 
 ROWS = [
     # healthy: the false rollback rate must stay at or under 1 - confidence
-    Row("healthy: new = old = 0.3%, tolerance 0.2 pt, 1,000 rpm", 1000, constant(0.003), constant(0.003),
+    Row("healthy: new = old = 0.3%, tolerance 0.2 pt, 1k rpm", 1000, constant(0.003), constant(0.003),
         request={"max_error_rate_increase": 0.002}),
     Row("healthy: 0.8% vs 1% threshold, 1,000 rpm", 1000, constant(0.008)),
     Row("healthy: 0.5% vs 1%, 1,000 rpm", 1000, constant(0.005)),
@@ -131,6 +131,7 @@ ROWS = [
     Row("healthy: 0.2% vs 1%, 200 rpm", 200, constant(0.002)),
     Row("healthy, zero-inflated: 0.1%, 300 rpm", 300, constant(0.001)),
     Row("healthy, zero-inflated: 0.1%, 100 rpm", 100, constant(0.001)),
+    Row("  the same with 10-minute windows", 100, constant(0.001), request={"observation_window": "PT10M"}),
     Row("healthy: p99 250 ms vs 300 ms limit", 1000, constant(0.002),
         new_p99=constant(250.0), request={"latency_p99_threshold_ms": 300}),
     # regressions: detection delay from onset
