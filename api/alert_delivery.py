@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from api.rollouts import find_rollout, find_running_rollout, is_running, request_of
-from rollout.alerts import AlertDecision, AlertTarget, ManagedScope, RunningRollout, decide, locate, parse_alert
+from rollout.alerts import AlertDecision, AlertTarget, ManagedScope, RunningRollout, decide, locate, parse_alert, strongest
 from rollout.model import WorkspaceRef
 from rollout.notes import coalesce
 from rollout.safety import ended_unsafe, versioned_input
@@ -99,7 +99,8 @@ def _coalescer() -> NoteCoalescer:
 
 async def deliver_alert(payload: Any, client: Any, scope: ManagedScope,
                         default_workspace: WorkspaceRef | None = None) -> AlertOutcome:
-    """Route one alert payload; raises ``InvalidAlert`` when it is not the common schema.
+    """Route one alert payload to every managed endpoint it names; raises ``InvalidAlert`` when it
+    is not a well-formed common-schema payload. The outcome is the decision that mattered most.
 
     When raising the event fails and the rollout is no longer running (it ended between the
     lookup and the event: the task hub answers 410), nothing is left to do. Any other error from
@@ -107,25 +108,41 @@ async def deliver_alert(payload: Any, client: Any, scope: ManagedScope,
     Azure Monitor sends the alert again.
     """
     alert = parse_alert(payload)
-    target = locate(alert, scope)
-    rollout = await find_running_rollout(client, target.endpoint) if target else None
+    outcome: AlertOutcome | None = None
+    for target in locate(alert, scope):     # every endpoint the alert names, each with its own rollout
+        decision = await _deliver_to(client, alert, target, default_workspace)
+        log.info("alert %s (%s) for %s: %s: %s", alert.rule, alert.monitor_condition, target.endpoint,
+                 decision.action, decision.reason)
+        if outcome is None or strongest([outcome.decision, decision]) is not outcome.decision:
+            outcome = AlertOutcome(decision, alert.summary(), target.endpoint)
+    if outcome is None:
+        decision = decide(alert, None, None, default_workspace)
+        log.info("alert %s (%s): %s: %s", alert.rule, alert.monitor_condition, decision.action, decision.reason)
+        outcome = AlertOutcome(decision, alert.summary(), None)
+    return outcome
+
+
+async def _deliver_to(client: Any, alert: Any, target: AlertTarget,
+                      default_workspace: WorkspaceRef | None) -> AlertDecision:
+    """Decide for one endpoint and hand the alert over: a rollback at once, a note through the coalescer,
+    or a rollback-only run when the endpoint's last rollout ended unsafe."""
+    rollout = await find_running_rollout(client, target.endpoint)
     decision = decide(alert, target, rollout, default_workspace)
-    if target is not None and rollout is None:
-        decision = await _after_unsafe_end(client, alert, target, default_workspace) or decision
-    elif decision.action != "ignore" and decision.instance_id and target:
-        try:
-            if decision.action == "rollback":
-                await client.raise_event(decision.instance_id, "rollback", {"reason": decision.reason,
-                                                                            "alert": alert.summary()})
-            else:
-                await _coalescer().deliver(client, decision.instance_id, alert.summary(), decision.reason)
-        except Exception:
-            if await find_running_rollout(client, target.endpoint) is not None:
-                raise
-            decision = AlertDecision("ignore", "the endpoint's rollout ended while the alert was being delivered")
-    log.info("alert %s (%s) for %s: %s: %s", alert.rule, alert.monitor_condition,
-             target.endpoint if target else "-", decision.action, decision.reason)
-    return AlertOutcome(decision, alert.summary(), target.endpoint if target else None)
+    if rollout is None:
+        return await _after_unsafe_end(client, alert, target, default_workspace) or decision
+    if decision.action == "ignore" or not decision.instance_id:
+        return decision
+    try:
+        if decision.action == "rollback":
+            await client.raise_event(decision.instance_id, "rollback", {"reason": decision.reason,
+                                                                        "alert": alert.summary()})
+        else:
+            await _coalescer().deliver(client, decision.instance_id, alert.summary(), decision.reason)
+    except Exception:
+        if await find_running_rollout(client, target.endpoint) is not None:
+            raise
+        return AlertDecision("ignore", "the endpoint's rollout ended while the alert was being delivered")
+    return decision
 
 
 async def _after_unsafe_end(client: Any, alert: Any, target: AlertTarget,
