@@ -19,12 +19,24 @@ The design that holds on the real host, not only in the emulator:
   event and yields again with a fresh waiter of that name. The same event raised twice in a
   row therefore finds the second waiter open, as does any number of events in one batch.
 
+The host runs the actions differently (``OutOfProcOrchestrationShim``, modelled in
+``emulator/replay.py``): it carries out the actions one after the other and awaits each
+``WhenAny`` over the children the SDK sent *in that action*, which are only those not scheduled
+before. Re-waiting on a task already scheduled (after an event was taken) would therefore send a
+``WhenAny`` holding nothing but the fresh waiter, and the host would block on that waiter forever.
+So every such re-wait also carries a *nudge*: a timer a day ahead, cancelled at once. The host
+completes a cancelled timer's task immediately and moves on; the SDK keeps racing it, and if it
+ever fires (a wait on one task longer than a day), the next re-wait carries a new one. The host
+keeps events that find no waiter of its own for the next one, so its waiters never lose one.
+
 The task waited for is never abandoned unless ``stop`` says so (then the caller cancels a
-timer); an activity is always waited for to the end, since its result says what Azure did.
+timer, which lets the host move on); an activity is always waited for to the end, since its
+result says what Azure did.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Callable, Generator
 
 import azure.durable_functions as df
@@ -33,6 +45,7 @@ from rollout.control import CONTROL_EVENTS
 from rollout.wire import decoded
 
 Gen = Generator[Any, Any, Any]
+NUDGE_AHEAD = timedelta(days=1)     # within every storage provider's longest plain timer
 
 
 class EventInbox:
@@ -67,6 +80,7 @@ def wait_for(context: df.DurableOrchestrationContext, inbox: EventInbox, task: A
     Returns True once ``task`` has completed; False as soon as ``stop()`` is true after an event
     (``task`` is then still pending: cancel it if it is a timer).
     """
+    rewait = bool(task._is_scheduled)       # already sent to the host in an earlier action
     while True:
         for name, payload in inbox.take_ready():
             receive(name, payload)
@@ -74,4 +88,10 @@ def wait_for(context: df.DurableOrchestrationContext, inbox: EventInbox, task: A
             return True
         if stop is not None and stop():
             return False
-        yield context.task_any([task, *inbox.waiters()])
+        racers = [task, *inbox.waiters()]
+        if rewait:
+            nudge = context.create_timer(context.current_utc_datetime + NUDGE_AHEAD)
+            nudge.cancel()
+            racers.append(nudge)
+        rewait = True
+        yield context.task_any(racers)

@@ -15,10 +15,11 @@ from typing import Any
 
 from azure.durable_functions.models.history.HistoryEventType import HistoryEventType as T
 
+from emulator.worker import registered_functions
 from function_app import app
 from rollout.safety import versioned_input
 
-ORCHESTRATOR = {f.get_function_name(): f.get_user_function() for f in app.get_functions()}["rollout_orchestrator"]
+ORCHESTRATOR = {f.get_function_name(): f.get_user_function() for f in registered_functions(app)}["rollout_orchestrator"]
 START = datetime(2026, 1, 1, tzinfo=UTC)
 REQUEST = {"endpoint_name": "fraud-detection-endpoint", "new_deployment": "green-v2",
            "traffic_steps": [10, 50, 100], "observation_window": "PT5M"}
@@ -96,28 +97,13 @@ def scheduled_names(state: dict[str, Any]) -> list[str]:
     return names
 
 
-def _flat(state: dict[str, Any]) -> list[dict[str, Any]]:
-    """Activity calls and timers a state asks for, in the order the SDK numbers them."""
-    flat: list[dict[str, Any]] = []
-
-    def walk(action: dict[str, Any]) -> None:
-        children = action.get("compoundActions")
-        if children is not None:
-            for child in children:
-                walk(child)
-        elif action.get("functionName") or "fireAt" in action:
-            flat.append(action)
-
-    for group in state["actions"]:
-        for action in group if isinstance(group, list) else [group]:
-            walk(action)
-    return flat
-
-
 class Driver:
-    """A minimal host over ``History``: each turn replays, records what was scheduled, then delivers
-    the turn's injected events followed by every pending activity's result (from ``respond``), or,
-    with no activity pending, fires the earliest timer that is not cancelled.
+    """A minimal host over ``History``. Each turn: the SDK replays the history (``replay``); the
+    host's own replay of the actions it answered (``emulator.replay.replay``, the extension's shim
+    and the Durable Task Framework's determinism check) says what gets scheduled, and fails the
+    test on non-determinism; then the turn's injected events are delivered, followed by every
+    pending activity's result (from ``respond``) or, with no activity pending, the earliest timer
+    (cancelled ones too: the host still creates them and they fire).
 
     Events injected at turn ``k`` arrive in the same batch as, and before, that turn's completions:
     while the activity or timer scheduled before them is still pending.
@@ -126,77 +112,69 @@ class Driver:
     def __init__(self, respond: Any, orchestration_input: Any = None, history: History | None = None) -> None:
         self.history = history or History(orchestration_input)
         self.respond = respond
-        self.actions: list[dict[str, Any]] = []       # scheduled activity/timer actions, by id
-        self.done: set[int] = set()
+        self.pending: dict[int, tuple[str | None, Any, datetime | None]] = {}   # id -> (activity, input, fire_at)
         self.state: dict[str, Any] = {}
         self.statuses: list[Any] = []                 # the custom status after each turn
-        for event in self.history.events:             # what a history built by hand already holds
+        self._pending_from_history()
+
+    def _pending_from_history(self) -> None:
+        """What a history built by hand has scheduled and not completed."""
+        self.pending = {}
+        for event in self.history.events:
             if event["EventType"] == T.TASK_SCHEDULED:
-                self.actions.append({"functionName": event["Name"]})
+                self.pending[event["EventId"]] = (event["Name"], None, None)
             elif event["EventType"] == T.TIMER_CREATED:
-                self.actions.append({"fireAt": event["FireAt"]})
-            elif event["EventType"] == T.TASK_COMPLETED:
-                self.done.add(event["TaskScheduledId"])
+                self.pending[event["EventId"]] = (None, None, _parse(event["FireAt"]))
+            elif event["EventType"] in (T.TASK_COMPLETED, T.TASK_FAILED):
+                self.pending.pop(event["TaskScheduledId"], None)
             elif event["EventType"] == T.TIMER_FIRED:
-                self.done.add(event["TimerId"])
+                self.pending.pop(event["TimerId"], None)
 
     def run(self, inject: dict[int, list[tuple[str, Any]]] | None = None, max_turns: int = 400) -> dict[str, Any]:
+        from emulator.replay import replay as host_replay
+        from emulator.replay import top_level_actions
+
         inject = inject or {}
         for turn in range(max_turns):
             self.state = replay(self.history)
             self.statuses.append(self.state.get("customStatus"))
-            flat = _flat(self.state)
-            self.check_determinism(flat)
-            restart = next((a for a in self._top_actions() if a.get("actionType") == 4), None)   # ContinueAsNew
-            if restart is not None:
-                self.history, self.actions, self.done = History(_decoded_input(restart["input"])), [], set()
+            actions, refusal = top_level_actions(self.state)
+            assert refusal is None, refusal
+            host = host_replay(self.history.events, actions)
+            assert host.non_deterministic is None, host.non_deterministic
+            if host.continue_as_new is not None:
+                self.history = History(_decoded_input(host.continue_as_new["input"]))
+                self._pending_from_history()
                 continue
-            if self.state.get("isDone"):
+            if self.state.get("isDone") and host.can_complete:
                 return self.state
-            for action in flat[len(self.actions):]:
-                event_id = len(self.actions)
-                self.actions.append(action)
-                if "fireAt" in action:
-                    self.history.timer(event_id, _parse(action["fireAt"]))
+            for task in host.new_tasks:
+                if task.name is None:
+                    assert task.fire_at is not None
+                    self.history.timer(task.event_id, task.fire_at)
                 else:
-                    self.history.scheduled(event_id, action["functionName"])
-            for index, action in enumerate(flat):      # cancellation shows on the re-sent action
-                self.actions[index] = action
-            pending = [i for i, a in enumerate(self.actions) if i not in self.done]
-            activities = [i for i in pending if "fireAt" not in self.actions[i]]
-            timers = sorted((i for i in pending if "fireAt" in self.actions[i] and not self.actions[i].get("isCanceled")),
-                            key=lambda i: _parse(self.actions[i]["fireAt"]))
-            if activities:
-                self.history.episode()
-            elif timers:
-                fire_at = _parse(self.actions[timers[0]]["fireAt"])
+                    self.history.scheduled(task.event_id, task.name)
+                self.pending[task.event_id] = (task.name, _decoded_input(task.input_json), task.fire_at)
+            activities = sorted(i for i, (name, _, _) in self.pending.items() if name is not None)
+            timers = sorted((i for i, (name, _, _) in self.pending.items() if name is None),
+                            key=lambda i: (self.pending[i][2], i))
+            assert activities or timers or inject.get(turn), f"stuck: nothing pending at turn {turn}"
+            if not activities and timers:
+                fire_at = self.pending[timers[0]][2]
+                assert fire_at is not None
                 self.history.episode(max((fire_at - self.history.at).total_seconds(), 0))
             else:
                 self.history.episode()
             for name, payload in inject.get(turn, []):
                 self.history.event(name, payload)
             for i in activities:
-                action = self.actions[i]
-                self.history.completed(i, self.respond(action["functionName"], _decoded_input(action.get("input"))))
-                self.done.add(i)
+                name, payload, _ = self.pending.pop(i)
+                self.history.completed(i, self.respond(name, payload))
             if not activities and timers:
-                self.history.fired(timers[0], _parse(self.actions[timers[0]]["fireAt"]))
-                self.done.add(timers[0])
+                _, _, fire_at = self.pending.pop(timers[0])
+                assert fire_at is not None
+                self.history.fired(timers[0], fire_at)
         raise AssertionError("the orchestration did not finish")
-
-    def _top_actions(self) -> list[dict[str, Any]]:
-        return [a for group in self.state["actions"] for a in (group if isinstance(group, list) else [group])]
-
-    def check_determinism(self, flat: list[dict[str, Any]]) -> None:
-        """The Durable Task Framework's replay check: every activity the history scheduled is scheduled
-        again with the same name (case-insensitive) at the same sequence number, every timer is a timer."""
-        for index, recorded in enumerate(self.actions):
-            if index >= len(flat):
-                raise AssertionError(f"non-deterministic: history scheduled #{index} {recorded}, the replay did not")
-            now = flat[index]
-            if ("fireAt" in recorded) != ("fireAt" in now) or (
-                    "fireAt" not in now and str(now["functionName"]).lower() != str(recorded["functionName"]).lower()):
-                raise AssertionError(f"non-deterministic: history scheduled #{index} {recorded}, the replay {now}")
 
 
 def _parse(text: str) -> datetime:
