@@ -4,8 +4,8 @@ Parse (``rollout.alerts.parse_alert``), locate the managed endpoint, look up its
 rollout, decide, and raise the event: ``rollback`` when a fired alert concerns the new
 deployment, ``alert`` (recorded on the rollout) otherwise. Ignored alerts change nothing.
 
-- **Notes are coalesced** (``NoteCoalescer``, ``rollout.notes``): while one ``alert`` event for a
-  rollout is being raised, further notes for it wait and go together as the next event. A
+- **Notes are coalesced** (``NoteCoalescer``, ``rollout.notes``): record-only notes for a rollout
+  are gathered for ``NOTE_GATHER_SECONDS`` and raised as one ``alert`` event, one at a time. A
   rollback is never queued behind notes: it is raised at once.
 - **An endpoint whose last rollout ended unsafe** (``rollout.safety.ended_unsafe``: not promoted,
   the new deployment still holding traffic) is not forgotten: a fired alert about its new
@@ -28,6 +28,7 @@ from rollout.safety import ended_unsafe, versioned_input
 
 log = logging.getLogger("aml_rollout.alerts")
 ORCHESTRATOR = "rollout_orchestrator"
+NOTE_GATHER_SECONDS = 0.5     # how long record-only notes for one rollout are gathered into one event
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,17 @@ class _Batch:
 
 
 class NoteCoalescer:
-    """At most one ``alert`` event in flight per rollout; notes arriving meanwhile go as the next one.
+    """At most one ``alert`` event in flight per rollout; notes go together, ``gather_seconds`` at a time.
 
-    ``deliver`` returns once the event carrying the note was raised, or raises what raising it
-    raised (every note of that event sees the same error), so a 202 still means handed over.
-    One per event loop (the worker runs every invocation on one).
+    The first note for a rollout starts a flush that waits ``gather_seconds`` (default
+    ``NOTE_GATHER_SECONDS``, 0.5 s) for more, raises one event for all of them, and goes on while
+    notes keep coming. ``deliver`` returns once the event carrying the note was raised, or raises
+    what raising it raised (every note of that event sees the same error), so a 202 still means
+    handed over. One per event loop (the worker runs every invocation on one).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, gather_seconds: float | None = None) -> None:
+        self.gather_seconds = NOTE_GATHER_SECONDS if gather_seconds is None else gather_seconds
         self._queued: dict[str, _Batch] = {}
         self._flushing: set[str] = set()
 
@@ -74,6 +78,8 @@ class NoteCoalescer:
     async def _flush(self, client: Any, instance_id: str) -> None:
         try:
             while self._queued.get(instance_id):
+                if self.gather_seconds > 0:
+                    await asyncio.sleep(self.gather_seconds)
                 batch = self._queued.pop(instance_id)
                 try:
                     await client.raise_event(instance_id, "alert", coalesce(batch.notes))
