@@ -24,6 +24,11 @@ from azure.durable_functions.models.history.HistoryEventType import HistoryEvent
 from dateutil.parser import isoparse
 
 from orchestrators.waiting import EventInbox, wait_for
+from rollout.errors import InvalidRequest
+from rollout.model import DeploymentState, EndpointState
+from rollout.plan import Plan, PlanRejected, RolloutRequest, parse_request, resolve_plan
+from rollout.record import RolloutRecord
+from rollout.safety import ORCHESTRATION_VERSION, versioned_input
 
 Gen = Generator[Any, Any, Any]
 
@@ -87,3 +92,52 @@ def _decoded(value: Any) -> Any:
         except ValueError:
             return value
     return value
+
+
+def after_redeploy(context: df.DurableOrchestrationContext, version: int, request: dict[str, Any]) -> Gen:
+    """An instance another orchestration version started: replay what its history records
+    (``orchestrators.redeploy``), then continue as new with a rollback-only run of this version
+    that returns its traffic to the old deployment; with no recorded plan, end changing nothing."""
+    inbox = EventInbox(context)
+    results = yield from replay_recorded(context, inbox)
+    reason = (f"the app was redeployed with orchestration version {ORCHESTRATION_VERSION} while this rollout "
+              f"(version {version}) ran; it is not continued")
+    record = RolloutRecord(request, context.instance_id, context.current_utc_datetime)
+    try:
+        parsed = parse_request(request)
+    except InvalidRequest as exc:
+        return _end(context, record, f"{reason}; its request is no longer valid ({exc}); traffic not changed")
+    plan = recorded_plan(parsed, results)
+    if plan is None:
+        for _, result in results:
+            traffic = _traffic_of(result)
+            if traffic is not None:
+                record.observe(traffic)
+        return _end(context, record, f"{reason}; it had no plan, so traffic was not changed")
+    spec = {"plan": {"old": plan.old, "new": plan.new, "steps": list(plan.steps), "shared": plan.shared},
+            "reason": f"{reason}; traffic returned to {plan.old}"}
+    context.continue_as_new(versioned_input(request, spec))
+    return None
+
+
+def _end(context: df.DurableOrchestrationContext, record: RolloutRecord, reason: str) -> dict[str, Any]:
+    final = record.finish(context.current_utc_datetime, "failed", reason)
+    context.set_custom_status(final)
+    return final
+
+
+def recorded_plan(request: RolloutRequest, results: list[tuple[str, Any]]) -> Plan | None:
+    """The plan an earlier version resolved, rebuilt from its first successful recorded pre-flight."""
+    pre = next((r for name, r in results if name == "preflight" and isinstance(r, dict) and r.get("ok")), None)
+    if pre is None:
+        return None
+    try:
+        return resolve_plan(request, EndpointState.from_dict(pre["endpoint"]),
+                            [DeploymentState.from_dict(d) for d in pre["deployments"]])
+    except (PlanRejected, KeyError, TypeError, ValueError):
+        return None
+
+
+def _traffic_of(result: Any) -> dict[str, int] | None:
+    endpoint = result.get("endpoint") if isinstance(result, dict) else None
+    return dict(endpoint["traffic"]) if isinstance(endpoint, dict) and isinstance(endpoint.get("traffic"), dict) else None

@@ -21,16 +21,16 @@ from typing import Any, Callable, Generator, Mapping
 
 import azure.durable_functions as df
 
-from orchestrators.redeploy import replay_recorded
+from orchestrators.redeploy import after_redeploy
 from orchestrators.waiting import EventInbox, wait_for
 from rollout.control import ENDING_ACTIONS, Intent, control_action, merge_intent
-from rollout.errors import InvalidRequest
 from rollout.model import DeploymentMetrics, DeploymentState, EndpointState
+from rollout.notes import notes_in
 from rollout.plan import Plan, PlanRejected, RolloutRequest, parse_request, resolve_plan
 from rollout.policy import HealthSample, Verdict, judge
 from rollout.record import RolloutRecord, clip
 from rollout.retry import retry_delay, rollback_retry_delay
-from rollout.safety import ORCHESTRATION_VERSION, can_replay, holds_traffic, rollback_from, split_input, versioned_input
+from rollout.safety import can_replay, holds_traffic, rollback_from, split_input
 from rollout.traffic import describe, mirror_without, rollback_traffic, same_traffic, step_traffic
 from rollout.wire import decoded
 
@@ -50,50 +50,6 @@ def rollout_orchestrator(context: df.DurableOrchestrationContext) -> Gen:
     if rollback_only is not None:
         return (yield from run.rollback_only(rollback_only))
     return (yield from run.execute())
-
-
-def after_redeploy(context: df.DurableOrchestrationContext, version: int, request: dict[str, Any]) -> Gen:
-    """An instance another orchestration version started: replay what its history records
-    (``orchestrators.redeploy``), then continue as new with a rollback-only run of this version
-    that returns its traffic to the old deployment; with no recorded plan, end changing nothing."""
-    inbox = EventInbox(context)
-    results = yield from replay_recorded(context, inbox)
-    reason = (f"the app was redeployed with orchestration version {ORCHESTRATION_VERSION} while this rollout "
-              f"(version {version}) ran; it is not continued")
-    record = RolloutRecord(request, context.instance_id, context.current_utc_datetime)
-    try:
-        parsed = parse_request(request)
-    except InvalidRequest as exc:
-        return _end(context, record, f"{reason}; its request is no longer valid ({exc}); traffic not changed")
-    plan = recorded_plan(parsed, results)
-    if plan is None:
-        for _, result in results:
-            traffic = _traffic_of(result) if isinstance(result, dict) else None
-            if traffic is not None:
-                record.observe(traffic)
-        return _end(context, record, f"{reason}; it had no plan, so traffic was not changed")
-    spec = {"plan": {"old": plan.old, "new": plan.new, "steps": list(plan.steps), "shared": plan.shared},
-            "reason": f"{reason}; traffic returned to {plan.old}"}
-    context.continue_as_new(versioned_input(request, spec))
-    return None
-
-
-def _end(context: df.DurableOrchestrationContext, record: RolloutRecord, reason: str) -> dict[str, Any]:
-    final = record.finish(context.current_utc_datetime, "failed", reason)
-    context.set_custom_status(final)
-    return final
-
-
-def recorded_plan(request: RolloutRequest, results: list[tuple[str, Any]]) -> Plan | None:
-    """The plan an earlier version resolved, rebuilt from its first successful recorded pre-flight."""
-    pre = next((r for name, r in results if name == "preflight" and isinstance(r, dict) and r.get("ok")), None)
-    if pre is None:
-        return None
-    try:
-        return resolve_plan(request, EndpointState.from_dict(pre["endpoint"]),
-                            [DeploymentState.from_dict(d) for d in pre["deployments"]])
-    except (PlanRejected, KeyError, TypeError, ValueError):
-        return None
 
 
 @dataclass(frozen=True)
@@ -380,7 +336,7 @@ class RolloutRun:
         """Take one control event: record notes and holds now, keep an ending action as the intent."""
         action, reason = control_action(name, payload, self.record.paused)
         rolling_back = self.record.phase == "rolling_back"
-        for alert, count in _alert_notes(payload):
+        for alert, count in notes_in(payload):
             acted = action == "rollback" and not rolling_back
             self.record.note_alert(self.now, alert, "rolled back" if acted else "recorded", count)
         if action in ENDING_ACTIONS and not rolling_back:
@@ -479,18 +435,3 @@ def _outcome(action: str) -> str:
 def _traffic_of(result: Mapping[str, Any]) -> dict[str, int] | None:
     endpoint = result.get("endpoint")
     return dict(endpoint["traffic"]) if isinstance(endpoint, dict) else None
-
-
-def _alert_notes(payload: Any) -> list[tuple[Mapping[str, Any], int]]:
-    """The alert notes an event carries: one ``alert``, or ``alerts`` coalesced by the webhook, each
-    with how many deliveries it stands for."""
-    if not isinstance(payload, Mapping):
-        return []
-    notes: list[tuple[Mapping[str, Any], int]] = []
-    if isinstance(payload.get("alert"), Mapping):
-        notes.append((payload["alert"], 1))
-    for item in payload.get("alerts") or [] if isinstance(payload.get("alerts"), list) else []:
-        if isinstance(item, Mapping) and isinstance(item.get("alert"), Mapping):
-            count = item.get("count")
-            notes.append((item["alert"], count if isinstance(count, int) and count > 0 else 1))
-    return notes

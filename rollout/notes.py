@@ -8,7 +8,8 @@ one (``api.alert_delivery``); this module decides what that event carries.
 
 ``coalesce`` de-duplicates by (alert id, monitor condition), counting duplicates, keeps the
 newest ``MAX_NOTES_PER_EVENT`` distinct alerts in arrival order, and counts the rest into the
-last kept one, so the event stays small and ``alerts_received`` stays exact.
+last kept one, so the event stays small and ``alerts_received`` stays exact. ``notes_in`` reads the
+notes back out of an event (a single ``alert`` or a coalesced ``alerts`` list).
 """
 
 from __future__ import annotations
@@ -37,3 +38,18 @@ def coalesce(notes: Sequence[tuple[Mapping[str, Any], str]]) -> dict[str, Any]:
         kept[0] = {**kept[0], "count": kept[0]["count"] + sum(e["count"] for e in dropped)}
     reason = kept[-1]["reason"] if len(notes) == 1 else f"{len(notes)} alert notes ({len(entries)} distinct)"
     return {"reason": reason, "alerts": [{"alert": e["alert"], "count": e["count"]} for e in kept]}
+
+
+def notes_in(payload: Any) -> list[tuple[Mapping[str, Any], int]]:
+    """The alert notes an event carries: one ``alert``, or ``alerts`` coalesced by the webhook, each
+    with how many deliveries it stands for."""
+    if not isinstance(payload, Mapping):
+        return []
+    notes: list[tuple[Mapping[str, Any], int]] = []
+    if isinstance(payload.get("alert"), Mapping):
+        notes.append((payload["alert"], 1))
+    for item in payload.get("alerts") or [] if isinstance(payload.get("alerts"), list) else []:
+        if isinstance(item, Mapping) and isinstance(item.get("alert"), Mapping):
+            count = item.get("count")
+            notes.append((item["alert"], count if isinstance(count, int) and count > 0 else 1))
+    return notes

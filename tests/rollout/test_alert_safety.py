@@ -13,7 +13,7 @@ from azure.durable_functions.models.history.HistoryEventType import HistoryEvent
 from api.alert_delivery import NoteCoalescer
 from emulator.scenario import parse_scenario
 from emulator.serve import LocalServer
-from rollout.notes import MAX_NOTES_PER_EVENT, coalesce
+from rollout.notes import MAX_NOTES_PER_EVENT, coalesce, notes_in
 from tests.http.helpers import (
     ENDPOINT,
     FIXTURES,
@@ -143,3 +143,15 @@ def test_coalesce(ids, expected):
     payload = coalesce([({"alert_id": i, "monitor_condition": "Resolved"}, f"reason {i}") for i in ids])
     assert [(a["alert"]["alert_id"], a["count"]) for a in payload["alerts"]] == expected
     assert sum(a["count"] for a in payload["alerts"]) == len(ids)
+
+
+@pytest.mark.parametrize("payload, expected", [
+    pytest.param({"alert": {"rule": "a"}}, [({"rule": "a"}, 1)], id="one-note"),
+    pytest.param(coalesce([({"alert_id": "x"}, "r")] * 3), [({"alert_id": "x"}, 3)], id="coalesced"),
+    pytest.param({"alerts": [{"alert": {"rule": "a"}, "count": -4}, "junk", {"alert": 5}]}, [({"rule": "a"}, 1)],
+                 id="bad-count-and-junk"),
+    pytest.param({"reason": "pause"}, [], id="no-notes"),
+    pytest.param("text", [], id="not-a-mapping"),
+])
+def test_notes_in(payload, expected):
+    assert notes_in(payload) == expected
