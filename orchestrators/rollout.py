@@ -222,6 +222,7 @@ class RolloutRun:
             observed = _traffic_of(result)
             if result["ok"] and same_traffic(observed or {}, goal):
                 self.record.traffic_change(self.now, "rollback", goal, observed, reason)
+                self.record.rollback_succeeded()
                 return self.finish(outcome, reason)
             if observed is not None:
                 self.record.observe(observed)

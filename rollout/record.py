@@ -9,8 +9,9 @@ with what people send keeps its newest entries and counts the rest: alert notes 
 ``MAX_ALERTS_KEPT``, ``alerts_received`` counts all), pause/resume entries in ``history``
 (newest ``MAX_HOLDS_KEPT``), and free text is clipped to ``MAX_TEXT_CHARS``. Traffic changes are
 kept while the status fits; past that the oldest go first. ``history_dropped`` counts every
-history entry left out. A rollback that is retried records its attempts and last error in
-``rollback`` rather than one history entry per attempt.
+history entry left out. A rollback that is retried records its failed attempts and last error in
+``rollback`` rather than one history entry per attempt; once it succeeds only the number of
+failed attempts and when they began stay.
 """
 
 from __future__ import annotations
@@ -109,6 +110,11 @@ class RolloutRecord:
         first = self.rollback["failing_since"] if self.rollback else at.isoformat()
         self.rollback = {"attempts": attempts, "failing_since": first, "last_error": clip(error),
                          "next_attempt_at": next_attempt_at.isoformat()}
+
+    def rollback_succeeded(self) -> None:
+        """The rollback's traffic is in place: keep how many tries failed before, not the last error."""
+        if self.rollback is not None:
+            self.rollback = {"attempts": self.rollback["attempts"], "failing_since": self.rollback["failing_since"]}
 
     def finish(self, at: datetime, outcome: str, reason: str) -> dict[str, Any]:
         """End the rollout; returns the final record (the orchestration output)."""

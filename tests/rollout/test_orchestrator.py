@@ -216,7 +216,7 @@ def test_a_rollback_that_keeps_failing_is_retried_until_it_succeeds():
     assert result.outcome == "rolled_back" and result.record["reason"] == "manual"
     at, traffic = traffic_events(result)[-1]
     assert traffic == {BLUE: 100} and 2400 <= at <= 2400 + 300, "retried past the fault, at most 300 s apart"
-    assert result.record["rollback"]["attempts"] >= 9 and "403" in result.record["rollback"]["last_error"]
+    assert result.record["rollback"]["attempts"] >= 9 and "last_error" not in result.record["rollback"]
 
 
 def test_resolve_ends_a_rollback_that_cannot_succeed_with_the_traffic_as_it_is():
