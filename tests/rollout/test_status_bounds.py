@@ -37,7 +37,7 @@ def custom_status(view: dict) -> dict:
 
 
 def test_pause_resume_pairs_with_long_reasons_and_many_alerts_keep_the_status_under_16_kb(api: Client) -> None:
-    api.start(observation_window="PT10M", check_interval="PT5S")
+    api.start(observation_window="PT10M", check_interval="PT5S", error_threshold=0.5)
     api.wait_until_observing()
     for pair in range(PAIRS):
         for action, paused in (("pause", True), ("resume", False)):
