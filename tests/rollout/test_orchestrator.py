@@ -291,3 +291,28 @@ def test_the_status_stays_within_durables_custom_status_limit_on_a_busy_rollout(
     assert record["alerts_received"] == 25 and len(record["alerts"]) == MAX_ALERTS_KEPT
     assert record["alerts"][-1] == {"at": record["alerts"][-1]["at"], "action": "recorded",
                                     "rule": "fraud-detection-green-5xx", "monitor_condition": "Resolved"}
+
+
+# --- issue 8 §1, as reproduced: control events during pre-flight and during a retry wait ------------
+
+
+def test_pause_during_a_failing_preflight_then_resume_promotes():
+    result = simulate(faults=[{"operation": "get_endpoint", "error": "transient", "times": 1}],
+                      controls=[{"at": "PT2S", "action": "pause"}, {"at": "PT4M", "action": "resume"}])
+    assert result.outcome == "promoted" and result.record["reason"]
+    assert [h["kind"] for h in result.record["history"]][:3] == ["pause", "step", "resume"]
+
+
+def test_three_resolved_alerts_in_the_same_minute_are_recorded():
+    alerts = [{"at": "PT3S", "payload": "alerts/endpoint-5xx-resolved.json"}] * 3
+    result = simulate(alerts=alerts, faults=[{"operation": "get_endpoint", "error": "transient", "times": 1}])
+    assert result.outcome == "promoted" and result.record["alerts_received"] == 3
+
+
+def test_an_alert_during_a_throttled_step_update_means_the_step_is_never_applied():
+    result = simulate(faults=[{"operation": "set_traffic", "error": "throttled", "retry_after": 15, "from": "PT5M",
+                               "until": "PT6M"}],
+                      alerts=[{"at": "PT5M8S", "payload": "alerts/endpoint-5xx-fired.json"}],
+                      controls=[{"at": "PT5M12S", "action": "abort"}])
+    assert result.outcome == "rolled_back" and result.record["reason"] == "alert 'fraud-detection-green-5xx' fired"
+    assert [t for _, t in traffic_events(result)] == [{BLUE: 90, GREEN: 10}, {BLUE: 100}], "never 50/50"
