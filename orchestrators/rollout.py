@@ -203,22 +203,24 @@ class RolloutRun:
             return f"traffic read back as {describe(observed or {})}, not {describe(target)}"
         return None
 
-    def roll_back(self, outcome: str, reason: str, target: Mapping[str, int] | None = None) -> Gen:
+    def roll_back(self, outcome: str, reason: str, from_current: bool = False) -> Gen:
         """Give the old deployment the whole shared share back, then end with ``outcome``.
 
         Never gives up: every failure (or a read-back that differs) is tried again after
         ``rollout.retry.rollback_retry_delay``, publishing phase ``rolling_back`` with the last error,
-        until traffic is as intended or a person sends ``resolve``.
+        until traffic is as intended or a person sends ``resolve``. ``from_current``: each try first
+        reads traffic and moves the new deployment's share as found (``rollout.safety.rollback_from``).
         """
         assert self.plan is not None
         self.record.phase, self.intent = "rolling_back", None
         self.publish()
-        goal = dict(target) if target is not None else rollback_traffic(self.plan)
-        payload = {**self.endpoint_input(), "traffic": goal, "mirror_traffic": None}
         attempt = 0
         while True:
-            result = yield from self.call("set_traffic", payload)
+            result, goal = yield from self.rollback_attempt(from_current)
             attempt += 1
+            if result is None:
+                self.record.rollback_succeeded()
+                return self.finish(outcome, f"{reason}; {self.plan.new} holds no traffic")
             observed = _traffic_of(result)
             if result["ok"] and same_traffic(observed or {}, goal):
                 self.record.traffic_change(self.now, "rollback", goal, observed, reason)
@@ -239,6 +241,24 @@ class RolloutRun:
                 timer.cancel()
                 return (yield from self.resolve(outcome, reason))
 
+    def rollback_attempt(self, from_current: bool) -> Gen:
+        """One try: (the ``set_traffic`` result, or a failed read's, and the traffic aimed at); (None,
+        traffic) when a read finds the new deployment already holding none."""
+        assert self.plan is not None
+        goal = rollback_traffic(self.plan)
+        if from_current:
+            read = yield from self.call("read_traffic", self.endpoint_input())
+            if not read["ok"]:
+                return read, goal
+            found = EndpointState.from_dict(read["endpoint"]).traffic
+            self.record.observe(found)
+            if not holds_traffic(found, self.plan.new):
+                return None, dict(found)
+            goal = rollback_from(found, self.plan.old, self.plan.new)
+        payload = {**self.endpoint_input(), "traffic": goal, "mirror_traffic": None}
+        result = yield from self.call("set_traffic", payload)
+        return result, goal
+
     def resolve(self, outcome: str, reason: str) -> Gen:
         """A person stopped a failing rollback: read traffic once and end, saying what it is."""
         assert self.plan is not None
@@ -254,20 +274,13 @@ class RolloutRun:
         return self.finish(outcome, f"{reason}; {by}; traffic is safe: {describe(found)}")
 
     def rollback_only(self, spec: Mapping[str, Any]) -> Gen:
-        """Return traffic of an endpoint whose last rollout ended unsafe (``rollout.safety.ended_unsafe``)."""
+        """Return traffic of an endpoint whose last rollout ended unsafe (``rollout.safety.ended_unsafe``),
+        or of an instance a redeploy stopped, from the traffic as found."""
         plan = spec.get("plan") or {}
         self.plan = Plan(str(plan["old"]), str(plan["new"]), tuple(plan.get("steps") or ()), int(plan["shared"]))
         self.record.plan = dict(plan)
-        reason = str(spec.get("reason") or "rollback requested")
-        self.record.phase = "rolling_back"
-        self.publish()
-        result = yield from self.call_with_retry("read_traffic", self.endpoint_input())
-        if result["ok"]:
-            self.record.observe(EndpointState.from_dict(result["endpoint"]).traffic)
-        if not holds_traffic(self.record.traffic, self.plan.new) and result["ok"]:
-            return self.finish("rolled_back", f"{reason}; {self.plan.new} already holds no traffic")
-        target = rollback_from(self.record.traffic, self.plan.old, self.plan.new) if result["ok"] else None
-        return (yield from self.roll_back("rolled_back", reason, target))
+        return (yield from self.roll_back("rolled_back", str(spec.get("reason") or "rollback requested"),
+                                          from_current=True))
 
     def promote(self, reason: str) -> Gen:
         """Give the new deployment its whole share now and end as promoted (a rollback received meanwhile wins)."""

@@ -165,5 +165,14 @@ def test_a_redeploy_while_the_first_read_runs_waits_for_it_and_rolls_back():
     history.scheduled(0, "preflight")
     endpoint = SimpleEndpoint()
     record = Driver(endpoint, history=history).run()["output"]
-    assert record["outcome"] == "rolled_back" and record["reason"].endswith("green-v2 already holds no traffic")
+    assert record["outcome"] == "rolled_back" and record["reason"].endswith("green-v2 holds no traffic")
     assert endpoint.calls == ["preflight", "read_traffic"] and DEPLOYMENTS
+
+
+def test_a_redeploy_rollback_retries_failed_reads_and_moves_only_the_new_deployments_share():
+    endpoint = SimpleEndpoint({"read_traffic": [transient(), PERMISSION]})
+    endpoint.traffic = {"blue-v1": 40, "green-v2": 40, "shadow": 20}
+    record = Driver(endpoint, history=version_1_history()).run()["output"]
+    assert record["outcome"] == "rolled_back" and record["rollback"]["attempts"] == 2
+    assert endpoint.calls == ["read_traffic", "read_traffic", "read_traffic", "set_traffic"]
+    assert endpoint.traffic == {"blue-v1": 80, "shadow": 20} == record["final_traffic"]
