@@ -7,9 +7,13 @@ with traffic wherever it was. So code that meets an instance of another version
 (``rollout.safety.can_replay``) does not run its own walk over that history: it first schedules
 again exactly what the history records (every ``TaskScheduled`` by name and every
 ``TimerCreated`` by fire time, in ``EventId`` order, which the SDK numbers the same way), waits
-until every recorded completion has been replayed, cancels the timers that never fired, and
-only then schedules new work (reading and returning traffic). Control events are raced
-throughout (``orchestrators.waiting``), so none lands on no waiter.
+until every recorded completion has been replayed and cancels the timers that never fired
+(``replay_recorded``). Then ``after_redeploy`` rebuilds the plan from the recorded pre-flight and
+continues as new, at this version, as a rollback-only run (fresh history: reads traffic and
+returns the new deployment's share to the old one, retrying until it is back); with no plan to
+rebuild it ends ``failed`` changing nothing. Control events are raced throughout
+(``orchestrators.waiting``), so none lands on no waiter; those the old run's history holds were
+handled by the code that ran then and are dropped.
 """
 
 from __future__ import annotations
