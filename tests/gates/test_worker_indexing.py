@@ -132,3 +132,14 @@ def test_simulate_and_serve_refuse_an_app_the_worker_refuses(tmp_path: Path, com
     assert (f"the Python worker would not index {project / 'function_app.py'}: FunctionLoadError: {REFUSED_DICT}"
             in done.stderr)
     assert done.stdout == ""
+
+
+def test_without_the_workers_code_simulate_refuses_rather_than_skip_the_check(tmp_path: Path) -> None:
+    # The same packages on the path, but an interpreter whose prefix has no azure-functions-runtime folder.
+    site_packages = next(Path(sys.prefix).glob("lib/python3*/site-packages"))
+    done = subprocess.run([sys.base_prefix + "/bin/python3", "-m", "emulator", "simulate", "examples/healthy-promotion.yaml"],
+                          cwd=ROOT, env={"PYTHONPATH": str(site_packages), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "cannot check" in done.stderr and "azure-functions-runtime 1.3.0" in done.stderr and "run ./dev" in done.stderr
+    assert done.stdout == ""
