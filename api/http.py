@@ -328,6 +328,7 @@ def rollout_view(status: Any, links: Mapping[str, Any]) -> dict[str, Any]:
         "runtime_status": runtime_status_name(status),
         "created_time": _iso(status.created_time),
         "last_updated_time": _iso(status.last_updated_time),
+        "endpoint_name": _endpoint_of(status),   # a Pending instance has no record yet
         **_record(status),
         "links": dict(links),
     }
