@@ -254,6 +254,8 @@ def _test_ratios(test: str, new: DeploymentMetrics, old: DeploymentMetrics | Non
     if test == "errors":
         return _error_ratios(new.requests, new.errors, config.error_threshold), math.log(2 / alpha)
     if test == "errors_vs_old":
+        # The bound may include old's counts of this same interval: they are independent of new's,
+        # so whenever it covers old's rate the ratio still has mean <= 1 given them.
         null = min(1.0, old_upper_bound(old_requests, old_errors, alpha / 2) + config.tolerance)
         return _error_ratios(new.requests, new.errors, null), math.log(2 / alpha)
     if test == "latency":
