@@ -185,17 +185,6 @@ class SimulatedEndpointPort:
             self.workspace.update_traffic(endpoint, traffic, mirror_traffic, by="aml-rollout")
             return self.workspace.endpoint(endpoint).state()
 
-    def scale_deployment(self, endpoint: str, deployment: str, instance_count: int) -> DeploymentState:
-        """Set a deployment's instance count."""
-        with self.workspace.lock:
-            target = self.workspace.endpoint(endpoint)
-            current = target.deployments.get(deployment.lower())
-            if current is None:
-                raise ResourceNotFound("deployment", deployment)
-            scaled = DeploymentState(current.name, current.provisioning_state, instance_count, current.instance_type)
-            target.deployments[current.name] = scaled
-            return scaled
-
 
 class SyntheticMetrics:
     """``MetricsPort`` computing what each deployment served from the traffic history.
