@@ -24,6 +24,7 @@ operations, cloud metadata) serving the world a scenario describes instead of ca
   fractional counts with ``seed: null``), so a window's sum is the in-memory count; a minute
   without requests has no ``average``; ``top`` cuts the series; without
   ``ValidateDimensions=false`` a ``statusCode`` filter is refused for the latency metric, as
+  Azure does.
 - **Log Analytics** (``POST /v1/workspaces/{id}/query``): only the adapter's
   ``AmlOnlineEndpointTrafficLog`` summary is understood (anything else is a 400): its time
   range, workspace, endpoint and deployment names are read from the KQL, intersected with the
