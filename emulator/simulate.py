@@ -372,7 +372,10 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
     run_clock: Clock | None = clock or (RealClock() if args.real_clock else None)
     if args.seed is not None:
         scenario = replace(scenario, seed=args.seed)
-    if args.runs > 1 and not args.azure:
+    if args.runs < 1 or (args.runs > 1 and args.azure):
+        print("--runs: must be at least 1, and more than 1 only on the simulated endpoint (not --azure)", file=sys.stderr)
+        return 2
+    if args.runs > 1:
         return _many_runs(scenario, args.runs, args.json)
     backend: Backend | None = None
     if args.azure:

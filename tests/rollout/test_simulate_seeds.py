@@ -32,3 +32,9 @@ def test_runs_count_outcomes_over_seeds():
     assert summary["outcomes"] == {"promoted": 1, "rolled_back": 2}
     assert [r["seed"] for r in summary["results"]] == [10, 11, 12]
     assert done.returncode == 1, "not every run was promoted"
+
+
+def test_runs_refuses_what_it_cannot_do():
+    for args in (["--runs", "0"], ["--runs", "2", "--azure"]):
+        done = simulate("examples/healthy-promotion.yaml", *args)
+        assert done.returncode == 2 and "--runs: must be at least 1" in done.stderr and done.stdout == ""
