@@ -320,11 +320,11 @@ VIRTUAL_AZURE_REFUSED = (
     "(every wait then takes its real time), or use serve --azure")
 
 
-def _many_runs(scenario: Scenario, runs: int, as_json: bool) -> int:
+def _many_runs(scenario: Scenario, runs: int, as_json: bool, app: Any) -> int:
     """Run the scenario ``runs`` times, seeds counting up from its own, and print how often each
     outcome happened; exit 0 only when every run was promoted."""
     first = scenario.seed if scenario.seed is not None else 0
-    results = [(first + n, run_simulation(replace(scenario, seed=first + n))) for n in range(runs)]
+    results = [(first + n, run_simulation(replace(scenario, seed=first + n), app=app)) for n in range(runs)]
     counts: dict[str, int] = {}
     for _, result in results:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
@@ -366,17 +366,16 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
     except InvalidRequest as exc:
         report_problems(str(args.scenario), exc, sys.stderr)
         return 2
+    if args.runs < 1 or (args.runs > 1 and (args.azure or args.real_clock)):
+        print("--runs: must be at least 1, and more than 1 only on the simulated endpoint and virtual clock "
+              "(not --azure or --real-clock)", file=sys.stderr)
+        return 2
     if args.azure and not args.real_clock and clock is None:
         print(VIRTUAL_AZURE_REFUSED, file=sys.stderr)
         return 2
     run_clock: Clock | None = clock or (RealClock() if args.real_clock else None)
     if args.seed is not None:
         scenario = replace(scenario, seed=args.seed)
-    if args.runs < 1 or (args.runs > 1 and args.azure):
-        print("--runs: must be at least 1, and more than 1 only on the simulated endpoint (not --azure)", file=sys.stderr)
-        return 2
-    if args.runs > 1:
-        return _many_runs(scenario, args.runs, args.json)
     backend: Backend | None = None
     if args.azure:
         try:
@@ -394,6 +393,8 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
     except Exception as exc:   # the worker fails indexing on any exception, and so does this
         print(refusal(args.app, exc), file=sys.stderr)
         return 2
+    if args.runs > 1:
+        return _many_runs(scenario, args.runs, args.json, app)
     result = run_simulation(scenario, backend=backend, clock=run_clock, app=app)
     print(json.dumps(result.to_json(), indent=2) if args.json else render(scenario, result))
     return result.exit_code()

@@ -35,6 +35,6 @@ def test_runs_count_outcomes_over_seeds():
 
 
 def test_runs_refuses_what_it_cannot_do():
-    for args in (["--runs", "0"], ["--runs", "2", "--azure"]):
+    for args in (["--runs", "0"], ["--runs", "2", "--azure", "--real-clock"], ["--runs", "2", "--real-clock"]):
         done = simulate("examples/healthy-promotion.yaml", *args)
         assert done.returncode == 2 and "--runs: must be at least 1" in done.stderr and done.stdout == ""
