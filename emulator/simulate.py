@@ -360,14 +360,16 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
     except InvalidRequest as exc:
         report_problems(str(args.scenario), exc, sys.stderr)
         return 2
+    if args.runs < 1 or (args.runs > 1 and (args.azure or args.real_clock)):
+        print("--runs: must be at least 1, and more than 1 only on the simulated endpoint and virtual clock "
+              "(not --azure or --real-clock)", file=sys.stderr)
+        return 2
     if args.azure and not args.real_clock and clock is None:
         print(VIRTUAL_AZURE_REFUSED, file=sys.stderr)
         return 2
     run_clock: Clock | None = clock or (RealClock() if args.real_clock else None)
     if args.seed is not None:
         scenario = replace(scenario, seed=args.seed)
-    if args.runs > 1 and not args.azure:
-        return _many_runs(scenario, args.runs, args.json)
     backend: Backend | None = None
     if args.azure:
         try:
@@ -385,6 +387,8 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
     except Exception as exc:   # the worker fails indexing on any exception, and so does this
         print(refusal(APP_SCRIPT, exc), file=sys.stderr)
         return 2
+    if args.runs > 1:
+        return _many_runs(scenario, args.runs, args.json)
     result = run_simulation(scenario, backend=backend, clock=run_clock)
     print(json.dumps(result.to_json(), indent=2) if args.json else render(scenario, result))
     return result.exit_code()
