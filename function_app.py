@@ -11,6 +11,7 @@ import azure.functions as func
 
 from activities import bp as activities
 from api.http import bp as http_routes
+from api.view import bp as view_routes
 from orchestrators.rollout import bp as orchestrators
 
 # azure-core logs every request's headers at INFO and azure-ai-ml its telemetry: keep warnings only.
@@ -20,3 +21,4 @@ app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(orchestrators)
 app.register_functions(activities)
 app.register_functions(http_routes)
+app.register_functions(view_routes)
