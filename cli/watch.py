@@ -35,7 +35,9 @@ def view_renderable(view: Mapping[str, Any], now: datetime) -> Panel:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
-    grid.add_row("step", Group(bar, Text.from_markup(f"{done}/{total}  {steps}")))
+    progress = Table.grid(padding=(0, 2))
+    progress.add_row(bar, Text.from_markup(f"{done}/{total}  {steps}"))
+    grid.add_row("step", progress)
     grid.add_row("traffic", describe_traffic(view.get("traffic")))
     checks = check_lines(view)
     grid.add_row("last check", "\n".join(checks))
@@ -49,7 +51,7 @@ def view_renderable(view: Mapping[str, Any], now: datetime) -> Panel:
                          for a in alerts[-3:]))
     if view.get("outcome"):
         grid.add_row("outcome", final_line(view))
-    return Panel(grid, title=headline(view), title_align="left")
+    return Panel(Group(Text(headline(view), style="bold"), grid), title="aml-rollout", title_align="left", expand=False)
 
 
 def _signature(view: Mapping[str, Any]) -> tuple[Any, ...]:

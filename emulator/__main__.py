@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-USAGE = """usage: python -m emulator simulate SCENARIO [--json] [--azure]
+USAGE = """usage: python -m emulator simulate SCENARIO [--json] [--azure] [--report FILE]
        python -m emulator serve [--port 7071] [--scenario FILE] [--key KEY] [--azure]"""
 
 

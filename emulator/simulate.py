@@ -1,4 +1,4 @@
-"""``python -m emulator simulate SCENARIO [--json] [--azure]``: run one rollout on a virtual clock.
+"""``python -m emulator simulate SCENARIO [--json] [--azure] [--report FILE]``: run one rollout on a virtual clock.
 
 The registered functions of ``function_app`` run unchanged: the orchestrator through the real
 ``azure-functions-durable`` replay engine (``emulator.taskhub``), the activities against the
@@ -21,6 +21,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Callable
 
 import azure.durable_functions as df
@@ -308,6 +309,7 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emulator simulate", description=__doc__.splitlines()[0])
     parser.add_argument("scenario", help="scenario file (YAML or JSON)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the timeline")
+    parser.add_argument("--report", metavar="FILE", help="also write the rollout as one self-contained HTML page")
     parser.add_argument("--azure", action="store_true",
                         help="act on the endpoint and read the metrics of the Azure ML workspace the AML_ROLLOUT_* "
                              "settings name (docs/azure.md), not the scenario's simulated endpoint; waits still run "
@@ -332,4 +334,9 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
               "passing and metrics are read for virtual times (docs/azure.md)", file=sys.stderr)
     result = run_simulation(scenario, backend=backend, clock=clock)
     print(json.dumps(result.to_json(), indent=2) if args.json else render(scenario, result))
+    if args.report:
+        from report import render_report
+
+        assert scenario.rollout is not None
+        Path(args.report).write_text(render_report({**result.record, "request": scenario.rollout.to_dict()}), "utf-8")
     return result.exit_code()
