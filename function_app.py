@@ -10,6 +10,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from activities import bp as activities
+from activities.notify import bp as notifications
 from api.http import bp as http_routes
 from api.view import bp as view_routes
 from orchestrators.rollout import bp as orchestrators
@@ -20,5 +21,6 @@ logging.getLogger("azure").setLevel(logging.WARNING)
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(orchestrators)
 app.register_functions(activities)
+app.register_functions(notifications)
 app.register_functions(http_routes)
 app.register_functions(view_routes)

@@ -14,16 +14,21 @@
     ARM_CLOUD_METADATA_URL            ARM metadata document of a private cloud (Azure Stack), the
                                       setting azure-ai-ml itself reads
     AML_ROLLOUT_MAX_ALERT_BYTES       largest alert webhook body accepted, default 262144
+    AML_ROLLOUT_NOTIFY                default notification targets for every rollout, a JSON list of
+                                      {url, format, events} as in a request's ``notify`` (rollout.notify)
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
 from rollout.alerts import ManagedScope
+from rollout.errors import InvalidRequest
 from rollout.model import WorkspaceRef
+from rollout.notify import NotifyTarget, parse_targets
 
 if TYPE_CHECKING:
     from adapters.azure_backend import AzureSettings
@@ -43,6 +48,7 @@ class Settings:
     cloud: str = "AzureCloud"
     cloud_metadata_url: str | None = None
     max_alert_bytes: int = 262144
+    notify_targets: tuple[NotifyTarget, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -83,6 +89,18 @@ def _extra_workspaces(text: str) -> tuple[WorkspaceRef, ...]:
     return tuple(found)
 
 
+def _notify_targets(text: str) -> tuple[NotifyTarget, ...]:
+    """``AML_ROLLOUT_NOTIFY``; ``ValueError`` naming the setting and the bad field (never the URL)."""
+    if not text.strip():
+        return ()
+    try:
+        return parse_targets(json.loads(text), PREFIX + "NOTIFY")
+    except ValueError:
+        raise ValueError(f"{PREFIX}NOTIFY is not JSON: it must be a list of {{url, format, events}}") from None
+    except InvalidRequest as exc:
+        raise ValueError("; ".join(f"{p.field}: {p.message}" for p in exc.problems)) from None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from ``env`` (default: the process environment)."""
     env = dict(os.environ if env is None else env)
@@ -95,5 +113,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cloud=env.get(PREFIX + "CLOUD", "AzureCloud"),
         cloud_metadata_url=env.get("ARM_CLOUD_METADATA_URL") or None,
         max_alert_bytes=int(env.get(PREFIX + "MAX_ALERT_BYTES", "262144")),
+        notify_targets=_notify_targets(env.get(PREFIX + "NOTIFY", "")),
         env=env,
     )

@@ -4,11 +4,13 @@ The orchestrator owns one ``RolloutRecord`` and appends to it; ``to_dict`` is th
 both the custom status and the orchestration output. Every traffic change lands in
 ``history`` with the time, the traffic requested, the traffic read back, and the reason.
 Each health check set as ``last_health`` is also kept, compactly, in ``checks`` (the newest
-``MAX_CHECKS_KEPT``): what the report's timeline draws.
+``MAX_CHECKS_KEPT``, fewer when the status would not fit ``STATUS_BUDGET_CHARS`` otherwise):
+what the report's timeline draws.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -19,6 +21,7 @@ OUTCOMES = ("promoted", "rolled_back", "aborted", "failed")
 # are kept compact and only the newest ones; every traffic change is always kept.
 MAX_ALERTS_KEPT = 10
 MAX_CHECKS_KEPT = 24           # about 110 characters each
+MAX_NOTIFICATIONS_KEPT = 10
 STATUS_BUDGET_CHARS = 8000
 
 
@@ -36,6 +39,7 @@ class RolloutRecord:
         self.traffic: dict[str, int] = {}
         self._last_health: dict[str, Any] | None = None
         self.checks: list[dict[str, Any]] = []
+        self.notifications: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
         self.alerts: list[dict[str, Any]] = []
         self.alerts_received = 0
@@ -85,6 +89,13 @@ class RolloutRecord:
                             "monitor_condition": alert.get("monitor_condition")})
         del self.alerts[:-MAX_ALERTS_KEPT]
 
+    def note_notifications(self, result: Mapping[str, Any]) -> None:
+        """Record what ``send_notifications`` reported (URLs already redacted; the newest are kept)."""
+        for sent in result.get("sent") or []:
+            self.notifications.append({key: sent.get(key) for key in
+                                       ("at", "event", "target", "format", "delivered", "attempts", "error")})
+        del self.notifications[:-MAX_NOTIFICATIONS_KEPT]
+
     def finish(self, at: datetime, outcome: str, reason: str) -> dict[str, Any]:
         """End the rollout; returns the final record (the orchestration output)."""
         assert outcome in OUTCOMES, outcome
@@ -98,7 +109,14 @@ class RolloutRecord:
         return int(self.plan["steps"][self.step_index])
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape of custom status and output."""
+        """The JSON shape of custom status and output; the oldest ``checks`` are left out while it
+        would be longer than ``STATUS_BUDGET_CHARS`` as JSON."""
+        record = self._fields()
+        while record["checks"] and len(json.dumps(record, default=str)) >= STATUS_BUDGET_CHARS:
+            del record["checks"][:max(1, len(record["checks"]) // 4)]
+        return record
+
+    def _fields(self) -> dict[str, Any]:
         return {
             "instance_id": self.instance_id,
             "endpoint_name": self.request.get("endpoint_name"),
@@ -114,6 +132,7 @@ class RolloutRecord:
             "alerts": list(self.alerts),
             "alerts_received": self.alerts_received,
             "checks": list(self.checks),
+            "notifications": list(self.notifications),
             "steps_completed": list(self.steps_completed),
             "started_at": self.started_at,
             "ended_at": self.ended_at,
