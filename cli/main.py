@@ -7,6 +7,9 @@
     aml-rollout list [--window PT24H] [--json] running and recent rollouts
     aml-rollout pause|resume|promote|abort|revert ENDPOINT [--reason TEXT]
     aml-rollout report ENDPOINT -o FILE        the rollout as one self-contained HTML page
+    aml-rollout register --workspace SUB/RG/WS [--model FOLDER --model-name NAME]
+                [--environment-name NAME --conda-file FILE --image IMAGE]
+                                               register a model folder and an environment (your Azure login)
 
 The app's URL comes from ``--url`` or AML_ROLLOUT_URL, its function key from ``--key`` or
 AML_ROLLOUT_KEY. Exit codes are listed in ``cli.errors`` (0: done, or promoted).
@@ -27,6 +30,7 @@ import yaml
 from cli.client import ApiClient, check_url
 from cli.config import connection
 from cli.errors import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, CliError, exit_code_for
+from cli.register import AzureRegistrar, Registrar, check_inputs, parse_workspace, register
 from cli.summary import describe_traffic, summary_lines
 from cli.watch import DEFAULT_INTERVAL, watch
 
@@ -64,6 +68,15 @@ def parser() -> argparse.ArgumentParser:
     report = verbs.add_parser("report", help="write the rollout as one self-contained HTML page")
     report.add_argument("endpoint")
     report.add_argument("-o", "--output", required=True, help="the HTML file to write")
+    assets = verbs.add_parser("register", help="register a local model folder and an environment in a workspace "
+                                               "(with your Azure login); prints the asset ids")
+    assets.add_argument("--workspace", required=True, help="SUBSCRIPTION_ID/RESOURCE_GROUP/WORKSPACE_NAME")
+    assets.add_argument("--model", metavar="FOLDER", help="the local model folder to upload")
+    assets.add_argument("--model-name", help="the model's name (a new version is registered)")
+    assets.add_argument("--description", help="the model's description")
+    assets.add_argument("--environment-name", help="the environment's name (a new version is registered)")
+    assets.add_argument("--conda-file", help="the environment's conda file")
+    assets.add_argument("--image", help="the environment's base Docker image")
     return top
 
 
@@ -170,12 +183,24 @@ def _control(client: ApiClient, verb: str, endpoint: str, reason: str | None, ou
     return EXIT_OK
 
 
+def run_register(args: argparse.Namespace, out: TextIO, registrar: Registrar | None = None) -> int:
+    """``register``: check the inputs, then register with ``registrar`` (default: Azure, your login)."""
+    workspace = parse_workspace(args.workspace)
+    check_inputs(args.model, args.model_name, args.environment_name, args.conda_file, args.image)
+    register(registrar or AzureRegistrar(workspace), args.model, args.model_name, args.description,
+             args.environment_name, args.conda_file, args.image, out)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None, stdin: TextIO | None = None, out: TextIO | None = None,
-         err: TextIO | None = None, env: dict[str, str] | None = None) -> int:
-    """The ``aml-rollout`` console script: returns the exit code."""
+         err: TextIO | None = None, env: dict[str, str] | None = None, registrar: Registrar | None = None) -> int:
+    """The ``aml-rollout`` console script: returns the exit code. ``registrar``: what ``register``
+    uses instead of Azure (a test's fake)."""
     stdin, out, err = stdin or sys.stdin, out or sys.stdout, err or sys.stderr
     args = parser().parse_args(argv)
     try:
+        if args.verb == "register":
+            return run_register(args, out, registrar)
         url, key = connection(args.url, args.key, env)
         client = ApiClient(check_url(url), key, timeout=args.timeout)
         return run(args, client, stdin, out, err)
