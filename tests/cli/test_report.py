@@ -16,6 +16,7 @@ from report import render_report
 from tests.cli.browser import dump_dom, screenshot
 from tests.cli.helpers import EXAMPLES, KEY, cli
 from tests.cli.test_commands import ENDPOINT, REQUEST, wait_for
+from tests.http.helpers import Client
 
 
 def _count(pattern: str, page: str) -> int:
@@ -76,9 +77,12 @@ def test_the_served_page_in_chromium_shows_the_chart_and_the_numbers_and_refresh
     wait_for(server, "outcome:")
     done = dump_dom(url)
     assert "aborted: enough" in done and 'class="mark rollback"' in done and "http-equiv" not in done
-    assert "rollout-not-found" in dump_dom(f"{server.url}/api/rollouts/other-endpoint/view?code={KEY}")
-    assert "rollout-not-found" not in dump_dom(f"{server.url}/api/rollouts/{ENDPOINT}/view") and \
-        "Rollout of" not in dump_dom(f"{server.url}/api/rollouts/{ENDPOINT}/view")           # no key: 401
+    api = Client(server.url, KEY)
+    assert api.get("/api/rollouts/other-endpoint/view").json()["type"] == "urn:aml-rollout:problem:rollout-not-found"
+    assert api.get(f"/api/rollouts/{ENDPOINT}/view", key=None).status == 401
+    page = api.get(f"/api/rollouts/{ENDPOINT}/view")
+    assert page.content_type == "text/html; charset=utf-8"
+    assert page.header("Content-Security-Policy") == "default-src 'none'; style-src 'unsafe-inline'"
 
 
 def test_screenshot_of_a_report(tmp_path: Path) -> None:
