@@ -36,14 +36,16 @@ import azure.functions as func
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
 from api.alert_delivery import deliver_alert
+from api.instance_query import query_all_instances
 from api.problems import BACKEND_ERRORS, BackendUnavailable, BodyTooLarge, answers_problems
-from api.rollouts import RUNNING_STATUSES, find_rollout, is_running, request_of, runtime_status_name
+from api.rollouts import find_rollout, is_running, request_of, runtime_status_name
 from rollout.control import OPERATOR_ACTIONS, action_refusal
 from rollout.durations import format_duration, parse_duration
 from rollout.errors import ActionNotAllowed, FieldProblem, InvalidRequest, RolloutConflict, RolloutNotFound
 from rollout.model import WorkspaceRef
 from rollout.notify import redact_request
 from rollout.plan import NAME_RULE, RolloutRequest, instance_id_for, is_valid_name, parse_request
+from rollout.wire import RUNNING_STATUSES
 from settings import Settings, load_settings
 
 bp = df.Blueprint()
@@ -110,9 +112,10 @@ async def list_rollouts(req: func.HttpRequest, client: df.DurableOrchestrationCl
     at most P30D), running first, then newest first."""
     window = _window_param(req)
     since = datetime.now(UTC) - window
-    running = await client.get_status_by(runtime_status=[OrchestrationRuntimeStatus(s) for s in RUNNING_STATUSES],
-                                         instance_id_prefix=INSTANCE_PREFIX)
-    recent = await client.get_status_by(created_time_from=since, instance_id_prefix=INSTANCE_PREFIX)
+    # Every page: the host answers 100 instances a page and get_status_by reads only the first.
+    running = await query_all_instances(client, runtime_status=[OrchestrationRuntimeStatus(s) for s in RUNNING_STATUSES],
+                                        instance_id_prefix=INSTANCE_PREFIX)
+    recent = await query_all_instances(client, created_time_from=since, instance_id_prefix=INSTANCE_PREFIX)
     statuses = _merge(running, recent, since)
     rollouts = [rollout_view(s, rollout_links(req, _endpoint_of(s))) for s in statuses]
     return json_response(200, {"window": format_duration(window), "rollouts": rollouts})
@@ -298,12 +301,9 @@ def _window_param(req: func.HttpRequest) -> timedelta:
     if text is None:
         return DEFAULT_LIST_WINDOW
     try:
-        window = parse_duration(text)
+        return parse_duration(text, MAX_LIST_WINDOW)
     except ValueError as exc:
         raise InvalidRequest([FieldProblem("window", str(exc))]) from None
-    if window > MAX_LIST_WINDOW:
-        raise InvalidRequest([FieldProblem("window", f"must be at most {format_duration(MAX_LIST_WINDOW)}")])
-    return window
 
 
 # --- responses -------------------------------------------------------------------------------

@@ -11,9 +11,7 @@ from rollout.alerts import RunningRollout
 from rollout.model import WorkspaceRef
 from rollout.notify import redact_request
 from rollout.plan import instance_id_for
-from rollout.wire import decoded
-
-RUNNING_STATUSES = ("Pending", "Running", "ContinuedAsNew", "Suspended")
+from rollout.wire import RUNNING_STATUSES, decoded
 
 
 def runtime_status_name(status: Any) -> str | None:
