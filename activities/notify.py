@@ -126,6 +126,6 @@ def send_all(payload: Mapping[str, Any], policy: SendPolicy = SendPolicy(), post
 
 
 @bp.activity_trigger(input_name="payload")
-def send_notifications(payload: dict[str, Any]) -> dict[str, Any]:
+def send_notifications(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Send one rollout event to the targets that want it; never raises."""
     return send_all(payload)

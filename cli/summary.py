@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Mapping
 
 from rollout.durations import parse_duration
+from rollout.plan import MAX_DURATION
 
 
 def _when(text: Any) -> datetime | None:
@@ -46,7 +47,7 @@ def next_step_at(view: Mapping[str, Any]) -> datetime | None:
         return None
     request = view.get("request") or {}
     try:
-        window = parse_duration(request.get("observation_window") or "PT5M")
+        window = parse_duration(request.get("observation_window") or "PT5M", MAX_DURATION)
     except ValueError:
         return None
     starts = [_when(e.get("at")) for e in view.get("history") or [] if e.get("kind") in ("step", "resume")]

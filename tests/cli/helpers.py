@@ -13,6 +13,7 @@ import yaml
 
 from cli.main import main
 from rollout.durations import parse_duration
+from rollout.plan import MAX_DURATION
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -38,7 +39,7 @@ def cli(*argv: str, url: str | None = None, key: str | None = KEY, stdin: str = 
 
 
 def _faster(text: str, minimum: float = 0.0) -> str:
-    seconds = max(parse_duration(text) / timedelta(seconds=1) / SPEED, minimum)
+    seconds = max(parse_duration(text, MAX_DURATION) / timedelta(seconds=1) / SPEED, minimum)
     return f"PT{seconds:g}S"
 
 

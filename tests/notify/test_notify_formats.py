@@ -58,27 +58,31 @@ def test_a_request_carries_its_targets_and_shows_them_redacted() -> None:
 
 
 @pytest.fixture(scope="module")
-def rolled_back() -> dict[str, Any]:
-    record = run_simulation(load_scenario(EXAMPLES / "regression-caught.yaml")).record
+def record() -> dict[str, Any]:
+    return run_simulation(load_scenario(EXAMPLES / "regression-caught.yaml")).record
+
+
+@pytest.fixture(scope="module")
+def rolled_back(record: dict[str, Any]) -> dict[str, Any]:
     return rollout_event("rolled_back", record, record["ended_at"])
 
 
-def test_cloudevent_is_structured_mode_with_a_stable_id(rolled_back: dict[str, Any]) -> None:
+def test_cloudevent_is_structured_mode_with_a_stable_id(rolled_back: dict[str, Any], record: dict[str, Any]) -> None:
     body = body_for("cloudevents", rolled_back)
     assert {k: body[k] for k in ("specversion", "type", "source", "subject", "datacontenttype")} == {
         "specversion": "1.0", "type": "io.github.aml-rollout.rolled_back",
         "source": "/aml-rollout/endpoints/fraud-detection-endpoint", "subject": "fraud-detection-endpoint",
         "datacontenttype": "application/json"}
-    assert body["id"] == "rollout-fraud-detection-endpoint/rolled_back/2026-01-01T00:13:00+00:00" == \
+    assert body["id"] == f"rollout-fraud-detection-endpoint/rolled_back/{record['ended_at']}" == \
         body_for("cloudevents", dict(rolled_back))["id"]
-    assert body["time"] == "2026-01-01T00:13:00+00:00"
+    assert body["time"] == record["ended_at"]
     data = body["data"]
-    assert data["reason"].startswith("health check failed: error rate 0.0281")
+    assert data["reason"] == record["reason"] and data["reason"].startswith("health check failed: error rate ")
     assert data["traffic"] == {"blue-v1": 100} and data["health"]["verdict"] == "fail"
-    assert data["health"]["new"] == {"requests": 3600, "errors": 101, "latency_p99_ms": 140.0}
+    assert data["health"]["new"] == record["last_health"]["new"]
 
 
-def test_teams_body_is_a_message_with_one_adaptive_card(rolled_back: dict[str, Any]) -> None:
+def test_teams_body_is_a_message_with_one_adaptive_card(rolled_back: dict[str, Any], record: dict[str, Any]) -> None:
     body = body_for("teams", rolled_back)
     assert body["type"] == "message" and len(body["attachments"]) == 1
     attachment = body["attachments"][0]
@@ -87,10 +91,13 @@ def test_teams_body_is_a_message_with_one_adaptive_card(rolled_back: dict[str, A
     assert card["type"] == "AdaptiveCard" and card["version"] == "1.4"
     title, reason, facts = card["body"]
     assert title["text"] == "Rollout rolled back: green-v2 on fraud-detection-endpoint" and title["color"] == "attention"
-    assert reason["text"].startswith("health check failed: error rate 0.0281")
+    assert reason["text"] == record["reason"]
+    new = record["last_health"]["new"]
     assert {f["title"]: f["value"] for f in facts["facts"]} == {
         "Endpoint": "fraud-detection-endpoint", "Deployments": "green-v2 replacing blue-v1", "Traffic": "blue-v1 100%",
-        "Steps": "10% → 50% → 100%", "Last check": "fail: 3600 requests, error rate 0.0281, p99 140 ms"}
+        "Steps": "10% → 50% → 100%",
+        "Last check": f"fail: {new['requests']} requests, error rate {new['errors'] / new['requests']:.4f}, "
+                      f"p99 {new['latency_p99_ms']:.0f} ms"}
 
 
 def test_slack_body_has_fallback_text_and_blocks(rolled_back: dict[str, Any]) -> None:
