@@ -19,7 +19,9 @@ import azure.durable_functions as df
 import azure.functions as func
 
 import activities
+from activities.notify import bp as notifications
 from api import http
+from api.view import bp as view_routes
 from orchestrators.rollout import bp as orchestrators
 from rollout.ports import Backend
 from settings import Settings, load_settings
@@ -28,12 +30,14 @@ T = TypeVar("T")
 
 
 def build_app(*, backend: Callable[[], Backend], settings: Callable[[], Settings]) -> df.DFApp:
-    """The orchestrator, the activities (given ``backend``) and the HTTP routes (given ``settings``), every
-    HTTP route at auth level FUNCTION."""
+    """The orchestrator, the activities (given ``backend``), the notification sender, the HTTP routes
+    (given ``settings``) and the report page, every HTTP route at auth level FUNCTION."""
     app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
     app.register_functions(orchestrators)
     app.register_functions(activities.blueprint(backend))
+    app.register_functions(notifications)
     app.register_functions(http.blueprint(settings))
+    app.register_functions(view_routes)
     return app
 
 

@@ -25,6 +25,7 @@ import asyncio
 import json
 import logging
 import weakref
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Callable, Mapping
 from urllib.parse import quote, urlsplit
@@ -41,6 +42,7 @@ from rollout.control import OPERATOR_ACTIONS, action_refusal
 from rollout.durations import format_duration, parse_duration
 from rollout.errors import ActionNotAllowed, FieldProblem, InvalidRequest, RolloutConflict, RolloutNotFound
 from rollout.model import WorkspaceRef
+from rollout.notify import redact_request
 from rollout.plan import NAME_RULE, RolloutRequest, instance_id_for, is_valid_name, parse_request
 from rollout.wire import RUNNING_STATUSES
 from settings import Settings
@@ -100,6 +102,7 @@ async def start(req: func.HttpRequest, client: df.DurableOrchestrationClient, se
     409 naming the rollout already running on that endpoint."""
     request = parse_request(read_json(req, MAX_REQUEST_BYTES))
     check_workspace(request.workspace, settings)
+    request = replace(request, notify=request.notify + settings.notify_targets)   # the app's defaults
     instance_id = instance_id_for(request.endpoint_name)
     async with _start_lock(instance_id):
         await refuse_if_running(client, request.endpoint_name)
@@ -107,7 +110,7 @@ async def start(req: func.HttpRequest, client: df.DurableOrchestrationClient, se
     log.info("started rollout %s: %s on %s", instance_id, request.new_deployment, request.endpoint_name)
     links = rollout_links(req, request.endpoint_name)
     body = {"id": instance_id, "endpoint_name": request.endpoint_name, "new_deployment": request.new_deployment,
-            "status_url": links["status"], "actions": links["actions"], "request": request.to_dict()}
+            "status_url": links["status"], "actions": links["actions"], "request": redact_request(request.to_dict())}
     return json_response(202, body, {"Location": links["status"]})
 
 

@@ -1,4 +1,4 @@
-"""``python -m emulator simulate SCENARIO [--json] [--real-clock] [--azure] [--seed N] [--runs N]``: run rollouts.
+"""``python -m emulator simulate SCENARIO [--json] [--real-clock] [--azure] [--seed N] [--runs N] [--report FILE]``: run rollouts.
 
 The app's registered functions run unchanged (``bootstrap.build_app`` with the scenario's simulated
 backend, the composition ``function_app`` uses with Azure's): the orchestrator through the real
@@ -29,6 +29,7 @@ import json
 import sys
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Callable
 
 import azure.durable_functions as df
@@ -349,6 +350,8 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the timeline")
     parser.add_argument("--real-clock", action="store_true",
                         help="run on the wall clock: every wait takes its real time (needed with --azure)")
+    parser.add_argument("--report", metavar="FILE",
+                        help="also write the rollout as one self-contained HTML page (a single run only)")
     parser.add_argument("--azure", action="store_true",
                         help="act on the endpoint and read the metrics of the Azure ML workspace the AML_ROLLOUT_* "
                              "settings name (docs/azure.md), not the scenario's simulated endpoint; needs --real-clock")
@@ -391,4 +394,9 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
         return _many_runs(scenario, args.runs, args.json)
     result = run_simulation(scenario, backend=backend, clock=run_clock)
     print(json.dumps(result.to_json(), indent=2) if args.json else render(scenario, result))
+    if args.report:
+        from report import render_report
+
+        assert scenario.rollout is not None
+        Path(args.report).write_text(render_report({**result.record, "request": scenario.rollout.to_dict()}), "utf-8")
     return result.exit_code()

@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeGuard
 from rollout.durations import format_duration, parse_duration
 from rollout.errors import FieldProblem, InvalidRequest
 from rollout.model import DeploymentState, EndpointState, WorkspaceRef, normalize_traffic
+from rollout.notify import NotifyTarget, parse_targets
 
 DEFAULT_STEPS = (10, 25, 50, 75, 100)
 METRICS_SOURCES = ("platform", "log_analytics")
@@ -54,6 +55,7 @@ class RolloutRequest:
     bake_time: timedelta = timedelta(0)
     metrics_source: str = "platform"
     workspace: WorkspaceRef | None = None
+    notify: tuple[NotifyTarget, ...] = ()        # webhooks to tell (``rollout.notify``)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON wire form (durations as ISO 8601), accepted back by ``parse_request``."""
@@ -72,6 +74,7 @@ class RolloutRequest:
             "bake_time": format_duration(self.bake_time),
             "metrics_source": self.metrics_source,
             "workspace": None if self.workspace is None else self.workspace.to_dict(),
+            "notify": [target.to_dict() for target in self.notify],
         }
 
 
@@ -186,6 +189,7 @@ _FIELDS: dict[str, _Parser] = {
     "bake_time": _duration,
     "metrics_source": _metrics_source,
     "workspace": _workspace,
+    "notify": parse_targets,
 }
 _REQUIRED = ("endpoint_name", "new_deployment")
 
@@ -210,6 +214,8 @@ def parse_request(data: Any, prefix: str = "") -> RolloutRequest:
             values[key] = parse(data[key])
         except ValueError as exc:
             problems.append(FieldProblem(prefix + key, str(exc)))
+        except InvalidRequest as exc:     # a list of objects (notify) names its own inner fields
+            problems += [FieldProblem(prefix + p.field, p.message) for p in exc.problems]
     problems += _cross_field_problems(values, prefix)
     if problems:
         raise InvalidRequest(problems)

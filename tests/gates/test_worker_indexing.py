@@ -50,7 +50,7 @@ def test_the_worker_indexes_every_function_of_this_app() -> None:
     app = load_app()
     assert sorted(f.get_function_name() for f in registered_functions(app)) == [
         "alert_webhook", "check_health", "control_rollout", "get_rollout", "list_rollouts", "preflight",
-        "read_traffic", "rollout_orchestrator", "set_traffic", "start_rollout",
+        "read_traffic", "rollout_orchestrator", "send_notifications", "set_traffic", "start_rollout", "view_rollout",
     ]
 
 
