@@ -14,6 +14,9 @@
     ARM_CLOUD_METADATA_URL            ARM metadata document of a private cloud (Azure Stack), the
                                       setting azure-ai-ml itself reads
     AML_ROLLOUT_MAX_ALERT_BYTES       largest alert webhook body accepted, default 262144
+    AML_ROLLOUT_ALERT_AUTH_TENANT_ID  with ..._AUDIENCE: the alert webhook takes Entra ID tokens from an
+                                      Azure Monitor Secure Webhook instead of a function key (api/entra.py)
+    AML_ROLLOUT_ALERT_AUTH_AUDIENCE   accepted token audiences (app id, id URI), separated by commas
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ class Settings:
     cloud: str = "AzureCloud"
     cloud_metadata_url: str | None = None
     max_alert_bytes: int = 262144
+    alert_auth_tenant_id: str | None = None
+    alert_auth_audiences: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -95,5 +100,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cloud=env.get(PREFIX + "CLOUD", "AzureCloud"),
         cloud_metadata_url=env.get("ARM_CLOUD_METADATA_URL") or None,
         max_alert_bytes=int(env.get(PREFIX + "MAX_ALERT_BYTES", "262144")),
+        alert_auth_tenant_id=env.get(PREFIX + "ALERT_AUTH_TENANT_ID", "").strip() or None,
+        alert_auth_audiences=tuple(filter(None, (a.strip() for a in env.get(PREFIX + "ALERT_AUTH_AUDIENCE", "").split(",")))),
         env=env,
     )

@@ -6,7 +6,8 @@
     POST /api/rollouts/{endpoint}/{action}  pause | resume | promote | abort              202 400 404 409 413 503
     POST /api/alerts                        Azure Monitor action-group webhook            200 202 400 413 503
 
-Every route needs a function key (auth level FUNCTION). Handlers are thin: validate the input,
+Every route needs a function key (auth level FUNCTION); the alert route takes an Entra ID
+token instead when Secure Webhook validation is configured (``api.entra``). Handlers are thin: validate the input,
 correlate it with a rollout (endpoint name -> ``rollout.plan.instance_id_for``; nothing in a
 body names an instance), hand off to the Durable client. Errors become status codes in one
 place, ``api.problems``. Settings come from ``current_settings``: the environment
@@ -35,6 +36,7 @@ import azure.functions as func
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
 from api.alert_delivery import deliver_alert
+from api.entra import alert_auth_level, refuse_unless_entra
 from api.problems import BACKEND_ERRORS, BackendUnavailable, BodyTooLarge, answers_problems
 from api.rollouts import RUNNING_STATUSES, find_rollout, is_running, request_of, runtime_status_name
 from rollout.control import OPERATOR_ACTIONS, action_refusal
@@ -152,7 +154,7 @@ async def control_rollout(req: func.HttpRequest, client: df.DurableOrchestration
     return json_response(202, body, {"Location": links["status"]})
 
 
-@bp.route(route="alerts", methods=["POST"], auth_level=_AUTH)
+@bp.route(route="alerts", methods=["POST"], auth_level=alert_auth_level())  # ANONYMOUS only with Entra ID
 @bp.durable_client_input(client_name="client")
 @answers_problems(retry_unexpected=True)
 async def alert_webhook(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
@@ -165,6 +167,9 @@ async def alert_webhook(req: func.HttpRequest, client: df.DurableOrchestrationCl
     (Azure Monitor retries 503, never 500), including on an unexpected error.
     """
     settings = current_settings()
+    refusal = await refuse_unless_entra(req, settings)
+    if refusal is not None:
+        return refusal
     payload = read_json(req, settings.max_alert_bytes)
     outcome = await deliver_alert(payload, client, settings.managed_scope(), settings.workspace)
     done = outcome.decision.action != "ignore"
