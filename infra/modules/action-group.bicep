@@ -32,7 +32,32 @@ resource app 'Microsoft.Web/sites@2024-04-01' existing = {
 
 var alertUrl = 'https://${app.properties.defaultHostName}/${alertRoute}'
 
-resource keyed 'Microsoft.Insights/actionGroups@2023-01-01' = if (webhookAuth == 'functionKey') {
+// One action group, its one receiver chosen by a condition (a Bicep ternary, ARM's if()): ARM
+// evaluates only the branch the condition picks, so listKeys runs only in functionKey mode. (Two
+// resources with `if (...)` would not do: ARM evaluates list*() of a resource whose condition is
+// false too, and fails when the key does not exist; Microsoft's "Conditional deployment in ARM
+// templates" page.) The function listkeys response is a flat {key name: value} map, as the public
+// templates reading `.default` from it show.
+var useKey = webhookAuth == 'functionKey'
+
+var keyedReceiver = {
+  name: 'aml-rollout'
+  serviceUri: '${alertUrl}?code=${listKeys(resourceId('Microsoft.Web/sites/functions', functionAppName, alertFunctionName), '2024-04-01')[alertKeyName]}'
+  useCommonAlertSchema: true
+  useAadAuth: false
+}
+
+var secureReceiver = {
+  name: 'aml-rollout'
+  serviceUri: alertUrl
+  useCommonAlertSchema: true
+  useAadAuth: true
+  objectId: entraAppObjectId
+  identifierUri: entraAppIdentifierUri
+  tenantId: tenant().tenantId
+}
+
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   name: name
   location: 'global'
   tags: tags
@@ -40,36 +65,10 @@ resource keyed 'Microsoft.Insights/actionGroups@2023-01-01' = if (webhookAuth ==
     groupShortName: shortName
     enabled: true
     webhookReceivers: [
-      {
-        name: 'aml-rollout'
-        serviceUri: '${alertUrl}?code=${listKeys(resourceId('Microsoft.Web/sites/functions', functionAppName, alertFunctionName), '2024-04-01')[alertKeyName]}'
-        useCommonAlertSchema: true
-        useAadAuth: false
-      }
+      useKey ? keyedReceiver : secureReceiver
     ]
   }
 }
 
-resource secure 'Microsoft.Insights/actionGroups@2023-01-01' = if (webhookAuth == 'entra') {
-  name: name
-  location: 'global'
-  tags: tags
-  properties: {
-    groupShortName: shortName
-    enabled: true
-    webhookReceivers: [
-      {
-        name: 'aml-rollout'
-        serviceUri: alertUrl
-        useCommonAlertSchema: true
-        useAadAuth: true
-        objectId: entraAppObjectId
-        identifierUri: entraAppIdentifierUri
-        tenantId: tenant().tenantId
-      }
-    ]
-  }
-}
-
-output id string = resourceId('Microsoft.Insights/actionGroups', name)
+output id string = actionGroup.id
 output alertUrl string = alertUrl

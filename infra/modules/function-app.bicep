@@ -109,7 +109,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
-        alwaysReady: durableAlwaysReady > 0 ? [
+        alwaysReady: (durableAlwaysReady > 0) ? [
           {
             name: 'durable'
             instanceCount: durableAlwaysReady

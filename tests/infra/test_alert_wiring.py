@@ -31,8 +31,24 @@ def _route_prefix() -> str:
     return str(json.loads((ROOT / "host.json").read_text())["extensions"]["http"]["routePrefix"])
 
 
-def _receivers(name: str) -> list[dict[str, Any]]:
-    return list(resource_config(resources(ACTION_GROUP)[name])["properties"]["webhookReceivers"])
+def _resolve(template: str, value: Any) -> Any:
+    """A variable reference replaced by its value (one level)."""
+    variables = parse(template).get("variables", {})
+    return variables[value]["value"] if isinstance(value, str) and value in variables else value
+
+
+KEYED = "${alertUrl}?code=${listKeys(resourceId('Microsoft.Web/sites/functions', functionAppName, alertFunctionName), " \
+        "'2024-04-01')[alertKeyName]}"
+
+
+def _receivers(mode: str) -> list[dict[str, Any]]:
+    """The action group's receivers in ``mode`` ("keyed": function key, "secure": Entra ID)."""
+    found = []
+    for receiver in resource_config(resources(ACTION_GROUP)["actionGroup"])["properties"]["webhookReceivers"]:
+        choice = receiver["operator"]["operands"]
+        assert choice["condition"] == "useKey"
+        found.append(_resolve(ACTION_GROUP, choice["true_value" if mode == "keyed" else "false_value"]))
+    return found
 
 
 # --- the action group ---------------------------------------------------------------------------
@@ -50,15 +66,13 @@ def test_the_webhook_targets_the_function_serving_the_alert_route() -> None:
 def test_both_receivers_use_the_common_alert_schema(mode: str) -> None:
     receiver, = _receivers(mode)
     assert receiver["useCommonAlertSchema"] is True
-    assert receiver["serviceUri"] in ("alertUrl", "${alertUrl}?code=${listKeys(resourceId('Microsoft.Web/sites/functions', "
-                                      "functionAppName, alertFunctionName), '2024-04-01')[alertKeyName]}")
+    assert receiver["serviceUri"] == {"keyed": KEYED, "secure": "alertUrl"}[mode]
 
 
 def test_function_key_mode_reads_the_alert_functions_own_key_with_list_keys() -> None:
     receiver, = _receivers("keyed")
     assert receiver["useAadAuth"] is False
-    assert receiver["serviceUri"] == ("${alertUrl}?code=${listKeys(resourceId('Microsoft.Web/sites/functions', "
-                                      "functionAppName, alertFunctionName), '2024-04-01')[alertKeyName]}")
+    assert receiver["serviceUri"] == KEYED
     assert parse(ACTION_GROUP)["variables"]["alertKeyName"]["value"] == "azuremonitor"
     hook = (ROOT / "infra/hooks/postdeploy.sh").read_text()
     assert "alert_function=alert_webhook" in hook and "key_name=azuremonitor" in hook
@@ -72,14 +86,15 @@ def test_entra_mode_is_a_secure_webhook_without_a_key() -> None:
     assert expression_text(receiver["tenantId"]) == "property_accessor(tenant(), tenantId)"
 
 
-def test_exactly_one_action_group_per_mode() -> None:
-    found = resources(ACTION_GROUP)
-    conditions = {name: expression_text(found[name]["config"]["condition"]) for name in ("keyed", "secure")}
-    assert conditions == {"keyed": "equals(webhookAuth, functionKey)", "secure": "equals(webhookAuth, entra)"}
-    for name in conditions:
-        group = resource_config(found[name])
-        assert group["name"] == "name" and group["location"] == "global"
-        assert group["properties"]["enabled"] is True
+def test_one_action_group_whose_receiver_the_mode_picks() -> None:
+    groups = [r for r in resources(ACTION_GROUP).values() if r["type"] == "Microsoft.Insights/actionGroups"
+              and not r["existing"]]
+    assert len(groups) == 1 and "condition" not in groups[0]["config"]
+    group = resource_config(groups[0])
+    assert group["name"] == "name" and group["location"] == "global"
+    assert group["properties"]["enabled"] is True and group["properties"]["groupShortName"] == "shortName"
+    use_key = parse(ACTION_GROUP)["variables"]["useKey"]["value"]
+    assert expression_text(use_key) == "equals(webhookAuth, functionKey)"
 
 
 def test_group_short_name_fits_twelve_characters() -> None:
@@ -98,12 +113,6 @@ METRIC_RULES = {  # rule -> (metric, dimensions other than deployment)
     "errors424": ("RequestsPerMinute", {"statusCode": ["424"]}),
     "latencyP99": ("RequestLatency_P99", {}),
 }
-
-
-def _resolve(template: str, value: Any) -> Any:
-    """A variable reference replaced by its value (one level)."""
-    variables = parse(template).get("variables", {})
-    return variables[value]["value"] if isinstance(value, str) and value in variables else value
 
 
 @pytest.mark.parametrize("rule", list(METRIC_RULES))

@@ -36,8 +36,9 @@ def test_keys_are_listed_only_inside_the_webhook_receiver(relative: str) -> None
     if relative != "modules/action-group.bicep":
         assert not hits, relative
         return
-    receiver, = resource_config(resources(relative)["keyed"])["properties"]["webhookReceivers"]
-    assert hits == [receiver["serviceUri"]]
+    assert hits == [parsed["variables"]["keyedReceiver"]["value"]["serviceUri"]]
+    receivers = resource_config(resources(relative)["actionGroup"])["properties"]["webhookReceivers"]
+    assert expression_text(receivers) == "[conditional(useKey, keyedReceiver, secureReceiver)]"
 
 
 def test_the_connection_string_is_read_inside_the_app_module_not_passed_in() -> None:
