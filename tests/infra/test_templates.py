@@ -101,7 +101,7 @@ def test_postdeploy_hook_is_wired_and_executable() -> None:
 
 def test_funcignore_keeps_infra_and_azd_files_out_of_the_package() -> None:
     ignored = {line.strip() for line in (ROOT / ".funcignore").read_text().splitlines()}
-    assert {"infra/", "azure.yaml", ".azure/", ".github/"} <= ignored
+    assert {"infra/", "azure.yaml", ".azure/", ".github/", ".venv/", ".venv-checkov/", "tests/"} <= ignored
 
 
 # --- the Function App -------------------------------------------------------------------------
