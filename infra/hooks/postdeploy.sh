@@ -14,7 +14,7 @@
 #   AZURE_RESOURCE_GROUP AZURE_FUNCTION_NAME ACTION_GROUP_NAME ALERT_WEBHOOK_AUTH
 #   AML_SUBSCRIPTION_ID AML_RESOURCE_GROUP AML_WORKSPACE_NAME LOG_ANALYTICS_WORKSPACE_ID
 #   AML_ROLLOUT_ALERT_ENDPOINTS (optional) AML_ROLLOUT_TRAFFIC_LOG (optional, "true": diagnostic
-#   setting + log search alert) ENTRA_APP_OBJECT_ID ENTRA_APP_IDENTIFIER_URI (entra mode)
+#   setting + log search alert) ENTRA_APP_CLIENT_ID ENTRA_APP_OBJECT_ID ENTRA_APP_IDENTIFIER_URI (entra)
 # Needs the Azure CLI (az), signed in to the same tenant as azd.
 set -eu
 
@@ -47,6 +47,7 @@ case "$auth" in
     fi
     ;;
   entra)
+    need ENTRA_APP_CLIENT_ID
     need ENTRA_APP_OBJECT_ID
     need ENTRA_APP_IDENTIFIER_URI
     ;;

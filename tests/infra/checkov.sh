@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Security scan of infra/ with checkov, in its own venv (.venv-checkov, created on first use and
+# Security scan of infra/ and the example workflow (.github/) with checkov, in its own venv (.venv-checkov, created on first use and
 # again when tests/infra/requirements-checkov.txt changes). Fails on any failed check; a check that
 # does not apply is skipped next to its resource (`// checkov:skip=ID: reason`). Offline:
 # --skip-download (no guideline or policy downloads).
@@ -20,4 +20,4 @@ if [ ! -x "$VENV/bin/checkov" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/
   fi
   echo "$want" > "$VENV/.requirements.sha256"
 fi
-exec "$VENV/bin/checkov" --directory infra --compact --quiet --skip-download
+exec "$VENV/bin/checkov" --directory infra --directory .github --compact --quiet --skip-download

@@ -121,10 +121,10 @@ def test_traffic_log_flag_passes_the_log_analytics_workspace(tmp_path: Path) -> 
 
 def test_entra_mode_touches_no_key_and_needs_the_app_registration(tmp_path: Path) -> None:
     done, state = run_hook(tmp_path, existing_keys=[], ALERT_WEBHOOK_AUTH="entra")
-    assert done.returncode == 1 and "ENTRA_APP_OBJECT_ID" in done.stderr
+    assert done.returncode == 1 and "ENTRA_APP_CLIENT_ID" in done.stderr
     assert not state["calls"]
-    done, state = run_hook(tmp_path, existing_keys=[], ALERT_WEBHOOK_AUTH="entra", ENTRA_APP_OBJECT_ID="obj-1",
-                           ENTRA_APP_IDENTIFIER_URI="api://aml-rollout-alerts")
+    done, state = run_hook(tmp_path, existing_keys=[], ALERT_WEBHOOK_AUTH="entra", ENTRA_APP_CLIENT_ID="app-1",
+                           ENTRA_APP_OBJECT_ID="obj-1", ENTRA_APP_IDENTIFIER_URI="api://aml-rollout-alerts")
     assert done.returncode == 0, done.stderr
     assert [c[:3] for c in state["calls"]] == [["deployment", "group", "create"]]
     _, params = _deployment(state["calls"])
