@@ -23,7 +23,8 @@ and every request must carry a token that:
 Anything else is answered 401 (``WWW-Authenticate: Bearer``) before the body is read; the reason
 is logged, never the token. When the signing keys cannot be fetched the answer is 503 with
 ``Retry-After``, which Azure Monitor retries. With the setting off, nothing changes: the route
-keeps auth level FUNCTION and this module is not consulted.
+keeps auth level FUNCTION and this module is not consulted. PyJWT (and ``cryptography``) are
+imported only once validation is on, so ``import function_app`` does not pay for them.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import azure.functions as func
-import jwt
 
 from api.problems import DEFAULT_RETRY_AFTER, problem
 from settings import Settings, load_settings
@@ -70,6 +70,8 @@ class JwksSigningKeys:
     """The tenant's published signing keys (PyJWT's ``PyJWKClient``: cached, refetched for an unknown kid)."""
 
     def __init__(self, jwks_url: str) -> None:
+        import jwt
+
         self.url = jwks_url
         self._client = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=3600, timeout=10)
 
@@ -93,6 +95,8 @@ class EntraValidator:
     def check(self, authorization: str | None) -> str | None:
         """None when ``authorization`` carries a valid token, else why not (no secret in it).
         Raises ``KeysUnavailable`` when the signing keys cannot be had."""
+        import jwt
+
         scheme, _, token = (authorization or "").strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:

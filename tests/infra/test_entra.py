@@ -192,9 +192,10 @@ def test_other_routes_ignore_tokens_and_still_need_the_key(server: LocalServer) 
 
 
 def test_with_entra_settings_only_the_alert_route_is_registered_without_a_key() -> None:
-    probe = ("from emulator.worker import registered_functions\nfrom function_app import app\n"
-             "import json\nprint(json.dumps({f.get_function_name(): str(b.auth_level) for f in registered_functions(app) "
-             "for b in f.get_bindings() if b.type == 'httpTrigger'}))")
+    probe = ("import sys\nfrom function_app import app\nfrom emulator.worker import registered_functions\n"
+             "import json\nlevels = {f.get_function_name(): str(b.auth_level) for f in registered_functions(app) "
+             "for b in f.get_bindings() if b.type == 'httpTrigger'}\n"
+             "print(json.dumps({**levels, 'jwt imported': str('jwt' in sys.modules)}))")
     levels = {}
     for configured in (False, True):
         env = {k: v for k, v in os.environ.items() if not k.startswith("AML_ROLLOUT_ALERT_AUTH")}
@@ -203,6 +204,8 @@ def test_with_entra_settings_only_the_alert_route_is_registered_without_a_key() 
         done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         levels[configured] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert levels[False].pop("jwt imported") == "False"          # import function_app does not pay for PyJWT
+    assert levels[True].pop("jwt imported") == "False"           # nor with Entra on, until a token arrives
     assert set(levels[False].values()) == {"FUNCTION"}
     assert levels[True].pop("alert_webhook") == "ANONYMOUS"
     assert set(levels[True].values()) == {"FUNCTION"}
