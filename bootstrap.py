@@ -29,14 +29,16 @@ from settings import Settings, load_settings
 T = TypeVar("T")
 
 
-def build_app(*, backend: Callable[[], Backend], settings: Callable[[], Settings]) -> df.DFApp:
+def build_app(*, backend: Callable[[], Backend], settings: Callable[[], Settings],
+              alert_auth: func.AuthLevel = func.AuthLevel.FUNCTION) -> df.DFApp:
     """The orchestrator, the activities (given ``backend``), the notification sender, the HTTP routes
-    (given ``settings``) and the report page, every HTTP route at auth level FUNCTION."""
+    (given ``settings``) and the report page, every HTTP route at auth level FUNCTION but the alert
+    route, at ``alert_auth`` (ANONYMOUS only with Secure Webhook validation: ``api.entra``)."""
     app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
     app.register_functions(orchestrators)
     app.register_functions(activities.blueprint(backend))
     app.register_functions(notifications)
-    app.register_functions(http.blueprint(settings))
+    app.register_functions(http.blueprint(settings, alert_auth))
     app.register_functions(view_routes)
     return app
 

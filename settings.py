@@ -18,6 +18,9 @@
     AML_ROLLOUT_MAX_ALERT_BYTES       largest alert webhook body accepted, default 262144
     AML_ROLLOUT_NOTIFY                default notification targets for every rollout, a JSON list of
                                       {url, format, events} as in a request's ``notify`` (rollout.notify)
+    AML_ROLLOUT_ALERT_AUTH_TENANT_ID  with ..._AUDIENCE: the alert webhook takes Entra ID tokens from an
+                                      Azure Monitor Secure Webhook instead of a function key (api/entra.py)
+    AML_ROLLOUT_ALERT_AUTH_AUDIENCE   accepted token audiences (app id, id URI), separated by commas
 
 Not read here: the identity. ``DefaultAzureCredential`` (azure-identity) reads its own settings,
 for a user-assigned managed identity ``AZURE_CLIENT_ID`` (its client id; without it the
@@ -56,6 +59,8 @@ class Settings:
     cloud_metadata_url: str | None = None
     max_alert_bytes: int = 262144
     notify_targets: tuple[NotifyTarget, ...] = ()
+    alert_auth_tenant_id: str | None = None
+    alert_auth_audiences: tuple[str, ...] = ()
 
     @property
     def azure(self) -> AzureSettings:
@@ -128,4 +133,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cloud_metadata_url=env.get("ARM_CLOUD_METADATA_URL") or None,
         max_alert_bytes=int(env.get(PREFIX + "MAX_ALERT_BYTES", "262144")),
         notify_targets=_notify_targets(env.get(PREFIX + "NOTIFY", "")),
+        alert_auth_tenant_id=env.get(PREFIX + "ALERT_AUTH_TENANT_ID", "").strip() or None,
+        alert_auth_audiences=tuple(filter(None, (a.strip() for a in env.get(PREFIX + "ALERT_AUTH_AUDIENCE", "").split(",")))),
     )

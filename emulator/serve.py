@@ -33,6 +33,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from api.entra import alert_auth_level
 from bootstrap import build_app, provide
 from emulator.clock import RealClock
 from emulator.http_host import HttpHost, route_prefix_from_host_json
@@ -91,7 +92,8 @@ class LocalServer:
         self.settings = settings or serve_settings(scenario)
         self.clock = RealClock()
         self.backend: Backend = backend or build_workspace(scenario, self.clock.now)
-        app = build_app(backend=provide(self.backend), settings=provide(self.settings))
+        app = build_app(backend=provide(self.backend), settings=provide(self.settings),
+                        alert_auth=alert_auth_level(self.settings))
         self.hub = TaskHub(app, self.clock)
         self.management = ManagementApi(self.hub)
         self._client_binding = client_binding
