@@ -37,6 +37,7 @@ from api.http import use_settings
 from emulator.clock import RealClock
 from emulator.http_host import HttpHost, route_prefix_from_host_json
 from emulator.management_api import ManagementApi
+from emulator.queue_polling import QueuePolling
 from emulator.scenario import Scenario, load_scenario, parse_scenario, report_problems
 from emulator.simulate import build_workspace
 from emulator.simulated_azure import SimulatedBackend, SimulatedEndpoint
@@ -80,7 +81,8 @@ class LocalServer:
     """
 
     def __init__(self, scenario: Scenario, *, port: int = 0, key: str | None = None,
-                 settings: Settings | None = None, client_binding: str | None = None) -> None:
+                 settings: Settings | None = None, client_binding: str | None = None,
+                 queue_polling: QueuePolling | None = None) -> None:
         self.scenario = scenario
         self.key = key or secrets.token_urlsafe(24)
         self.settings = settings or serve_settings(scenario)
@@ -88,7 +90,7 @@ class LocalServer:
         self.backend: SimulatedBackend = build_workspace(scenario, self.clock.now)
         from function_app import app
 
-        self.hub = TaskHub(app, self.clock)
+        self.hub = TaskHub(app, self.clock, queue_polling=queue_polling)
         self.management = ManagementApi(self.hub)
         self._client_binding = client_binding
         self.http = HttpHost(app, self._binding, self.key, port=port,

@@ -32,6 +32,7 @@ from emulator.clock import Clock, as_utc
 from emulator.functions import FunctionRegistry, UnknownFunction
 from emulator.history import ACTIVE_STATUSES, RUNNING, SUSPENDED, Record, dotnet_timestamp, invoke_orchestrator, loads_or_text
 from emulator.instance import ActivityJob, Change, Effects, Instance, TimerJob, record
+from emulator.queue_polling import WORK_ITEM_QUEUE, QueuePolling, control_queue
 from emulator.replay import flatten_actions
 from emulator.scheduler import Scheduler
 from emulator.status_views import DEFAULT_PAGE_SIZE, matching, page_of, readable_history, status_json
@@ -52,16 +53,21 @@ class TaskHub:
     ``overridable_existing_instance_states`` is the host setting of that name: with
     ``"NonRunningStates"`` (the Durable extension's default) ``start`` refuses an id whose instance
     is still Pending/Running/Suspended; with ``"AnyState"`` it replaces it.
+
+    ``queue_polling`` models the Azure Storage provider's queue polling delay for orchestrator
+    messages (one poller per control queue) and activity messages (``emulator.queue_polling``);
+    None (the default) runs work as soon as it is queued.
     """
 
-    def __init__(self, app: df.DFApp, clock: Clock, overridable_existing_instance_states: str = "NonRunningStates") -> None:
+    def __init__(self, app: df.DFApp, clock: Clock, overridable_existing_instance_states: str = "NonRunningStates",
+                 queue_polling: QueuePolling | None = None) -> None:
         if overridable_existing_instance_states not in ("NonRunningStates", "AnyState"):
             raise ValueError(f"unknown overridable_existing_instance_states {overridable_existing_instance_states!r}")
         self.registry = FunctionRegistry.from_app(app)
         self._clock = clock
         self._replace_running = overridable_existing_instance_states == "AnyState"
         self._lock = threading.RLock()
-        self._scheduler = Scheduler(clock, self._lock, self._emit)
+        self._scheduler = Scheduler(clock, self._lock, self._emit, queue_polling)
         self._instances: dict[str, Instance] = {}
         self._observers: list[Observer] = []
 
@@ -287,7 +293,7 @@ class TaskHub:
     def _apply(self, instance: Instance, effects: Effects) -> list[Record]:
         """Queue the activities and timers of ``effects`` and the instance's next episode; its records."""
         for job in effects.activities:
-            self._scheduler.push(partial(self._run_activity, job))
+            self._scheduler.push(partial(self._run_activity, job), WORK_ITEM_QUEUE)
         for timer in effects.timers:
             self._scheduler.at(timer.fire_at, partial(self._fire_timer, timer),
                                partial(self._is_live, timer.instance_id, timer.execution_id))
@@ -298,7 +304,7 @@ class TaskHub:
     def _queue_episode(self, instance: Instance) -> None:
         if instance.wants_episode():
             instance.episode_queued = True
-            self._scheduler.push(lambda: self._run_episode(instance.instance_id))
+            self._scheduler.push(partial(self._run_episode, instance.instance_id), control_queue(instance.instance_id))
 
     def _emit(self, records: list[Record]) -> None:
         if not records:
