@@ -26,6 +26,9 @@ from emulator import history as h
 from emulator.history import ACTIVE_STATUSES, COMPLETED, CONTINUED_AS_NEW, FAILED, PENDING, RUNNING, SUSPENDED, TERMINATED, Record
 from emulator.replay import NewTask, replay, top_level_actions
 
+MAX_BATCH = 256
+"""The most messages one episode takes (the Azure Storage provider's ``ControlQueueBufferThreshold``)."""
+
 
 def record(instance_id: str, kind: str, at: datetime, **details: Any) -> Record:
     """What observers get: ``at``, ``instance_id``, ``kind`` and details."""
@@ -65,7 +68,7 @@ class Episode:
     execution_id: str
     at: datetime
     started: Record
-    event: Record
+    messages: list[Record]
     context_json: str
 
 
@@ -114,28 +117,36 @@ class Instance:
     # --- episodes ----------------------------------------------------------------------------------
 
     def begin_episode(self, at: datetime) -> Episode | None:
-        """Take the next message and build the context JSON; None when no episode may run now."""
+        """Take the messages waiting (at most ``MAX_BATCH``) and build the context JSON; None when no
+        episode may run now.
+
+        The host's orchestration work item carries every message its session holds for the instance
+        (``NewMessages = session.CurrentMessageBatch``, ``AzureStorageOrchestrationService
+        .LockNextTaskOrchestrationWorkItemAsync``; messages fetched while an episode runs join the
+        instance's next batch in ``OrchestrationSessionManager``); polling stops once a partition
+        buffers ``ControlQueueBufferThreshold`` (256) messages, which bounds a batch.
+        """
         self.episode_queued = False
         if self.busy or self.status not in ACTIVE_STATUSES - {SUSPENDED} or not self.inbox:
             return None
         self.busy = True
         started = h.event(HistoryEventType.ORCHESTRATOR_STARTED, at)
-        message = self.inbox.popleft()
-        context = h.context_json(self.history, [started, message], self.instance_id, self.input)
-        return Episode(self.execution_id, at, started, message, context)
+        messages = [self.inbox.popleft() for _ in range(min(len(self.inbox), MAX_BATCH))]
+        context = h.context_json(self.history, [started, *messages], self.instance_id, self.input)
+        return Episode(self.execution_id, at, started, messages, context)
 
     def abandon(self, episode: Episode) -> None:
-        """Give the episode's message back (the orchestrator call was interrupted)."""
+        """Give the episode's messages back (the orchestrator call was interrupted)."""
         self.busy = False
-        self.inbox.appendleft(episode.event)
+        self.inbox.extendleft(reversed(episode.messages))
 
     def commit(self, episode: Episode, state: Record) -> Effects:
         """Record the orchestrator's answer ``state`` to ``episode``; what the hub must do next."""
         effects = Effects()
         at = self.last_updated_at = episode.at
         self.busy = False
-        self.fed_history = [{**past, "IsPlayed": True} for past in self.history] + [episode.started, episode.event]
-        self.history += [episode.started, episode.event]
+        self.fed_history = [{**past, "IsPlayed": True} for past in self.history] + [episode.started, *episode.messages]
+        self.history += [episode.started, *episode.messages]
         if self.status in (PENDING, CONTINUED_AS_NEW):
             self.status = RUNNING
         too_large = h.custom_status_too_large(state.get("customStatus"))
