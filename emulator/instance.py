@@ -13,6 +13,7 @@ hub's lock.
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -161,6 +162,26 @@ class Instance:
             self._adopt_custom_status(state, at, effects)
             self._replay(state, at, effects)
         self.history.append(h.event(HistoryEventType.ORCHESTRATOR_COMPLETED, at))
+        return effects
+
+    def outstanding(self) -> Effects:
+        """What the host's queues would still hold for this execution: an activity run for every
+        ``TaskScheduled`` not completed, a timer for every ``TimerCreated`` not fired (in history or inbox)."""
+        effects = Effects()
+        if not self.active:
+            return effects
+        events = [*self.history, *self.inbox]
+        done = {int(e["TaskScheduledId"]) for e in events
+                if e["EventType"] in (HistoryEventType.TASK_COMPLETED, HistoryEventType.TASK_FAILED)}
+        fired = {int(e["TimerId"]) for e in events if e["EventType"] == HistoryEventType.TIMER_FIRED}
+        for e in self.history:
+            if e["EventType"] == HistoryEventType.TASK_SCHEDULED and e["EventId"] not in done:
+                input_json = json.loads(e["Input"])[0]
+                effects.activities.append(ActivityJob(self.instance_id, self.execution_id, e["EventId"], e["Name"],
+                                                      input_json))
+            elif e["EventType"] == HistoryEventType.TIMER_CREATED and e["EventId"] not in fired:
+                effects.timers.append(TimerJob(self.instance_id, self.execution_id, e["EventId"],
+                                               h.parse_timestamp(e["FireAt"])))
         return effects
 
     def terminate(self, at: datetime, reason: str | None) -> None:

@@ -1,4 +1,4 @@
-"""``python -m emulator serve [--port 7071] [--scenario FILE] [--key KEY] [--azure]``: the HTTP API on loopback.
+"""``python -m emulator serve [--port 7071] [--scenario FILE] [--key KEY] [--azure] [--state FILE]``: the HTTP API on loopback.
 
 The app's own HTTP functions (``function_app``) are served by ``emulator.http_host``, function
 keys enforced (``?code=KEY`` or ``x-functions-key``). Rollouts run on the embedded Durable task
@@ -41,12 +41,14 @@ from emulator.queue_polling import QueuePolling
 from emulator.scenario import Scenario, load_scenario, parse_scenario, report_problems
 from emulator.simulate import build_workspace
 from emulator.simulated_azure import SimulatedBackend, SimulatedEndpoint
+from emulator.store import SqliteStore, keep_simulated_traffic
 from emulator.taskhub import TaskHub
 from rollout.errors import InvalidRequest
 from settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 7071
+AZURE_STATE = Path("aml-rollout-taskhub.sqlite")
 DEFAULT_SCENARIO: dict[str, Any] = {
     "endpoint": {
         "name": "fraud-detection-endpoint",
@@ -82,7 +84,7 @@ class LocalServer:
 
     def __init__(self, scenario: Scenario, *, port: int = 0, key: str | None = None,
                  settings: Settings | None = None, client_binding: str | None = None,
-                 queue_polling: QueuePolling | None = None) -> None:
+                 queue_polling: QueuePolling | None = None, state: Path | None = None) -> None:
         self.scenario = scenario
         self.key = key or secrets.token_urlsafe(24)
         self.settings = settings or serve_settings(scenario)
@@ -90,7 +92,11 @@ class LocalServer:
         self.backend: SimulatedBackend = build_workspace(scenario, self.clock.now)
         from function_app import app
 
-        self.hub = TaskHub(app, self.clock, queue_polling=queue_polling)
+        # ``state``: the task hub in a SQLite file (emulator.store); rollouts there carry on.
+        self.store = None if state is None else SqliteStore(state)
+        if self.store is not None:
+            keep_simulated_traffic(self.store, self.backend.workspace)
+        self.hub = TaskHub(app, self.clock, queue_polling=queue_polling, store=self.store)
         self.management = ManagementApi(self.hub)
         self._client_binding = client_binding
         self.http = HttpHost(app, self._binding, self.key, port=port,
@@ -120,6 +126,8 @@ class LocalServer:
             self.http.stop()
         self.management.stop()
         self.hub.stop()
+        if self.store is not None:
+            self.store.close()
         use_settings(None)
         use_backend(None)
         self._started = False
@@ -210,6 +218,9 @@ def main(argv: list[str]) -> int:
                         help="act on the Azure ML endpoints and metrics of the cloud the AML_ROLLOUT_* settings name "
                              "(docs/azure.md) instead of a simulated endpoint; the app's settings come from the "
                              "environment as in Azure")
+    parser.add_argument("--state", type=Path, default=None,
+                        help="keep the task hub in this SQLite file, so that rollouts survive a restart (default "
+                             f"with --azure: {AZURE_STATE}; otherwise in memory)")
     args = parser.parse_args(argv)
     _configure_logging()
     if args.azure and args.scenario:
@@ -225,7 +236,8 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"bad settings: {exc}", file=sys.stderr)
         return 2
-    server = LocalServer(scenario, port=args.port, key=args.key, settings=settings)
+    state = args.state or (AZURE_STATE if args.azure else None)
+    server = LocalServer(scenario, port=args.port, key=args.key, settings=settings, state=state)
     try:
         server.start()
     except OSError as exc:
