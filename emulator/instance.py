@@ -87,7 +87,8 @@ class Instance:
     custom_status: Any = None
     output: Any = None
     history: list[Record] = field(default_factory=list)
-    fed_history: list[Record] = field(default_factory=list)
+    fed: int = 0  # how many events of ``history`` the last episode fed
+    encoded: list[str] = field(default_factory=list)  # ``history[:len(encoded)]`` as ``encode_played`` wrote it
     inbox: deque[Record] = field(default_factory=deque)
     episode_queued: bool = False
     busy: bool = False
@@ -133,7 +134,8 @@ class Instance:
         self.busy = True
         started = h.event(HistoryEventType.ORCHESTRATOR_STARTED, at)
         messages = [self.inbox.popleft() for _ in range(min(len(self.inbox), MAX_BATCH))]
-        context = h.context_json(self.history, [started, *messages], self.instance_id, self.input)
+        self.encoded += [h.encode_played(e) for e in self.history[len(self.encoded):]]
+        context = h.context_json(self.encoded, [started, *messages], self.instance_id, self.input)
         return Episode(self.execution_id, at, started, messages, context)
 
     def abandon(self, episode: Episode) -> None:
@@ -146,8 +148,8 @@ class Instance:
         effects = Effects()
         at = self.last_updated_at = episode.at
         self.busy = False
-        self.fed_history = [{**past, "IsPlayed": True} for past in self.history] + [episode.started, *episode.messages]
         self.history += [episode.started, *episode.messages]
+        self.fed = len(self.history)
         if self.status in (PENDING, CONTINUED_AS_NEW):
             self.status = RUNNING
         too_large = h.custom_status_too_large(state.get("customStatus"))
@@ -163,6 +165,12 @@ class Instance:
             self._replay(state, at, effects)
         self.history.append(h.event(HistoryEventType.ORCHESTRATOR_COMPLETED, at))
         return effects
+
+    def fed_history(self) -> list[Record]:
+        """The history the last episode fed the orchestrator: earlier events played, that episode's new."""
+        new_from = max((i for i, e in enumerate(self.history[:self.fed])
+                        if e["EventType"] == HistoryEventType.ORCHESTRATOR_STARTED), default=0)
+        return [{**e, "IsPlayed": i < new_from} for i, e in enumerate(self.history[:self.fed])]
 
     def outstanding(self) -> Effects:
         """What the host's queues would still hold for this execution: an activity run for every
@@ -237,7 +245,7 @@ class Instance:
         self.status = CONTINUED_AS_NEW
         self.execution_id = uuid.uuid4().hex
         self.input = new_input
-        self.history = []
+        self.history, self.encoded, self.fed = [], [], 0
         self.inbox.appendleft(h.execution_started(at, self.name, new_input, self.instance_id, self.execution_id))
         effects.records.append(self.record("continued_as_new", at, input=new_input))
 

@@ -226,7 +226,7 @@ class TaskHub:
     def history(self, instance_id: str) -> list[Record]:
         """The history JSON the orchestrator was last fed (a copy); ``KeyError`` for an unknown instance."""
         with self._lock:
-            return copy.deepcopy(self._instances[instance_id].fed_history)
+            return copy.deepcopy(self._instances[instance_id].fed_history())
 
     def stored_history(self, instance_id: str) -> list[Record]:
         """Every event recorded for the current execution, including the last episode's decisions; a copy."""
