@@ -34,6 +34,13 @@ def serve(state: Path) -> tuple[subprocess.Popen[str], Client]:
     return process, Client(url, KEY)
 
 
+def stop(process: subprocess.Popen[str], signum: int) -> None:
+    process.send_signal(signum)
+    process.wait(10)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
 def wait_for(client: Client, condition: Any, timeout: float = 20.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -55,8 +62,7 @@ def test_a_rollout_survives_kill_9_and_a_rollback_after_the_restart_works(tmp_pa
         assert started.status == 202, started.body
         wait_for(client, lambda v: v.get("phase") == "observing" and v.get("current_step") == 10)
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
+        stop(process, signal.SIGKILL)
 
     process, client = serve(state)
     try:
@@ -71,5 +77,4 @@ def test_a_rollout_survives_kill_9_and_a_rollback_after_the_restart_works(tmp_pa
         assert done["outcome"] == "rolled_back" and done["final_traffic"] == {"blue-v1": 100}
         assert [h["kind"] for h in done["history"]] == ["step", "step", "rollback"]
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(10)
+        stop(process, signal.SIGTERM)
