@@ -179,3 +179,17 @@ def test_a_burst_of_events_is_delivered_in_batches_of_at_most_256(hub):
     assert status["output"] == {"note": "last", "type": "str"}
     episodes = [T(e["EventType"]).name for e in hub.stored_history("b2")].count("ORCHESTRATOR_STARTED")
     assert episodes == 1 + 3  # the start, then 601 messages as 256 + 256 + 89
+
+
+def test_an_orchestrator_error_without_out_of_proc_state_fails_with_the_hosts_message(hub):
+    # TaskOrchestrationShim: an exception carrying no $OutOfProcData$ becomes
+    # OrchestrationFailureException("Orchestrator function '<name>' failed: <message>").
+    def crashing(context_json: str) -> str:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    hub.registry.orchestrators["chain"] = crashing
+    hub.start("chain", "e1", {"n": 1})
+    status = run_to_end(hub, "e1")
+
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"] == "Orchestrator function 'chain' failed: maximum recursion depth exceeded"
