@@ -193,3 +193,16 @@ def test_an_orchestrator_error_without_out_of_proc_state_fails_with_the_hosts_me
 
     assert status["runtimeStatus"] == "Failed"
     assert status["output"] == "Orchestrator function 'chain' failed: maximum recursion depth exceeded"
+
+
+def test_activity_names_are_looked_up_ignoring_case_as_the_host_does(hub, fickle_choice):
+    # The extension keys functions by FunctionName, whose Equals is StringComparison.OrdinalIgnoreCase.
+    fickle_choice["activity"] = "DOUBLE"
+    hub.start("fickle", "k1")
+    hub.run_until_idle()
+    hub.raise_event("k1", "next")
+    status = run_to_end(hub, "k1")
+
+    assert status["runtimeStatus"] == "Completed" and status["output"] == "done"
+    assert [e["Name"] for e in of_type(hub.stored_history("k1"), T.TASK_SCHEDULED)] == ["DOUBLE"]
+    assert of_type(hub.stored_history("k1"), T.TASK_FAILED) == []
