@@ -7,6 +7,7 @@ traffic) and returns the concrete ``Plan`` the orchestrator walks, or the reason
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -124,26 +125,33 @@ def _wait(value: Any) -> timedelta:
 
 
 def _number(low: float, high: float) -> _Parser:
-    """A finite JSON number in [low, high] (ints compared exactly, so 10**400 is out of range, not an overflow)."""
-    def parse(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError("must be a number")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low:g} and {high:g}")
-        return float(value)
-    return parse
+    """A parser of finite JSON numbers in [low, high]."""
+    return functools.partial(_number_in, low, high)
+
+
+def _number_in(low: float, high: float, value: Any) -> float:
+    """``value`` as a float when it is a finite number in [low, high] (ints are compared exactly, so
+    10**400 is out of range, never an overflow); ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    if not low <= value <= high:
+        raise ValueError(f"must be between {low:g} and {high:g}")
+    return float(value)
 
 
 def _integer(low: int, high: int) -> _Parser:
-    def parse(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("must be an integer")
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high}")
-        return value
-    return parse
+    """A parser of JSON integers in [low, high]."""
+    return functools.partial(_integer_in, low, high)
+
+
+def _integer_in(low: int, high: int, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be an integer")
+    if not low <= value <= high:
+        raise ValueError(f"must be between {low} and {high}")
+    return value
 
 
 def _steps(value: Any) -> tuple[int, ...]:

@@ -20,6 +20,12 @@ def test_defaults_are_the_seed_designs_values():
     assert request.bake_time == timedelta(0) and request.metrics_source == "platform"
 
 
+def test_wire_form_of_the_defaults_round_trips():
+    request = parse_request(BASE)
+    assert request.to_dict()["traffic_steps"] is None and request.to_dict()["workspace"] is None
+    assert parse_request(request.to_dict()) == request
+
+
 def test_wire_form_round_trips():
     request = parse_request({**BASE, "traffic_steps": [5, 100], "observation_window": "PT1H30M",
                              "latency_p99_threshold_ms": 250, "bake_time": "PT10M",
@@ -60,6 +66,11 @@ def test_wire_form_round_trips():
     pytest.param({"bake_time": "soon"}, "bake_time", "ISO 8601", id="bake-not-iso"),
     pytest.param({"metrics_source": "prometheus"}, "metrics_source", "platform, log_analytics", id="source-unknown"),
     pytest.param({"workspace": {"subscription_id": "s"}}, "workspace", "exactly subscription_id", id="workspace-partial"),
+    pytest.param({"workspace": {"subscription_id": 7, "resource_group": "r", "workspace_name": "w"}}, "workspace",
+                 "(strings)", id="workspace-part-a-number"),
+    pytest.param({"workspace": {"subscription_id": "", "resource_group": "r", "workspace_name": "w"}}, "workspace",
+                 "(strings)", id="workspace-part-empty"),
+    pytest.param({"workspace": ["s", "r", "w"]}, "workspace", "(strings)", id="workspace-a-list"),
     pytest.param({"trafic_steps": [10, 100]}, "trafic_steps", "not a known field", id="unknown-field"),
     pytest.param({"error_threshold": float("nan")}, "error_threshold", "finite", id="threshold-nan"),
     pytest.param({"error_threshold": float("inf")}, "error_threshold", "finite", id="threshold-infinity"),
@@ -115,6 +126,8 @@ def test_bad_field_is_named(change, field, message):
     pytest.param({"max_inconclusive_windows": 100}, ("max_inconclusive_windows", 100), id="extensions-max"),
     pytest.param({"observation_window": "PT1S", "check_interval": "PT1S"}, ("check_interval", timedelta(seconds=1)),
                  id="interval-1s-equal-to-window"),
+    pytest.param({"observation_window": "PT1H", "check_interval": "PT10M"}, ("check_interval", timedelta(minutes=10)),
+                 id="interval-longer-than-the-default-window-but-not-this-one"),
     pytest.param({"observation_window": "P6D"}, ("observation_window", timedelta(days=6)), id="window-max"),
     pytest.param({"bake_time": "P6D"}, ("bake_time", timedelta(days=6)), id="bake-max"),
     pytest.param({"bake_time": "PT0S"}, ("bake_time", timedelta(0)), id="bake-zero"),
@@ -132,10 +145,19 @@ def test_every_bad_field_is_reported_at_once():
     assert {p.field for p in caught.value.problems} == {"endpoint_name", "new_deployment", "error_threshold", "extra"}
 
 
-def test_body_that_is_not_an_object():
+@pytest.mark.parametrize("prefix, field", [pytest.param("", "body", id="http-body"),
+                                           pytest.param("rollout.", "rollout", id="scenario-section")])
+def test_body_that_is_not_an_object(prefix, field):
     with pytest.raises(InvalidRequest) as caught:
-        parse_request([1, 2])
-    assert caught.value.problems[0].field == "body"
+        parse_request([1, 2], prefix)
+    assert [p.to_dict() for p in caught.value.problems] == [{"field": field, "message": "must be a JSON object"}]
+
+
+def test_fields_are_named_with_the_prefix():
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request({"new_deployment": "green-v2", "extra": 1}, "rollout.")
+    assert {p.field: p.message for p in caught.value.problems} == {
+        "rollout.extra": "is not a known field", "rollout.endpoint_name": "is required"}
 
 
 def _deployment(name, state="Succeeded", count=1):
@@ -159,6 +181,15 @@ BLUE_GREEN = [_deployment("blue-v1"), _deployment("green-v2")]
     pytest.param({}, {"blue-v1": 60, "red": 40}, BLUE_GREEN + [_deployment("red")], None, id="old-defaults-to-largest"),
     pytest.param({"old_deployment": "red", "traffic_steps": [40]}, {"blue-v1": 60, "red": 40},
                  BLUE_GREEN + [_deployment("red")], ("red", (40,), 40, {"blue-v1": 60}), id="old-named"),
+    pytest.param({}, {"green-v2": 60, "blue-v1": 40}, BLUE_GREEN, ("blue-v1", DEFAULT_STEPS, 100, {}),
+                 id="new-already-holds-the-most"),
+    pytest.param({"traffic_steps": [80]}, {"green-v2": 50, "red": 30, "blue-v1": 20},
+                 BLUE_GREEN + [_deployment("red")], ("red", (80,), 80, {"blue-v1": 20}),
+                 id="new-holds-the-most-old-is-the-next-largest"),
+    pytest.param({"traffic_steps": [70]}, {"green-v2": 40, "blue-v1": 30, "red": 30},
+                 BLUE_GREEN + [_deployment("red")], ("red", (70,), 70, {"blue-v1": 30}),
+                 id="tie-goes-to-the-name-last-in-order"),
+    pytest.param({"traffic_steps": [100]}, {"green-v2": 100}, BLUE_GREEN, None, id="only-new-holds-traffic"),
 ])
 def test_resolve_plan(request_extra, traffic, deployments, expected):
     request = parse_request({**BASE, **request_extra})
@@ -188,6 +219,16 @@ def test_resolve_plan(request_extra, traffic, deployments, expected):
                  "larger than the 50%", id="step-larger-than-share"),
     pytest.param({"traffic_steps": [10, 40]}, _endpoint({"blue-v1": 50, "red": 50}), BLUE_GREEN + [_deployment("red")],
                  "must equal the 50%", id="last-step-short-of-share"),
+    pytest.param({"traffic_steps": [5, 20, 40]}, _endpoint({"blue-v1": 50, "red": 50}),
+                 BLUE_GREEN + [_deployment("red")],
+                 "traffic_steps: the last step must equal the 50% old and new hold together, not 40",
+                 id="names-the-last-step-when-short"),
+    pytest.param({"traffic_steps": [5, 20, 60]}, _endpoint({"blue-v1": 50, "red": 50}),
+                 BLUE_GREEN + [_deployment("red")],
+                 "traffic_steps: step 60 is larger than the 50% old and new hold together", id="names-the-last-step-when-over"),
+    pytest.param({}, _endpoint({"blue-v1": 50, "red": 50}), BLUE_GREEN + [_deployment("red")],
+                 "old and new hold 50% together (another deployment holds the rest), so traffic_steps must be given, "
+                 "ending at that share", id="steps-required-with-a-third-deployment"),
 ])
 def test_plan_rejected_with_reason(request_extra, endpoint, deployments, reason):
     with pytest.raises(PlanRejected) as caught:
