@@ -6,7 +6,7 @@ import pytest
 
 from rollout.errors import InvalidRequest
 from rollout.model import DeploymentState, EndpointState
-from rollout.plan import DEFAULT_STEPS, PlanRejected, parse_request, resolve_plan
+from rollout.plan import DEFAULT_STEPS, PlanRejected, instance_id_for, parse_request, resolve_plan
 
 BASE = {"endpoint_name": "fraud-ep", "new_deployment": "green-v2"}
 
@@ -137,6 +137,35 @@ def test_bad_field_is_named(change, field, message):
 def test_values_at_the_edges_of_their_ranges_are_accepted(change, expected):
     field, value = expected
     assert getattr(parse_request({**BASE, **change}), field) == value
+
+
+@pytest.mark.parametrize("change, field, message", [
+    pytest.param({"observation_window": "PT0.5S"}, "observation_window", "must be at least 1 second", id="wait"),
+    pytest.param({"error_threshold": "x"}, "error_threshold", "must be a number", id="number"),
+    pytest.param({"error_threshold": float("nan")}, "error_threshold", "must be a finite number", id="finite"),
+    pytest.param({"error_threshold": 2}, "error_threshold", "must be between 0 and 1", id="number-range"),
+    pytest.param({"min_requests": 1.5}, "min_requests", "must be an integer", id="integer"),
+    pytest.param({"min_requests": 0}, "min_requests", "must be between 1 and 1000000000", id="integer-range"),
+    pytest.param({"traffic_steps": []}, "traffic_steps", "must be a non-empty list of integers", id="steps-empty"),
+    pytest.param({"traffic_steps": ["10"]}, "traffic_steps", "must contain only integers", id="steps-text"),
+    pytest.param({"traffic_steps": [0]}, "traffic_steps", "each step must be between 1 and 100", id="steps-range"),
+    pytest.param({"traffic_steps": [50, 50]}, "traffic_steps", "must be strictly increasing", id="steps-order"),
+    pytest.param({"workspace": 1}, "workspace", "must be an object with exactly subscription_id, resource_group and "
+                 "workspace_name (strings)", id="workspace"),
+    pytest.param({"old_deployment": "green-v2"}, "old_deployment", "must differ from new_deployment", id="old-is-new"),
+    pytest.param({"check_interval": "PT6M"}, "check_interval", "must not be longer than observation_window",
+                 id="interval"),
+    pytest.param({"metrics_source": "x"}, "metrics_source", "must be one of platform, log_analytics", id="source"),
+    pytest.param({"endpoint_name": None}, "endpoint_name", "is required", id="required"),
+])
+def test_messages_say_exactly_what_is_wrong(change, field, message):
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request({**BASE, **change})
+    assert [p.to_dict() for p in caught.value.problems] == [{"field": field, "message": message}]
+
+
+def test_the_instance_id_is_the_lower_cased_endpoint():
+    assert instance_id_for("Fraud-EP") == "rollout-fraud-ep"
 
 
 def test_every_bad_field_is_reported_at_once():

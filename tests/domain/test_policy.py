@@ -68,6 +68,8 @@ def test_judgement_numbers_by_verdict():
     assert (failing.error_rate, failing.baseline_error_rate) == (0.625, 0.25)
     early = judge(HealthSample(M(40, 26, 120)), parse_request({**BASE, "error_threshold": 0.25}))
     assert (early.verdict, early.error_rate, early.baseline_error_rate) == (Verdict.FAIL, 0.65, None)
+    unmeasured = judge(HealthSample(M(1000, 0, None)), parse_request({**BASE, "latency_p99_threshold_ms": 200}))
+    assert (unmeasured.reason, unmeasured.error_rate) == ("no p99 latency was measured", 0.0)
     short = judge(HealthSample(M(0, 0, None)), parse_request(BASE))
     assert (short.error_rate, short.baseline_error_rate) == (None, None)
 
