@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.rollouts import find_rollout, find_running_rollout, is_running, request_of
+from api.rollouts import find_rollout, find_running_rollout, is_running, raw_request_of
 from rollout.alerts import AlertDecision, AlertTarget, ManagedScope, RunningRollout, decide, locate, parse_alert, strongest
 from rollout.model import WorkspaceRef
 from rollout.notes import coalesce
@@ -157,7 +157,7 @@ async def _after_unsafe_end(client: Any, alert: Any, target: AlertTarget,
     rollback; None to keep the ordinary decision (nothing running, nothing to do)."""
     status = await find_rollout(client, target.endpoint)
     record = _record_of(status)
-    request = request_of(status) if status is not None else None
+    request = raw_request_of(status) if status is not None else None
     if status is None or is_running(status) or request is None or not ended_unsafe(record):
         return None
     assert record is not None

@@ -9,6 +9,7 @@ from typing_extensions import TypeIs
 
 from rollout.alerts import RunningRollout
 from rollout.model import WorkspaceRef
+from rollout.notify import redact_request
 from rollout.plan import instance_id_for
 from rollout.safety import split_input
 from rollout.wire import RUNNING_STATUSES, decoded
@@ -29,7 +30,14 @@ def is_running(status: DurableOrchestrationStatus | None) -> TypeIs[DurableOrche
 
 def request_of(status: Any) -> dict[str, Any] | None:
     """The request the rollout was started with (decoded: the task hub returns it as JSON text,
-    ``rollout.wire``), or None when the status does not carry it."""
+    ``rollout.wire``), notification URLs redacted; None when the status does not carry it."""
+    request = raw_request_of(status)
+    return redact_request(request) if request is not None else None
+
+
+def raw_request_of(status: Any) -> dict[str, Any] | None:
+    """The request the rollout was started with, as the orchestrator got it (notification URLs
+    included, ``orchestration_version`` left out); None when the status does not carry it."""
     value = decoded(status.input_)
     return split_input(value)[1] if isinstance(value, dict) else None
 

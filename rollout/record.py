@@ -1,17 +1,21 @@
 """The rollout's record: what the custom status shows while it runs and the output when it ends.
 
 The orchestrator owns one ``RolloutRecord`` and appends to it; ``to_dict`` is the JSON shape of
-both the custom status and the orchestration output.
+both the custom status and the orchestration output. Traffic changes land in ``history``
+with the time, the traffic requested, the traffic read back, and the reason. Each health check
+set as ``last_health`` is also kept, compactly, in ``checks`` (the newest ``MAX_CHECKS_KEPT``):
+what the report's timeline draws.
 
 Bounded whatever operators and alerts do: the Durable extension fails an orchestration whose
 custom status is above 16 KB of UTF-16 JSON (``STATUS_LIMIT_BYTES``). Every list that grows
 with what people send keeps its newest entries and counts the rest: alert notes (newest
 ``MAX_ALERTS_KEPT``, ``alerts_received`` counts all), pause/resume entries in ``history``
-(newest ``MAX_HOLDS_KEPT``), and free text is clipped to ``MAX_TEXT_CHARS``. Traffic changes are
-kept while the status fits; past that the oldest go first. ``history_dropped`` counts every
-history entry left out. A rollback that is retried records its failed attempts and last error in
-``rollback`` rather than one history entry per attempt; once it succeeds only the number of
-failed attempts and when they began stay.
+(newest ``MAX_HOLDS_KEPT``), and free text is clipped to ``MAX_TEXT_CHARS``. When the status
+would still be longer than ``STATUS_BUDGET_CHARS``, the oldest ``checks`` go first, then the
+oldest ``history`` entries (``history_dropped`` counts every history entry left out). A rollback
+that is retried records its failed attempts and last error in ``rollback`` rather than one
+history entry per attempt; once it succeeds only the number of failed attempts and when they
+began stay.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ OUTCOMES = ("promoted", "rolled_back", "aborted", "failed")
 STATUS_LIMIT_BYTES = 16 * 1024     # the Durable extension's custom-status limit, UTF-16 JSON
 STATUS_BUDGET_CHARS = 7600         # what to_dict aims for (ASCII JSON chars, 2 UTF-16 bytes each), with margin
 MAX_ALERTS_KEPT = 10
+MAX_CHECKS_KEPT = 24           # about 110 characters each
+MAX_NOTIFICATIONS_KEPT = 10
 MAX_HOLDS_KEPT = 6
 MAX_TEXT_CHARS = 300
 HOLD_KINDS = ("pause", "resume")
@@ -44,7 +50,7 @@ def clip(text: str | None, limit: int = MAX_TEXT_CHARS) -> str | None:
 
 def status_size_bytes(status: Any) -> int:
     """Bytes of ``status`` as UTF-16 JSON, the way the Durable extension measures custom status."""
-    return len(json.dumps(status).encode("utf-16-le"))
+    return len(json.dumps(status, default=str).encode("utf-16-le"))
 
 
 class RolloutRecord:
@@ -59,7 +65,9 @@ class RolloutRecord:
         self.plan: dict[str, Any] | None = None
         self.step_index: int | None = None
         self.traffic: dict[str, int] = {}
-        self.last_health: dict[str, Any] | None = None
+        self._last_health: dict[str, Any] | None = None
+        self.checks: list[dict[str, Any]] = []
+        self.notifications: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
         self.history_dropped = 0
         self.alerts: list[dict[str, Any]] = []
@@ -69,6 +77,19 @@ class RolloutRecord:
         self.outcome: str | None = None
         self.reason: str | None = None
         self.ended_at: str | None = None
+
+    @property
+    def last_health(self) -> dict[str, Any] | None:
+        """The latest health check (or error checking), as the orchestrator set it."""
+        return self._last_health
+
+    @last_health.setter
+    def last_health(self, health: dict[str, Any] | None) -> None:
+        """Set the latest health check and keep it in ``checks`` (``compact_check``), newest last."""
+        self._last_health = health
+        if health is not None:
+            self.checks.append(compact_check(health))
+            del self.checks[:-MAX_CHECKS_KEPT]
 
     def observe(self, traffic: Mapping[str, int]) -> None:
         """Remember the endpoint's traffic as last read (no history entry: nothing changed)."""
@@ -116,6 +137,13 @@ class RolloutRecord:
         if self.rollback is not None:
             self.rollback = {"attempts": self.rollback["attempts"], "failing_since": self.rollback["failing_since"]}
 
+    def note_notifications(self, result: Mapping[str, Any]) -> None:
+        """Record what ``send_notifications`` reported (URLs already redacted; the newest are kept)."""
+        for sent in result.get("sent") or []:
+            self.notifications.append({key: clip(sent.get(key)) if isinstance(sent.get(key), str) else sent.get(key)
+                                       for key in ("at", "event", "target", "format", "delivered", "attempts", "error")})
+        del self.notifications[:-MAX_NOTIFICATIONS_KEPT]
+
     def finish(self, at: datetime, outcome: str, reason: str) -> dict[str, Any]:
         """End the rollout; returns the final record (the orchestration output)."""
         assert outcome in OUTCOMES, outcome
@@ -129,20 +157,18 @@ class RolloutRecord:
         return int(self.plan["steps"][self.step_index])
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape of custom status and output, within ``STATUS_BUDGET_CHARS``.
+        """The JSON shape of custom status and output, within ``STATUS_BUDGET_CHARS`` as JSON: while
+        longer, the oldest ``checks`` are left out, then the oldest ``history`` entries (counted in
+        ``history_dropped``); the record itself keeps them."""
+        record = self._fields()
+        while record["checks"] and len(json.dumps(record, default=str)) >= STATUS_BUDGET_CHARS:
+            del record["checks"][:max(1, len(record["checks"]) // 4)]
+        while record["history"] and len(json.dumps(record, default=str)) >= STATUS_BUDGET_CHARS:
+            del record["history"][0]
+            record["history_dropped"] += 1
+        return record
 
-        When it would be larger, the oldest history entries are left out (and counted in
-        ``history_dropped``) until it fits; the record itself keeps them.
-        """
-        status = self._full_dict()
-        dropped = 0
-        while len(json.dumps(status)) > STATUS_BUDGET_CHARS and status["history"]:
-            status["history"] = status["history"][1:]
-            dropped += 1
-            status["history_dropped"] = self.history_dropped + dropped
-        return status
-
-    def _full_dict(self) -> dict[str, Any]:
+    def _fields(self) -> dict[str, Any]:
         return {
             "instance_id": self.instance_id,
             "endpoint_name": self.request.get("endpoint_name"),
@@ -158,6 +184,8 @@ class RolloutRecord:
             "history_dropped": self.history_dropped,
             "alerts": list(self.alerts),
             "alerts_received": self.alerts_received,
+            "checks": list(self.checks),
+            "notifications": list(self.notifications),
             "rollback": self.rollback,
             "steps_completed": list(self.steps_completed),
             "started_at": self.started_at,
@@ -166,6 +194,19 @@ class RolloutRecord:
             "reason": self.reason,
             "final_traffic": dict(self.traffic) if self.outcome else None,
         }
+
+
+def compact_check(health: Mapping[str, Any]) -> dict[str, Any]:
+    """A health check in ``checks``: at, step, verdict, and new's and old's ``[requests, errors,
+    p99 ms]`` (None when not measured)."""
+
+    def numbers(metrics: Any) -> list[Any] | None:
+        if not isinstance(metrics, Mapping):
+            return None
+        return [metrics.get("requests"), metrics.get("errors"), metrics.get("latency_p99_ms")]
+
+    return {"at": health.get("at"), "step": health.get("step"), "verdict": health.get("verdict"),
+            "new": numbers(health.get("new")), "old": numbers(health.get("old"))}
 
 
 def _text(value: Any) -> str | None:
