@@ -139,13 +139,19 @@ async def list_recent(req: func.HttpRequest, client: df.DurableOrchestrationClie
 async def get(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """The endpoint's rollout (running or last ended): phase, step, traffic, last health, history, outcome.
     404 when the endpoint never had one."""
+    return json_response(200, await rollout_of_route(req, client))
+
+
+async def rollout_of_route(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> dict[str, Any]:
+    """The rollout of the route's ``{endpoint}`` as the API shows it, with its (redacted) request;
+    ``RolloutNotFound`` (404) when the endpoint never had one."""
     endpoint = endpoint_param(req)
     status = await find_rollout(client, endpoint)
     if status is None:
         raise RolloutNotFound(f"endpoint {endpoint!r} has no rollout")
     view = rollout_view(status, rollout_links(req, endpoint))
     view["request"] = request_of(status)
-    return json_response(200, view)
+    return view
 
 
 async def control(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:

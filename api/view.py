@@ -12,11 +12,9 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
-from api.http import endpoint_param, rollout_links, rollout_view
+from api.http import rollout_of_route
 from api.problems import answers_problems
-from api.rollouts import find_rollout, request_of
 from report import render_report
-from rollout.errors import RolloutNotFound
 
 bp = df.Blueprint()
 REFRESH_SECONDS = 5
@@ -30,11 +28,6 @@ PAGE_HEADERS = {"Cache-Control": "no-store",
 @answers_problems()
 async def view_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """The endpoint's rollout as an HTML page; 404 when it never had one."""
-    endpoint = endpoint_param(req)
-    status = await find_rollout(client, endpoint)
-    if status is None:
-        raise RolloutNotFound(f"endpoint {endpoint!r} has no rollout")
-    view = rollout_view(status, rollout_links(req, endpoint))
-    view["request"] = request_of(status)
+    view = await rollout_of_route(req, client)
     return func.HttpResponse(render_report(view, refresh_seconds=REFRESH_SECONDS), status_code=200,
                              mimetype="text/html", charset="utf-8", headers=dict(PAGE_HEADERS))

@@ -8,18 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Mapping
 
+from report.timeline import parse_time
 from rollout.durations import parse_duration
 from rollout.plan import MAX_DURATION
-
-
-def _when(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def describe_traffic(traffic: Mapping[str, Any] | None) -> str:
@@ -50,7 +41,7 @@ def next_step_at(view: Mapping[str, Any]) -> datetime | None:
         window = parse_duration(request.get("observation_window") or "PT5M", MAX_DURATION)
     except ValueError:
         return None
-    starts = [_when(e.get("at")) for e in view.get("history") or [] if e.get("kind") in ("step", "resume")]
+    starts = [parse_time(e.get("at")) for e in view.get("history") or [] if e.get("kind") in ("step", "resume")]
     started = max((s for s in starts if s is not None), default=None)
     return None if started is None else started + window
 
@@ -75,7 +66,7 @@ def check_lines(view: Mapping[str, Any]) -> list[str]:
         return ["no health check yet"]
     request = view.get("request") or {}
     plan = view.get("plan") or {}
-    at = _when(health.get("at"))
+    at = parse_time(health.get("at"))
     lines = [f"{health.get('verdict')} at {at.strftime('%H:%M:%S') if at else '?'}: {health.get('reason')}"]
     threshold, p99_limit = request.get("error_threshold"), request.get("latency_p99_threshold_ms")
     for role in ("new", "old"):
