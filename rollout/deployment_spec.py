@@ -96,9 +96,8 @@ def parse_asset(value: Any, kind: str) -> AssetRef:
 
 
 def _looks_local(text: str) -> bool:
-    return (text.startswith((".", "/", "~", "file:")) or "\\" in text or re.match(r"^[A-Za-z]:", text) is not None
-            or "/" in text or re.search(r"\.(pkl|joblib|onnx|pt|pth|bin|py|ya?ml|json|txt)$", text, re.I) is not None
-            or not text.startswith("azureml"))
+    """Anything not spelt as an Azure ML reference is taken for a local path (``./model``, ``model.pkl``, ``C:\\m``)."""
+    return not text.lower().startswith("azureml:")
 
 
 @dataclass(frozen=True)
@@ -437,7 +436,9 @@ def spec_differences(spec: DeploymentSpec, observed: ObservedDeployment) -> list
     if isinstance(env, AssetRef):
         same_env = isinstance(observed.environment, str) and _same_asset(env, observed.environment, "environment")
     else:
-        same_env = isinstance(observed.environment, InlineEnvironment) and observed.environment == env
+        seen = observed.environment
+        same_env = isinstance(seen, InlineEnvironment) and seen.image == env.image and (
+            (seen.conda_file or "").strip() == (env.conda_file or "").strip())
     if not same_env:
         found.append("environment: differs from the deployment's")
     if spec.instance_type.lower() != observed.instance_type.lower():
