@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,8 +11,9 @@ from rollout.cleanup import CleanupSpec, cleanup_decision, parse_cleanup, revert
 from rollout.errors import InvalidRequest
 from rollout.operation import LOG_LINES, Observed, last_lines, next_step, watch
 
-T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
-DEP = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/onlineEndpoints/ep/deployments/green"
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+DEP = ("/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
+       "/onlineEndpoints/ep/deployments/green")
 EP = DEP.rsplit("/deployments/", 1)[0]
 
 
