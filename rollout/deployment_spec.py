@@ -16,7 +16,7 @@ Accepted forms (what azure-ai-ml accepts and sends without uploading):
 
 Anything that looks like a local path is refused with "register it first". An environment may
 instead be ``{image, conda_file}``, where ``conda_file`` is the conda YAML's *content* (a string
-with line breaks), never a file name.
+as an object: ``{name, channels, dependencies}``), never a file name.
 
 Defaults: ``instance_count`` 1, ``app_insights_enabled`` false, every other optional field unset
 (Azure's own defaults then apply: request timeout 5000 ms, 1 concurrent request per instance,
@@ -104,11 +104,11 @@ def _looks_local(text: str) -> bool:
 class InlineEnvironment:
     """An environment given as a base image plus conda YAML content (azure-ai-ml registers it anonymously).
 
-    ``conda_file`` is kept stripped with one final line break, so content read back compares equal.
+    ``conda_file`` is the conda file's content as an object (what azure-ai-ml takes and reads back).
     """
 
     image: str
-    conda_file: str | None = None
+    conda_file: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ class DeploymentSpec:
         out: dict[str, Any] = {
             "model": self.model.text,
             "environment": env.text if isinstance(env, AssetRef) else _drop_none(
-                {"image": env.image, "conda_file": env.conda_file}),
+                {"image": env.image, "conda_file": None if env.conda_file is None else dict(env.conda_file)}),
             "instance_type": self.instance_type,
             "instance_count": self.instance_count,
             "app_insights_enabled": self.app_insights_enabled,
@@ -287,11 +287,11 @@ def _environment(problems: _Problems, value: Any) -> AssetRef | InlineEnvironmen
                                           "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04:latest)")
         return None
     conda = value.get("conda_file")
-    if conda is not None and (not isinstance(conda, str) or "\n" not in conda.strip()):
-        problems.add("environment.conda_file", "must be the conda file's content (YAML text, e.g. a block scalar "
-                                               "'conda_file: |'), not a file name: the app cannot read local files")
+    if conda is not None and not isinstance(conda, Mapping):
+        problems.add("environment.conda_file", "must be the conda file's content as an object (name, channels, "
+                                               "dependencies), not a file name: the app cannot read local files")
         return None
-    return InlineEnvironment(image.strip(), None if conda is None else conda.strip() + "\n")
+    return InlineEnvironment(image.strip(), None if conda is None else dict(conda))
 
 
 def _code_configuration(problems: _Problems, value: Any) -> CodeConfiguration | None:
@@ -438,7 +438,7 @@ def spec_differences(spec: DeploymentSpec, observed: ObservedDeployment) -> list
     else:
         seen = observed.environment
         same_env = isinstance(seen, InlineEnvironment) and seen.image == env.image and (
-            (seen.conda_file or "").strip() == (env.conda_file or "").strip())
+            dict(seen.conda_file or {}) == dict(env.conda_file or {}))
     if not same_env:
         found.append("environment: differs from the deployment's")
     if spec.instance_type.lower() != observed.instance_type.lower():

@@ -91,6 +91,23 @@ class Observed:
 
 
 @dataclass(frozen=True)
+class OperationStart:
+    """What starting a long operation did: ``started`` false when nothing needed writing (already as
+    asked); ``operation_url`` is Azure's ``Azure-AsyncOperation`` (or ``Location``) URL when it answered with one."""
+
+    started: bool
+    operation_url: str | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"started": self.started, "operation_url": self.operation_url, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OperationStart:
+        return cls(bool(data["started"]), data.get("operation_url"), str(data.get("detail", "")))
+
+
+@dataclass(frozen=True)
 class NextStep:
     """What to do after a poll: ``wait`` until ``poll_at``, or stop as ``succeeded``/``failed``.
 

@@ -19,7 +19,7 @@ from rollout.errors import InvalidRequest
 
 ARM = "/subscriptions/s1/resourceGroups/rg1/providers/Microsoft.MachineLearningServices/workspaces/ws1"
 SPEC = {"model": "azureml:fraud-model:2", "environment": "azureml:sklearn-env:1", "instance_type": "Standard_DS3_v2"}
-CONDA = "name: x\ndependencies:\n- python=3.10\n"
+CONDA = {"name": "x", "dependencies": ["python=3.10", {"pip": ["azureml-inference-server-http"]}]}
 
 
 def problems(data: object) -> dict[str, str]:
