@@ -17,10 +17,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from rollout.errors import AzureError, ResourceNotFound, ServiceError, UpdateConflict
 from rollout.model import DeploymentMetrics, DeploymentState, EndpointState, WorkspaceRef, normalize_traffic
+
+if TYPE_CHECKING:
+    from emulator.simulated_lifecycle import SimulatedAutoscale, SimulatedLifecycle
 
 Now = Callable[[], datetime]
 
@@ -263,6 +266,8 @@ class SimulatedBackend:
         self.workspace = workspace
         self._endpoints = SimulatedEndpointPort(workspace)
         self._metrics = metrics
+        self._lifecycle: SimulatedLifecycle | None = None
+        self._autoscale: SimulatedAutoscale | None = None
 
     def endpoints(self, workspace: WorkspaceRef | None) -> SimulatedEndpointPort:
         self._check(workspace)
@@ -271,6 +276,24 @@ class SimulatedBackend:
     def metrics(self, workspace: WorkspaceRef | None, source: str) -> SyntheticMetrics:
         self._check(workspace)
         return self._metrics
+
+    def lifecycle(self, workspace: WorkspaceRef | None) -> SimulatedLifecycle:
+        """The deployment lifecycle of the workspace (``emulator.simulated_lifecycle``), made on first use."""
+        self._check(workspace)
+        if self._lifecycle is None:
+            from emulator.simulated_lifecycle import SimulatedLifecycle
+
+            self._lifecycle = SimulatedLifecycle(self.workspace)
+        return self._lifecycle
+
+    def autoscale(self, workspace: WorkspaceRef | None) -> SimulatedAutoscale:
+        """The workspace's autoscale settings (``emulator.simulated_lifecycle``), made on first use."""
+        self._check(workspace)
+        if self._autoscale is None:
+            from emulator.simulated_lifecycle import SimulatedAutoscale
+
+            self._autoscale = SimulatedAutoscale(self.workspace)
+        return self._autoscale
 
     def _check(self, workspace: WorkspaceRef | None) -> None:
         if workspace is not None and workspace != self.workspace.workspace:

@@ -415,12 +415,14 @@ def _same_asset(ref: AssetRef, observed: str | None, kind: str) -> bool:
 
 
 def _unset_or_equal(wanted: object | None, seen: object | None) -> bool:
-    """Fields the spec leaves out (None) are Azure's to default; the others must match."""
+    """Fields the spec leaves out (None) are Azure's to default; the others must match, except where the
+    read-back does not know the value (None: see ``AzureMLLifecycle.read_deployment``)."""
     if wanted is None:
         return True
     if seen is None:
         return False
-    return all(value is None or getattr(seen, name) == value for name, value in vars(wanted).items())
+    return all(value is None or getattr(seen, name) is None or getattr(seen, name) == value
+               for name, value in vars(wanted).items())
 
 
 def spec_differences(spec: DeploymentSpec, observed: ObservedDeployment) -> list[str]:
