@@ -10,6 +10,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from activities import bp as activities
+from activities.lifecycle import bp as lifecycle_activities
 from api.http import bp as http_routes
 from orchestrators.rollout import bp as orchestrators
 
@@ -19,4 +20,5 @@ logging.getLogger("azure").setLevel(logging.WARNING)
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(orchestrators)
 app.register_functions(activities)
+app.register_functions(lifecycle_activities)
 app.register_functions(http_routes)

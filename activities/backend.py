@@ -28,7 +28,6 @@ def current_backend() -> Backend:
     with _lock:
         if _backend is None:
             from adapters.azure_backend import AzureBackend
-
             from settings import load_settings
 
             _backend = AzureBackend(load_settings().azure)

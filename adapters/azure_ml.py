@@ -290,6 +290,9 @@ class AzureMLLifecycle:
     def _deployment_path(self, endpoint: str, deployment: str) -> str:
         return f"{self.workspace.endpoint_id(endpoint)}/deployments/{deployment}"
 
+    def arm_workspace(self) -> WorkspaceRef:
+        return self.workspace
+
     def location(self) -> str:
         """The workspace's region (read once)."""
         if self._location is None:

@@ -44,8 +44,8 @@ from rollout.deployment_spec import (
     InlineEnvironment,
     ObservedDeployment,
 )
-from rollout.errors import ResourceNotFound, ServiceError
-from rollout.model import DeploymentState, normalize_traffic
+from rollout.errors import ResourceNotFound, ServiceError, UpdateConflict
+from rollout.model import DeploymentState, WorkspaceRef, normalize_traffic
 from rollout.operation import NOT_FOUND, Observed, OperationStart
 
 VM_SIZES: Mapping[str, VmSize] = {size.name.lower(): size for size in (
@@ -181,6 +181,9 @@ class SimulatedLifecycle:
     def location(self) -> str:
         return self._location
 
+    def arm_workspace(self) -> WorkspaceRef:
+        return self.workspace.workspace
+
     # --- endpoints ------------------------------------------------------------------------------
 
     def begin_create_endpoint(self, endpoint: str, spec: EndpointSpec) -> OperationStart:
@@ -284,7 +287,8 @@ class SimulatedLifecycle:
             if current.instance_count == instance_count:
                 return OperationStart(False, None, f"{deployment!r} already has {instance_count} instances")
             if current.provisioning_state != "Succeeded":
-                raise ServiceError(f"Conflict: deployment {deployment!r} is {current.provisioning_state}")
+                raise UpdateConflict(f"deployment {deployment!r} is {current.provisioning_state}: another update is in "
+                                     "progress (409)")
             size = VM_SIZES.get((current.instance_type or "").lower())
             if size is not None and instance_count > current.instance_count:
                 extra = quota_cores(instance_count, size.vcpus) - quota_cores(current.instance_count, size.vcpus)

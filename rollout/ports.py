@@ -63,6 +63,10 @@ class LifecyclePort(Protocol):
         """The workspace's Azure region (autoscale settings live there)."""
         ...
 
+    def arm_workspace(self) -> WorkspaceRef:
+        """The workspace this port works in (to build the deployment's ARM id)."""
+        ...
+
     def begin_create_endpoint(self, endpoint: str, spec: EndpointSpec) -> OperationStart:
         """Create the endpoint with no traffic, unless it exists (then nothing is written)."""
         ...
