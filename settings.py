@@ -12,14 +12,21 @@
     AML_ROLLOUT_CLOUD                 AzureCloud (default), AzureUSGovernment, AzureChinaCloud, or the
                                       name of a cloud described at ARM_CLOUD_METADATA_URL
     ARM_CLOUD_METADATA_URL            ARM metadata document of a private cloud (Azure Stack), the
-                                      setting azure-ai-ml itself reads
+                                      setting azure-ai-ml itself reads. Set alone (the Azure CLI's
+                                      convention) it is refused: a document may describe several
+                                      clouds, so AML_ROLLOUT_CLOUD must name the one to use
     AML_ROLLOUT_MAX_ALERT_BYTES       largest alert webhook body accepted, default 262144
+
+Not read here: the identity. ``DefaultAzureCredential`` (azure-identity) reads its own settings,
+for a user-assigned managed identity ``AZURE_CLIENT_ID`` (its client id; without it the
+system-assigned identity is used), locally ``AZURE_TENANT_ID`` / ``AZURE_CLIENT_ID`` /
+``AZURE_CLIENT_SECRET`` for a service principal, or the developer's ``az login``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping
 
 from rollout.alerts import ManagedScope
@@ -43,7 +50,6 @@ class Settings:
     cloud: str = "AzureCloud"
     cloud_metadata_url: str | None = None
     max_alert_bytes: int = 262144
-    env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def azure(self) -> AzureSettings:
@@ -83,17 +89,24 @@ def _extra_workspaces(text: str) -> tuple[WorkspaceRef, ...]:
     return tuple(found)
 
 
+def _cloud(env: Mapping[str, str]) -> str:
+    name = env.get(PREFIX + "CLOUD", "").strip()
+    if not name and env.get("ARM_CLOUD_METADATA_URL", "").strip():
+        raise ValueError(f"ARM_CLOUD_METADATA_URL is set but {PREFIX}CLOUD is not: set {PREFIX}CLOUD to the name of "
+                         "the cloud that document describes (or unset ARM_CLOUD_METADATA_URL for public Azure)")
+    return name or "AzureCloud"
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read the settings from ``env`` (default: the process environment)."""
-    env = dict(os.environ if env is None else env)
+    """Read the settings from ``env`` (default: the process environment); raise ``ValueError`` naming a bad one."""
+    env = os.environ if env is None else env
     return Settings(
         workspace=_workspace(env),
         extra_workspaces=_extra_workspaces(env.get(PREFIX + "EXTRA_WORKSPACES", "")),
         log_analytics_workspace_id=env.get(PREFIX + "LOG_ANALYTICS_WORKSPACE_ID") or None,
         log_analytics_resource_id=env.get(PREFIX + "LOG_ANALYTICS_RESOURCE_ID") or None,
         metrics_lag_seconds=float(env.get(PREFIX + "METRICS_LAG_SECONDS", "60")),
-        cloud=env.get(PREFIX + "CLOUD", "AzureCloud"),
+        cloud=_cloud(env),
         cloud_metadata_url=env.get("ARM_CLOUD_METADATA_URL") or None,
         max_alert_bytes=int(env.get(PREFIX + "MAX_ALERT_BYTES", "262144")),
-        env=env,
     )

@@ -46,7 +46,7 @@ def _guarded(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
-def preflight(payload: dict[str, Any]) -> dict[str, Any]:
+def preflight(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Read the endpoint and every deployment behind it."""
     def work() -> dict[str, Any]:
         port, name = _endpoints(payload), payload["endpoint_name"]
@@ -56,13 +56,13 @@ def preflight(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
-def read_traffic(payload: dict[str, Any]) -> dict[str, Any]:
+def read_traffic(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Read the endpoint's current traffic."""
     return _guarded(lambda: {"endpoint": _endpoints(payload).get_endpoint(payload["endpoint_name"]).to_dict()})
 
 
 @bp.activity_trigger(input_name="payload")
-def set_traffic(payload: dict[str, Any]) -> dict[str, Any]:
+def set_traffic(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Write absolute traffic (the port writes nothing when already in place); return the endpoint read back.
 
     On failure the endpoint is re-read (when that works) so the orchestrator records the
@@ -84,7 +84,7 @@ def _reread(port: EndpointPort, name: str) -> dict[str, Any] | None:
 
 
 @bp.activity_trigger(input_name="payload")
-def check_health(payload: dict[str, Any]) -> dict[str, Any]:
+def check_health(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Per-deployment requests, errors (5xx and 424) and p99 latency over [start, end)."""
     def work() -> dict[str, Any]:
         metrics = current_backend().metrics(_workspace(payload), payload.get("metrics_source", "platform"))

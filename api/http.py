@@ -35,6 +35,7 @@ import azure.functions as func
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
 from api.alert_delivery import deliver_alert
+from api.instance_query import query_all_instances
 from api.problems import BACKEND_ERRORS, BackendUnavailable, BodyTooLarge, answers_problems
 from api.rollouts import RUNNING_STATUSES, find_rollout, is_running, request_of, runtime_status_name
 from rollout.control import OPERATOR_ACTIONS, action_refusal
@@ -107,9 +108,10 @@ async def list_rollouts(req: func.HttpRequest, client: df.DurableOrchestrationCl
     at most P30D), running first, then newest first."""
     window = _window_param(req)
     since = datetime.now(UTC) - window
-    running = await client.get_status_by(runtime_status=[OrchestrationRuntimeStatus(s) for s in RUNNING_STATUSES],
-                                         instance_id_prefix=INSTANCE_PREFIX)
-    recent = await client.get_status_by(created_time_from=since, instance_id_prefix=INSTANCE_PREFIX)
+    # Every page: the host answers 100 instances a page and get_status_by reads only the first.
+    running = await query_all_instances(client, runtime_status=[OrchestrationRuntimeStatus(s) for s in RUNNING_STATUSES],
+                                        instance_id_prefix=INSTANCE_PREFIX)
+    recent = await query_all_instances(client, created_time_from=since, instance_id_prefix=INSTANCE_PREFIX)
     statuses = _merge(running, recent, since)
     rollouts = [rollout_view(s, rollout_links(req, _endpoint_of(s))) for s in statuses]
     return json_response(200, {"window": format_duration(window), "rollouts": rollouts})

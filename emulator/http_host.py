@@ -12,11 +12,15 @@ As in Azure: a route with auth level ``function`` or ``admin`` needs the key, in
 or the ``x-functions-key`` header, else 401 with an empty body; an unknown path is 404; an
 unhandled exception in a function is a bare 500 (logged here). Beyond Azure: a known path with
 the wrong method is 405 with ``Allow``. Bodies are limited to ``max_body_bytes`` (default
-100 MiB, the Functions default) and answered 413 beyond.
+100 MiB, the Functions default) and answered 413 beyond, with the connection closed; the
+limit holds for chunked bodies too.
 
-Functions run on one event loop in its own thread, like the Python worker's; the HTTP server
-answers each connection in a thread of its own and hands the invocation to that loop. The
-access log shows method, path, status and time: never the query string (it may hold the key).
+HTTP/1.1 itself (request line, headers, Content-Length, chunked framing, keep-alive) is
+aiohttp's server, not parsed here: a malformed request (a chunk size of ``-1``, say) is its 400.
+It runs on the process's one worker loop (``emulator.worker.WORKER_LOOP``), where the functions
+run too, as in the Python worker: ``async`` functions are awaited there, plain ones run in the
+loop's thread pool. The access log shows method, path, status and time: never the query string
+(it may hold the key); aiohttp's own access log is off.
 """
 
 from __future__ import annotations
@@ -27,17 +31,15 @@ import inspect
 import json
 import logging
 import re
-import threading
 import time
 import uuid
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import azure.functions as func
+from aiohttp import web
 
 from emulator.worker import WORKER_LOOP, registered_functions
 
@@ -45,6 +47,7 @@ log = logging.getLogger("aml_rollout.http_host")
 
 DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024     # FUNCTIONS_REQUEST_BODY_SIZE_LIMIT's default
 FUNCTION_TIMEOUT_SECONDS = 230.0                # Azure's load balancer gives an HTTP trigger 230 s
+LISTEN_BACKLOG = 128                            # deep enough for a burst of webhook calls
 ANONYMOUS = "anonymous"
 
 
@@ -145,7 +148,7 @@ class HttpHost:
     """Serve ``app``'s HTTP functions on ``host:port`` (port 0: any free one), requiring ``key``.
 
     ``client_binding`` is the durable client binding JSON, or a callable returning it (read at
-    each invocation). ``start`` and ``stop`` run and end the server and its event loop.
+    each invocation). ``start`` and ``stop`` run and end the server on the worker loop.
     """
 
     def __init__(self, app: Any, client_binding: str | Callable[[], str], key: str, host: str = "127.0.0.1",
@@ -158,31 +161,51 @@ class HttpHost:
         self.max_body_bytes = max_body_bytes
         self._binding = client_binding
         self._address = (host, port)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> HttpHost:
-        """Start serving (the shared worker loop starts with the first host); returns self."""
-        self._loop = WORKER_LOOP.acquire()
-        self._server = _Server(self._address, _handler_class(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="http-host", daemon=True)
-        self._thread.start()
+        """Start serving (the shared worker loop starts with the first user); returns self.
+
+        Raises ``OSError`` when the address cannot be bound (nothing is left running then).
+        """
+        _redact_server_log()
+        WORKER_LOOP.acquire()
+        try:
+            WORKER_LOOP.run(self._listen(), timeout=30)
+        except BaseException:
+            WORKER_LOOP.release()
+            raise
         return self
 
+    async def _listen(self) -> None:
+        application = web.Application(client_max_size=self.max_body_bytes)
+        application.router.add_route("*", "/{path:.*}", self._serve)
+        # lingering_time 0: a body left unread (a 413) is not drained; the connection is closed at once.
+        runner = web.AppRunner(application, access_log=None, handle_signals=False, shutdown_timeout=1.0,
+                               lingering_time=0)
+        await runner.setup()
+        site = web.TCPSite(runner, self._address[0], self._address[1], backlog=LISTEN_BACKLOG)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._port = int(runner.addresses[0][1])
+
     def stop(self) -> None:
-        """Stop serving; the last host to stop closes the Durable client's HTTP session."""
-        if self._server is None:
+        """Stop serving; the last user of the worker loop closes the Durable client's HTTP session."""
+        runner, self._runner = self._runner, None
+        if runner is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server, self._thread, self._loop = None, None, None
-        WORKER_LOOP.release()
+        try:
+            WORKER_LOOP.run(runner.cleanup(), timeout=10)
+        finally:
+            self._port = None
+            WORKER_LOOP.release()
 
     def __enter__(self) -> HttpHost:
         return self.start()
@@ -192,8 +215,8 @@ class HttpHost:
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "not started"
-        return int(self._server.server_address[1])
+        assert self._port is not None, "not started"
+        return self._port
 
     @property
     def url(self) -> str:
@@ -202,7 +225,24 @@ class HttpHost:
 
     # --- requests ---------------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes, origin: str) -> Reply:
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            reply = Reply(413, {"Connection": "close"})
+        else:
+            headers = {name: value for name, value in request.headers.items()}
+            reply = await self.handle(request.method, request.raw_path, headers, body, f"http://{request.host}")
+        headers = {k: v for k, v in reply.headers.items() if k.lower() not in ("content-length", "transfer-encoding")}
+        response = web.Response(status=reply.status, headers=headers, body=reply.body)
+        if reply.headers.get("Connection", "").lower() == "close":
+            response.force_close()
+        log.info("%s %s -> %d (%.1f ms)", request.method, request.path, reply.status,
+                 (time.perf_counter() - started) * 1000)
+        return response
+
+    async def handle(self, method: str, target: str, headers: dict[str, str], body: bytes, origin: str) -> Reply:
         """Answer one request (``target``: path and query as sent; ``origin``: ``http://host:port``)."""
         parts = urlsplit(target)
         path = parts.path
@@ -222,7 +262,7 @@ class HttpHost:
             return Reply(401)
         request = func.HttpRequest(method, origin + target, headers=headers, params=query, route_params=params,
                                    body=body)
-        return self._invoke(route, request)
+        return await self._invoke(route, request)
 
     def _authorized(self, route: HttpRoute, query: dict[str, str], headers: dict[str, str]) -> bool:
         if route.auth_level == ANONYMOUS:
@@ -230,13 +270,10 @@ class HttpHost:
         given = next((v for k, v in headers.items() if k.lower() == "x-functions-key"), None) or query.get("code")
         return given is not None and hmac.compare_digest(given.encode(), self.key.encode())
 
-    def _invoke(self, route: HttpRoute, request: func.HttpRequest) -> Reply:
-        assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(self._call(route, request), self._loop)
+    async def _invoke(self, route: HttpRoute, request: func.HttpRequest) -> Reply:
         try:
-            response = future.result(timeout=FUNCTION_TIMEOUT_SECONDS)
-        except FutureTimeout:
-            future.cancel()
+            response = await asyncio.wait_for(self._call(route, request), FUNCTION_TIMEOUT_SECONDS)
+        except TimeoutError:
             log.error("function %s timed out after %.0f s", route.name, FUNCTION_TIMEOUT_SECONDS)
             return Reply(504)
         except Exception:
@@ -276,90 +313,18 @@ def redact(text: str) -> str:
     return _SECRET.sub(r"\1***", text)
 
 
-class _Server(ThreadingHTTPServer):
-    """A thread per connection, and a listen backlog deep enough for a burst of webhook calls
-    (socketserver's default of 5 resets the connections beyond it)."""
+class _RedactKeys(logging.Filter):
+    """aiohttp's server logs a malformed request with its parser error, which quotes the offending
+    line (the request line may carry ``?code=KEY``): the record keeps one redacted line, no traceback."""
 
-    daemon_threads = True
-    request_queue_size = 128
-
-
-class _BodyError(Exception):
-    def __init__(self, status: int) -> None:
-        self.status = status
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        message = record.getMessage() + (f": {type(error).__name__}: {error}" if error is not None else "")
+        record.msg, record.args, record.exc_info, record.exc_text = redact(message), None, None, None
+        return True
 
 
-def _handler_class(host: HttpHost) -> type[BaseHTTPRequestHandler]:
-    """A request handler class bound to ``host``."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "aml-rollout-emulator"
-        # Headers and body go out in two writes: with Nagle on, a keep-alive client's delayed ACK
-        # holds the body back ~40 ms.
-        disable_nagle_algorithm = True
-
-        def _serve(self) -> None:
-            started = time.perf_counter()
-            try:
-                body = self._read_body()
-            except _BodyError as exc:
-                self.close_connection = True
-                self._send(Reply(exc.status, {"Connection": "close"}), started)
-                return
-            headers = {k: v for k, v in self.headers.items()}
-            origin = f"http://{self.headers.get('Host') or host.url.split('://', 1)[1]}"
-            self._send(host.handle(self.command, self.path, headers, body, origin), started)
-
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
-
-        def _read_body(self) -> bytes:
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                return self._read_chunked()
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                raise _BodyError(400) from None
-            if length < 0:
-                raise _BodyError(400)
-            if length > host.max_body_bytes:
-                raise _BodyError(413)
-            return self.rfile.read(length) if length else b""
-
-        def _read_chunked(self) -> bytes:
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                try:
-                    size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"x", 16)
-                except ValueError:
-                    raise _BodyError(400) from None
-                if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                total += size
-                if total > host.max_body_bytes:
-                    raise _BodyError(413)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(1024)
-
-        def _send(self, reply: Reply, started: float) -> None:
-            self.send_response(reply.status)
-            for name, value in reply.headers.items():
-                if name.lower() not in ("content-length", "transfer-encoding"):
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            if self.command != "HEAD" and reply.body:
-                self.wfile.write(reply.body)
-            log.info("%s %s -> %d (%.1f ms)", self.command, urlsplit(self.path).path, reply.status,
-                     (time.perf_counter() - started) * 1000)
-
-        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            """Silenced: ``_send`` logs each request without its query string."""
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("http: %s", redact(format % args))
-
-    return Handler
+def _redact_server_log() -> None:
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _RedactKeys) for f in server_log.filters):
+        server_log.addFilter(_RedactKeys())

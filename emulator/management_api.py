@@ -11,7 +11,8 @@ binding; this module serves those routes (and the same routes under the public w
 ``GET instances/{id}``                      status; 200 done (Failed too, unless
                                             ``returnInternalServerErrorOnFailure``), 202 running, 404
 ``GET instances/``                          statuses filtered by ``createdTimeFrom``,
-                                            ``createdTimeTo``, ``runtimeStatus``, ``instanceIdPrefix``
+                                            ``createdTimeTo``, ``runtimeStatus``, ``instanceIdPrefix``;
+                                            pages of ``top`` (100) with ``x-ms-continuation-token``
 ``DELETE instances/{id}``, ``instances/``   purge; 200 ``{"instancesDeleted": n}`` or 404
 ``POST instances/{id}/raiseEvent/{name}``   202; 404 unknown; 410 done; 400 not JSON
 ``POST instances/{id}/terminate|suspend|resume``  202; 404 unknown; 410 done
@@ -34,6 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from emulator.clock import as_utc
+from emulator.status_views import DEFAULT_PAGE_SIZE, BadContinuationToken
 from emulator.taskhub import InstanceAlreadyExists, TaskHub, UnknownFunction
 
 RPC_PREFIX = "/durabletask/"
@@ -41,6 +43,7 @@ WEBHOOK_PREFIX = "/runtime/webhooks/durabletask/"
 RUNNING_STATUSES = frozenset({"Running", "Pending", "ContinuedAsNew", "Suspended"})
 DONE_STATUSES = frozenset({"Completed", "Failed", "Canceled", "Terminated"})
 INSTANCE_ID_PLACEHOLDER = "INSTANCEID"
+CONTINUATION_HEADER = "x-ms-continuation-token"
 
 
 class ManagementApi:
@@ -180,7 +183,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         api: ManagementApi = self.server.api  # type: ignore[attr-defined]
         request = _Request(method, self.path, body, self.headers.get("Content-Type"), api,
-                           f"http://{self.headers.get('Host') or api.origin.removeprefix('http://')}")
+                           f"http://{self.headers.get('Host') or api.origin.removeprefix('http://')}",
+                           self.headers.get(CONTINUATION_HEADER))
         try:
             response = request.route()
         except Exception as exc:  # the host answers 500 for anything unexpected
@@ -203,8 +207,9 @@ class _Request:
     """One management API request, routed as ``HttpApiHandler.HandleRequestAsync`` routes it."""
 
     def __init__(self, method: str, path: str, body: bytes, content_type: str | None, api: ManagementApi,
-                 origin: str) -> None:
+                 origin: str, continuation_token: str | None = None) -> None:
         parts = urlsplit(path)
+        self.continuation_token = continuation_token
         self.method, self.body, self.content_type, self.api, self.hub = method, body, content_type, api, api.hub
         self.url = origin + path
         self.origin = origin
@@ -269,11 +274,18 @@ class _Request:
         return _Response(200, status)
 
     def list_instances(self) -> _Response:
-        statuses = self.hub.list_instances(created_from=self.date("createdTimeFrom"),
-                                           created_to=self.date("createdTimeTo"),
-                                           runtime_status=self.statuses(), instance_id_prefix=self.text("instanceIdPrefix"),
-                                           show_input=self.flag("showInput", True))
-        return _Response(200, statuses)
+        """One page (``?top=``, default 100) after the ``x-ms-continuation-token`` request header, and the
+        next page's token in that response header - empty after the last page (``HandleGetStatusRequestAsync``
+        adds the header whatever the provider's token; .NET writes a null value as empty)."""
+        try:
+            statuses, token = self.hub.query_instances(
+                created_from=self.date("createdTimeFrom"), created_to=self.date("createdTimeTo"),
+                runtime_status=self.statuses(), instance_id_prefix=self.text("instanceIdPrefix"),
+                show_input=self.flag("showInput", True), page_size=self.integer("top", DEFAULT_PAGE_SIZE),
+                continuation_token=self.continuation_token)
+        except BadContinuationToken as exc:
+            return _error(500, "Something went wrong while processing your request", exc)
+        return _Response(200, statuses, {CONTINUATION_HEADER: token or ""})
 
     def purge(self, instance_id: str) -> _Response:
         return _Response(200, {"instancesDeleted": 1}) if self.hub.purge(instance_id) else _empty(404)
@@ -325,6 +337,13 @@ class _Request:
         return _empty(202) if self.hub.raise_event(instance_id, event_name, data) else _empty(410)
 
     # --- query parameters ------------------------------------------------------------------------
+
+    def integer(self, name: str, default: int) -> int:
+        """An int parameter as ``int.TryParse`` reads it; ``default`` when absent or unreadable."""
+        try:
+            return int(self.text(name) or "")
+        except ValueError:
+            return default
 
     def text(self, name: str) -> str | None:
         values = self.query.get(name)

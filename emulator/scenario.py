@@ -111,8 +111,8 @@ def report_problems(source: str, error: InvalidRequest, stream: TextIO) -> None:
         print(f"  {problem.field}: {problem.message}", file=stream)
 
 
-def load_scenario(path: str | Path, require_rollout: bool = True) -> Scenario:
-    """Read and validate a scenario file; raise ``InvalidRequest`` naming every bad field."""
+def load_scenario(path: str | Path, require_rollout: bool = True, simulated_endpoint: bool = True) -> Scenario:
+    """Read and validate a scenario file; raise ``InvalidRequest`` naming every bad field (see ``parse_scenario``)."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
@@ -120,7 +120,7 @@ def load_scenario(path: str | Path, require_rollout: bool = True) -> Scenario:
         raise InvalidRequest([FieldProblem(str(path), f"cannot be read: {exc.strerror}")]) from exc
     except yaml.YAMLError as exc:
         raise InvalidRequest([FieldProblem(str(path), f"is not valid YAML or JSON: {exc}")]) from exc
-    return parse_scenario(data, path.parent, require_rollout)
+    return parse_scenario(data, path.parent, require_rollout, simulated_endpoint)
 
 
 class _Problems:
@@ -140,8 +140,12 @@ class _Problems:
             return default
 
 
-def parse_scenario(data: Any, base: Path, require_rollout: bool = True) -> Scenario:
-    """Validate a scenario document; relative alert payload paths resolve against ``base``."""
+def parse_scenario(data: Any, base: Path, require_rollout: bool = True, simulated_endpoint: bool = True) -> Scenario:
+    """Validate a scenario document; relative alert payload paths resolve against ``base``.
+
+    ``simulated_endpoint`` False (``--azure``: the cloud has its own endpoint): ``endpoint.deployments``
+    may be left out (they are not used); when given they are still checked.
+    """
     problems = _Problems()
     if not isinstance(data, Mapping):
         raise InvalidRequest([FieldProblem("scenario", "must be a mapping")])
@@ -153,7 +157,8 @@ def parse_scenario(data: Any, base: Path, require_rollout: bool = True) -> Scena
     if not isinstance(endpoint, Mapping) or not isinstance(endpoint.get("name"), str):
         problems.add("endpoint", "must be a mapping with a name and deployments")
         raise InvalidRequest(problems.found)
-    deployments, traffic, mirror = _deployments(endpoint.get("deployments"), problems)
+    deployments, traffic, mirror = ((), {}, {}) if not simulated_endpoint and endpoint.get("deployments") is None else (
+        _deployments(endpoint.get("deployments"), problems))
     rollout = _rollout(data.get("rollout"), endpoint["name"], require_rollout, problems)
     rpm = problems.get("load.requests_per_minute", lambda: _non_negative(_mapping(data.get("load", {}))
                                                                           .get("requests_per_minute", 0)), 0.0)

@@ -41,6 +41,7 @@ from emulator.scenario import Scenario, load_scenario, parse_scenario, report_pr
 from emulator.simulate import build_workspace
 from emulator.simulated_azure import SimulatedBackend, SimulatedEndpoint
 from emulator.taskhub import TaskHub
+from emulator.worker import APP_SCRIPT, load_app, refusal
 from rollout.errors import InvalidRequest
 from settings import Settings, load_settings
 
@@ -75,19 +76,19 @@ class LocalServer:
 
     ``port`` 0 picks a free port; ``key`` None generates one; ``settings`` None uses
     ``serve_settings(scenario)``; ``client_binding`` None uses the management API's (a test may
-    point the functions at another task hub). ``start`` installs the backend and settings,
-    ``stop`` undoes everything.
+    point the functions at another task hub); ``app`` None loads this project's function app as
+    the Python worker does (``emulator.worker.load_app``: an app the worker refuses raises here).
+    ``start`` installs the backend and settings, ``stop`` undoes everything.
     """
 
     def __init__(self, scenario: Scenario, *, port: int = 0, key: str | None = None,
-                 settings: Settings | None = None, client_binding: str | None = None) -> None:
+                 settings: Settings | None = None, client_binding: str | None = None, app: Any = None) -> None:
         self.scenario = scenario
         self.key = key or secrets.token_urlsafe(24)
         self.settings = settings or serve_settings(scenario)
         self.clock = RealClock()
         self.backend: SimulatedBackend = build_workspace(scenario, self.clock.now)
-        from function_app import app
-
+        app = load_app() if app is None else app
         self.hub = TaskHub(app, self.clock)
         self.management = ManagementApi(self.hub)
         self._client_binding = client_binding
@@ -197,13 +198,16 @@ def azure_banner(server: LocalServer, settings: Settings) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Entry point of ``python -m emulator serve``: 0 after Ctrl-C/SIGTERM, 1 when the port is taken, 2 on a bad scenario
-    or bad settings."""
+    """Entry point of ``python -m emulator serve``: 0 after Ctrl-C/SIGTERM, 1 when the port is taken, 2 on a bad scenario,
+    bad settings or an app the Python worker would refuse to index."""
     parser = argparse.ArgumentParser(prog="python -m emulator serve", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0: any free one)")
     parser.add_argument("--scenario", help="scenario file (YAML or JSON) describing the simulated endpoint")
     parser.add_argument("--key", help="the function key requests must carry (default: generated and printed)")
+    parser.add_argument("--app", default=str(APP_SCRIPT),
+                        help="the function app script, indexed as the Python worker does (default: this project's "
+                             "function_app.py)")
     parser.add_argument("--azure", action="store_true",
                         help="act on the Azure ML endpoints and metrics of the cloud the AML_ROLLOUT_* settings name "
                              "(docs/azure.md) instead of a simulated endpoint; the app's settings come from the "
@@ -223,7 +227,12 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"bad settings: {exc}", file=sys.stderr)
         return 2
-    server = LocalServer(scenario, port=args.port, key=args.key, settings=settings)
+    try:
+        app = load_app(args.app)
+    except Exception as exc:   # the worker fails indexing on any exception, and so does this
+        print(refusal(args.app, exc), file=sys.stderr)
+        return 2
+    server = LocalServer(scenario, port=args.port, key=args.key, settings=settings, app=app)
     try:
         server.start()
     except OSError as exc:

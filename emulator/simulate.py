@@ -1,15 +1,22 @@
-"""``python -m emulator simulate SCENARIO [--json] [--azure]``: run one rollout on a virtual clock.
+"""``python -m emulator simulate SCENARIO [--json] [--real-clock] [--azure]``: run one rollout on a virtual clock.
 
 The registered functions of ``function_app`` run unchanged: the orchestrator through the real
 ``azure-functions-durable`` replay engine (``emulator.taskhub``), the activities against the
 simulated Azure ML endpoint and synthetic metrics of the scenario. Alerts are delivered at
 their virtual time through the webhook's own routing (``api.alert_delivery``) and a real
 ``DurableOrchestrationClient`` talking to the emulated management API; operator controls
-through the same client. Exit status: 0 promoted, 1 rolled back / aborted / failed, 2 bad scenario.
+through the same client. Exit status: 0 promoted, 1 rolled back / aborted / failed, 2 bad scenario
+or an app the Python worker would refuse to index (``--app``, default this project's function_app.py).
 
-``--azure``: the activities use ``AzureBackend(load_settings().azure)`` (the cloud and workspace the
-``AML_ROLLOUT_*`` settings name) instead of the simulated endpoint; the clock stays virtual (see
-"Running the emulator against a cloud" in docs/azure.md).
+``--real-clock``: run on the wall clock instead: every wait takes its real time and times are
+offsets from the moment the run starts. ``--azure``: the activities use
+``AzureBackend(load_settings().azure)`` (the cloud and workspace the ``AML_ROLLOUT_*`` settings
+name) instead of the simulated endpoint, and the scenario's ``endpoint.deployments`` may be left
+out. ``--azure`` needs ``--real-clock``: on the virtual clock steps would follow each other with
+no real time passing and every check would read metrics for virtual minutes that hold no data,
+so a real endpoint's traffic would move and roll back within seconds; it is refused (exit 2).
+Only a caller handing ``main`` the clock its cloud runs on (a fake of Azure in a test) runs
+``--azure`` virtually. See "Running the emulator against a cloud" in docs/azure.md.
 """
 
 from __future__ import annotations
@@ -27,12 +34,12 @@ import azure.durable_functions as df
 
 from activities.backend import use_backend
 from api.alert_delivery import deliver_alert
-from emulator.clock import VirtualClock
+from emulator.clock import Clock, RealClock, VirtualClock
 from emulator.management_api import ManagementApi
 from emulator.scenario import Scenario, load_scenario, report_problems
 from emulator.simulated_azure import SimulatedBackend, SimulatedWorkspace, SyntheticMetrics, TrafficChange
 from emulator.taskhub import TaskHub
-from emulator.worker import WORKER_LOOP
+from emulator.worker import APP_SCRIPT, WORKER_LOOP, load_app, refusal
 from rollout.alerts import ManagedScope
 from rollout.durations import format_duration
 from rollout.errors import InvalidRequest
@@ -115,17 +122,22 @@ class Timeline:
 
 
 def run_simulation(scenario: Scenario, backend: Backend | None = None,
-                   clock: VirtualClock | None = None) -> SimulationResult:
-    """Run the scenario's rollout to its end on a virtual clock.
+                   clock: Clock | None = None, app: Any = None) -> SimulationResult:
+    """Run the scenario's rollout to its end, on ``clock`` (default: a virtual clock at ``SIMULATION_START``).
 
-    ``backend`` defaults to the scenario's simulated workspace; pass another (the Azure adapters
-    pointed at a cloud, say) with the ``clock`` its world runs on to run the same scenario through it.
+    The scenario's times are offsets from ``clock.now()`` at the start; a ``RealClock`` makes every
+    wait take its real time. ``backend`` defaults to the scenario's simulated workspace; pass
+    another (the Azure adapters pointed at a cloud, say) with the ``clock`` its world runs on to
+    run the same scenario through it.
+    ``app``: the ``FunctionApp`` (default: this project's, loaded as the Python worker loads it,
+    ``emulator.worker.load_app``, which raises what the worker raises for an app it refuses).
     """
     assert scenario.rollout is not None
+    app = load_app() if app is None else app
     clock = clock or VirtualClock(SIMULATION_START)
+    start = clock.now()
     backend = backend or build_workspace(scenario, clock.now)
-    timeline = Timeline(SIMULATION_START)
-    from function_app import app
+    timeline = Timeline(start)
 
     use_backend(backend)
     hub = TaskHub(app, clock)
@@ -137,7 +149,7 @@ def run_simulation(scenario: Scenario, backend: Backend | None = None,
         client = _Client(df.DurableOrchestrationClient(api.client_binding_json()), loop)
         instance = instance_id_for(scenario.rollout.endpoint_name)
         hub.start(ORCHESTRATOR, instance, scenario.rollout.to_dict())
-        _schedule_world(scenario, hub, client, backend, timeline, instance, clock)
+        _schedule_world(scenario, hub, client, backend, timeline, instance, clock, start)
         hub.run(until=lambda: _finished(hub, instance), max_virtual_seconds=MAX_VIRTUAL_DAYS * 86400)
         status = hub.get_status(instance) or {}
         history = hub.history(instance)
@@ -145,7 +157,7 @@ def run_simulation(scenario: Scenario, backend: Backend | None = None,
         WORKER_LOOP.release()
         api.stop()
         use_backend(None)
-    result = _result(status, _traffic_changes(backend, scenario), timeline, clock.now())
+    result = _result(status, _traffic_changes(backend, scenario), timeline, clock.now(), start)
     result.history = history
     return result
 
@@ -162,26 +174,26 @@ class _Client:
 
 
 def _schedule_world(scenario: Scenario, hub: TaskHub, client: _Client, backend: Backend,
-                    timeline: Timeline, instance: str, clock: VirtualClock) -> None:
+                    timeline: Timeline, instance: str, clock: Clock, start: datetime) -> None:
     """Schedule the scenario's alerts, operator controls and outside traffic changes."""
     scope = ManagedScope((scenario.workspace,))
     for alert in scenario.alerts:
         def deliver(payload: Any = alert.payload, source: str = alert.source) -> None:
             outcome = client.run(lambda c: deliver_alert(payload, c, scope, scenario.workspace))
             timeline.add(clock.now(), "alert", source=source, **outcome.to_dict())
-        hub.call_at(SIMULATION_START + alert.at, deliver)
+        hub.call_at(start + alert.at, deliver)
     for control in scenario.controls:
         def send(action: str = control.action, reason: str = control.reason) -> None:
             client.run(lambda c: c.raise_event(instance, action, {"reason": reason}))
             timeline.add(clock.now(), "control", action=action, reason=reason)
-        hub.call_at(SIMULATION_START + control.at, send)
+        hub.call_at(start + control.at, send)
     for change in scenario.changes:
         def apply(traffic: Any = change.traffic) -> None:
             if isinstance(backend, SimulatedBackend):
                 backend.workspace.update_traffic(scenario.endpoint_name, traffic, None, by="someone else")
             else:
                 backend.endpoints(scenario.workspace).set_traffic(scenario.endpoint_name, traffic)
-        hub.call_at(SIMULATION_START + change.at, apply)
+        hub.call_at(start + change.at, apply)
 
 
 def _traffic_changes(backend: Backend, scenario: Scenario) -> list[TrafficChange] | None:
@@ -198,7 +210,7 @@ def _finished(hub: TaskHub, instance: str) -> bool:
 
 
 def _result(status: dict[str, Any], changes: list[TrafficChange] | None, timeline: Timeline,
-            now: datetime) -> SimulationResult:
+            now: datetime, start: datetime) -> SimulationResult:
     output = status.get("output")
     record = output if isinstance(output, dict) else {
         "outcome": "failed", "reason": f"orchestration {status.get('runtimeStatus', 'did not finish')}: {output}",
@@ -219,7 +231,7 @@ def _result(status: dict[str, Any], changes: list[TrafficChange] | None, timelin
                      reason=reasons.get(change.at.isoformat(), fallback))
     ended = datetime.fromisoformat(record["ended_at"]) if record.get("ended_at") else now
     timeline.add(ended, "outcome", outcome=record.get("outcome") or "failed", reason=record.get("reason"))
-    return SimulationResult(record, str(status.get("runtimeStatus")), (ended - SIMULATION_START).total_seconds(),
+    return SimulationResult(record, str(status.get("runtimeStatus")), (ended - start).total_seconds(),
                             timeline.sorted())
 
 
@@ -299,25 +311,40 @@ def cloud_backend(scenario: Scenario, settings: Settings | None = None) -> tuple
     return AzureBackend(settings.azure), replace(scenario, workspace=workspace)
 
 
+VIRTUAL_AZURE_REFUSED = (
+    "--azure: refusing to change a real endpoint on the virtual clock: steps would follow each other with no real "
+    "time passing and every health check would read metrics for virtual minutes that hold no data. Add --real-clock "
+    "(every wait then takes its real time), or use serve --azure")
+
+
 def main(argv: list[str], clock: VirtualClock | None = None) -> int:
     """Entry point of ``python -m emulator simulate``.
 
-    ``clock``: the virtual clock to run on (default: a new one at ``SIMULATION_START``); a test hands
-    the one its simulated cloud runs on.
+    ``clock``: the virtual clock to run on (default: a new one at ``SIMULATION_START``, or the wall
+    clock with ``--real-clock``); a test hands the one its fake cloud runs on, and only then does
+    ``--azure`` run without ``--real-clock``.
     """
     parser = argparse.ArgumentParser(prog="python -m emulator simulate", description=__doc__.splitlines()[0])
     parser.add_argument("scenario", help="scenario file (YAML or JSON)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the timeline")
+    parser.add_argument("--app", default=str(APP_SCRIPT),
+                        help="the function app script, indexed as the Python worker does (default: this project's "
+                             "function_app.py)")
+    parser.add_argument("--real-clock", action="store_true",
+                        help="run on the wall clock: every wait takes its real time (needed with --azure)")
     parser.add_argument("--azure", action="store_true",
                         help="act on the endpoint and read the metrics of the Azure ML workspace the AML_ROLLOUT_* "
-                             "settings name (docs/azure.md), not the scenario's simulated endpoint; waits still run "
-                             "on the virtual clock")
+                             "settings name (docs/azure.md), not the scenario's simulated endpoint; needs --real-clock")
     args = parser.parse_args(argv)
     try:
-        scenario = load_scenario(args.scenario)
+        scenario = load_scenario(args.scenario, simulated_endpoint=not args.azure)
     except InvalidRequest as exc:
         report_problems(str(args.scenario), exc, sys.stderr)
         return 2
+    if args.azure and not args.real_clock and clock is None:
+        print(VIRTUAL_AZURE_REFUSED, file=sys.stderr)
+        return 2
+    run_clock: Clock | None = clock or (RealClock() if args.real_clock else None)
     backend: Backend | None = None
     if args.azure:
         try:
@@ -326,10 +353,15 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
             print(f"--azure: {exc}", file=sys.stderr)
             return 2
         workspace = scenario.workspace
+        pace = "waits take their real time" if clock is None else "on the clock the caller's cloud runs on"
         print(f"--azure: endpoint {scenario.endpoint_name} of workspace {workspace.subscription_id}/"
               f"{workspace.resource_group}/{workspace.workspace_name}; the scenario's deployments, load, health and "
-              "faults are not used; waits run on the virtual clock, so steps follow each other without real time "
-              "passing and metrics are read for virtual times (docs/azure.md)", file=sys.stderr)
-    result = run_simulation(scenario, backend=backend, clock=clock)
+              f"faults are not used; {pace} (docs/azure.md)", file=sys.stderr)
+    try:
+        app = load_app(args.app)
+    except Exception as exc:   # the worker fails indexing on any exception, and so does this
+        print(refusal(args.app, exc), file=sys.stderr)
+        return 2
+    result = run_simulation(scenario, backend=backend, clock=run_clock, app=app)
     print(json.dumps(result.to_json(), indent=2) if args.json else render(scenario, result))
     return result.exit_code()

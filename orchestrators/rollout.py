@@ -89,7 +89,8 @@ class RolloutRun:
 
     @property
     def now(self) -> datetime:
-        return self.context.current_utc_datetime
+        now: datetime = self.context.current_utc_datetime
+        return now
 
     # --- the walk ------------------------------------------------------------------------
 

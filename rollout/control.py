@@ -32,8 +32,9 @@ def control_action(event: str, payload: Any, paused: bool) -> tuple[str, str]:
 
 
 def _reason(event: str, payload: Any) -> str:
-    if isinstance(payload, Mapping) and isinstance(payload.get("reason"), str) and payload["reason"]:
-        return payload["reason"]
+    reason = payload.get("reason") if isinstance(payload, Mapping) else None
+    if isinstance(reason, str) and reason:
+        return reason
     return f"{event} requested"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeGuard
 
 from rollout.durations import format_duration, parse_duration
 from rollout.errors import FieldProblem, InvalidRequest
@@ -90,7 +90,7 @@ def instance_id_for(endpoint_name: str) -> str:
 _Parser = Callable[[Any], Any]
 
 
-def is_valid_name(value: Any) -> bool:
+def is_valid_name(value: Any) -> TypeGuard[str]:
     """Whether ``value`` is a valid Azure ML endpoint or deployment name."""
     return isinstance(value, str) and _NAME.match(value) is not None
 

@@ -25,7 +25,7 @@ from emulator.clock import RealClock, VirtualClock
 from emulator.scenario import DEFAULT_WORKSPACE, Scenario, load_scenario, parse_scenario
 from emulator.simulate import SIMULATION_START, SimulationResult, build_workspace, main, run_simulation
 from emulator.simulated_azure import SimulatedBackend, SimulatedEndpointPort
-from rollout.errors import PermissionDenied, ServiceError
+from rollout.errors import InvalidRequest, PermissionDenied, ServiceError
 from tests.azure.conftest import LA_WORKSPACE, SCENARIO_CLOUD, StaticCredential, scenario_backend
 from tests.azure.fake_azure import TOKEN
 from tests.azure.scenario_azure import ADFS, CLIENT_ID, CLIENT_SECRET, ScenarioAzure
@@ -314,7 +314,7 @@ def test_simulate_azure_needs_the_workspace_setting_and_no_other_workspace(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     for name in ("AML_ROLLOUT_SUBSCRIPTION_ID", "AML_ROLLOUT_RESOURCE_GROUP", "AML_ROLLOUT_WORKSPACE_NAME"):
         monkeypatch.delenv(name, raising=False)
-    assert main(["--azure", str(EXAMPLES / "healthy-promotion.yaml")]) == 2
+    assert main(["--azure", "--real-clock", str(EXAMPLES / "healthy-promotion.yaml")]) == 2
     assert "set AML_ROLLOUT_SUBSCRIPTION_ID" in capsys.readouterr().err
     ws = DEFAULT_WORKSPACE
     for name, value in (("SUBSCRIPTION_ID", ws.subscription_id), ("RESOURCE_GROUP", ws.resource_group),
@@ -323,8 +323,53 @@ def test_simulate_azure_needs_the_workspace_setting_and_no_other_workspace(
     elsewhere = tmp_path / "elsewhere.yaml"
     elsewhere.write_text((EXAMPLES / "healthy-promotion.yaml").read_text() + "workspace: {subscription_id: s, "
                          "resource_group: rg, workspace_name: mlw-elsewhere}\n")
-    assert main(["--azure", str(elsewhere)]) == 2
+    assert main(["--azure", "--real-clock", str(elsewhere)]) == 2
     assert "the scenario names workspace 'mlw-elsewhere', the settings 'mlw-local'" in capsys.readouterr().err
+
+
+def test_simulate_azure_refuses_to_move_a_real_endpoint_on_the_virtual_clock(
+        scenario_azure: ScenarioAzure, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    _cloud_environment(monkeypatch, scenario_azure)
+    path = EXAMPLES / "healthy-promotion.yaml"
+    world = scenario_azure.load(load_scenario(path), RealClock().now)
+    assert main(["--azure", str(path)]) == 2
+    assert "--azure: refusing to change a real endpoint on the virtual clock" in capsys.readouterr().err
+    assert scenario_azure.calls() == [] and scenario_azure.token_requests == []     # nothing reached the cloud
+    assert [c.by for c in world.workspace.endpoint(load_scenario(path).endpoint_name).changes] == ["setup"]
+
+
+REAL_CLOCK_ROLLOUT = {
+    "endpoint": {"name": "fraud-detection-endpoint"},     # no deployments: --azure reads the cloud's
+    "rollout": {"new_deployment": GREEN, "traffic_steps": [10, 50, 100], "observation_window": "PT5M",
+                "check_interval": "PT1M"},
+    "controls": [{"at": "PT2S", "action": "abort", "reason": "enough"}],
+}
+
+
+def test_simulate_azure_real_clock_acts_on_the_cloud_in_real_time_without_listing_deployments(
+        scenario_azure: ScenarioAzure, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
+    _cloud_environment(monkeypatch, scenario_azure)
+    world = scenario_azure.load(fresh(CASES["healthy-promotion"].scenario), RealClock().now)
+    path = tmp_path / "real-clock.yaml"
+    path.write_text(json.dumps(REAL_CLOCK_ROLLOUT))
+    started = datetime.now(world.workspace.endpoint("fraud-detection-endpoint").changes[0].at.tzinfo)
+    assert main(["--azure", "--real-clock", "--json", str(path)]) == 1
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert (result["outcome"], result["final_traffic"]) == ("aborted", {BLUE: 100}), err
+    changes = world.workspace.endpoint("fraud-detection-endpoint").changes
+    assert [dict(c.traffic) for c in changes[1:]] == [{BLUE: 90, GREEN: 10}, {BLUE: 100}]
+    assert (changes[-1].at - started).total_seconds() >= 2          # the abort came 2 real seconds in
+    assert 2 <= result["elapsed_seconds"] < 30
+    assert "waits take their real time" in err
+
+
+def test_without_azure_a_scenario_must_list_the_deployments() -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        parse_scenario(REAL_CLOCK_ROLLOUT, ROOT)
+    assert [p.field for p in refused.value.problems] == ["endpoint.deployments"]
+    assert parse_scenario(REAL_CLOCK_ROLLOUT, ROOT, simulated_endpoint=False).deployments == ()
 
 
 def test_serve_azure_acts_on_the_configured_cloud(scenario_azure: ScenarioAzure, monkeypatch: pytest.MonkeyPatch,

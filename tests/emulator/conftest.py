@@ -185,6 +185,69 @@ def napper(context: df.DurableOrchestrationContext):
     return {"started": started.isoformat(), "woke": context.current_utc_datetime.isoformat()}
 
 
+@app.orchestration_trigger(context_name="context")
+def big_status(context: df.DurableOrchestrationContext):
+    """Sets a custom status of ``repeat`` copies of ``text``, waits a minute, then returns "done"."""
+    spec = context.get_input()
+    context.set_custom_status(spec["text"] * spec["repeat"])
+    yield context.create_timer(context.current_utc_datetime + timedelta(minutes=1))
+    return "done"
+
+
+@app.orchestration_trigger(context_name="context")
+def watcher(context: df.DurableOrchestrationContext):
+    """Up to 3 ten-minute windows racing one ``stop`` waiter; on ``stop``, cancels the window's timer when
+    the input says so, then calls ``double`` - the shape of a rollout's waits."""
+    cancel = context.get_input()["cancel"]
+    stop = context.wait_for_external_event("stop")
+    for window in range(3):
+        timer = context.create_timer(context.current_utc_datetime + timedelta(minutes=10))
+        winner = yield context.task_any([stop, timer])
+        if winner == stop:
+            if cancel:
+                timer.cancel()
+            doubled = yield context.call_activity("double", window)
+            return {"window": window, "doubled": doubled, "at": context.current_utc_datetime.isoformat()}
+    return {"window": None}
+
+
+@app.orchestration_trigger(context_name="context")
+def quitter(context: df.DurableOrchestrationContext):
+    """Returns as soon as ``stop`` beats a 30-minute timer, cancelling the timer when the input says so."""
+    timer = context.create_timer(context.current_utc_datetime + timedelta(minutes=30))
+    stop = context.wait_for_external_event("stop")
+    winner = yield context.task_any([stop, timer])
+    if winner == stop and context.get_input()["cancel"]:
+        timer.cancel()
+    return "stopped" if winner == stop else "timed out"
+
+
+REDEPLOYED = {"version": "v1"}
+"""Which code ``redeployable`` runs; a test changes it mid-orchestration, as a redeploy would."""
+
+
+@app.orchestration_trigger(context_name="context")
+def redeployable(context: df.DurableOrchestrationContext):
+    """v1: double(1), a 10-minute window raced against ``go``, double(2). Other versions change one thing."""
+    version = REDEPLOYED["version"]
+    if version == "timer first":
+        yield context.create_timer(context.current_utc_datetime + timedelta(minutes=1))
+    if version == "activity wrapped in task_all":
+        yield context.task_all([context.call_activity("double", 1)])
+    elif version != "first activity removed":
+        name = {"activity renamed": "explode", "activity name cased": "DOUBLE"}.get(version, "double")
+        yield context.call_activity(name, 5 if version == "activity input changed" else 1)
+    minutes = 20 if version == "timer length changed" else 10
+    timer = context.create_timer(context.current_utc_datetime + timedelta(minutes=minutes))
+    go = context.wait_for_external_event("proceed" if version == "event renamed" else "go")
+    if version == "extra event waiter":
+        yield context.task_any([go, timer, context.wait_for_external_event("skip")])
+    else:
+        yield context.task_any([go, timer])
+    result = yield context.call_activity("double", 2)
+    return {"version": version, "result": result}
+
+
 @pytest.fixture(autouse=True)
 def fresh_fakes():
     """Each test starts with no flaky failures configured, an empty replay log and a deterministic FICKLE."""
@@ -192,6 +255,7 @@ def fresh_fakes():
     FLAKY.calls.clear()
     REPLAY_LOG.clear()
     FICKLE["activity"] = "double"
+    REDEPLOYED["version"] = "v1"
 
 
 @pytest.fixture(name="app")
@@ -229,3 +293,8 @@ def replay_log() -> list[str]:
 @pytest.fixture
 def fickle_choice() -> dict[str, str]:
     return FICKLE
+
+
+@pytest.fixture
+def redeployed() -> dict[str, str]:
+    return REDEPLOYED

@@ -15,6 +15,7 @@ import azure.durable_functions as df
 import pytest
 from azure.durable_functions import OrchestrationRuntimeStatus as Status
 
+from api.instance_query import query_all_instances
 from emulator.management_api import ManagementApi
 from emulator.worker import WORKER_LOOP
 
@@ -187,3 +188,29 @@ def test_client_binding_carries_the_urls_the_client_needs(api):
     client = df.DurableOrchestrationClient(api.client_binding_json())
     links = client.create_http_management_payload("abc")
     assert links["statusQueryGetUri"] == f"{api.base_url}/instances/abc?taskHub=AmlRollout&connection=Storage"
+
+
+# --- paging (HttpApiHandler.HandleGetStatusRequestAsync: 100 a page, x-ms-continuation-token) -----------------
+
+
+def test_the_instance_query_pages_by_100_with_continuation_tokens_as_the_host_does(hub, api, client, call):
+    for n in range(250):
+        hub.start("forever", f"wait-{n:03d}")
+    url = api.rpc_base_url + "instances/?instanceIdPrefix=wait-"
+
+    pages, token = [], None
+    while True:
+        request = urllib.request.Request(url, headers={"x-ms-continuation-token": token} if token else {})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            pages.append([s["instanceId"] for s in json.loads(response.read())])
+            token = response.headers["x-ms-continuation-token"]
+        if not token:
+            break
+
+    assert [len(page) for page in pages] == [100, 100, 50]
+    assert [i for page in pages for i in page] == [f"wait-{n:03d}" for n in range(250)]
+    assert len(http("GET", api.rpc_base_url + "instances/?top=30")[1]) == 30
+    # The Python client reads the first page only; the app's own query follows the tokens.
+    assert len(call(client.get_status_by(instance_id_prefix="wait-"))) == 100
+    everything = call(query_all_instances(client, instance_id_prefix="wait-"))
+    assert [s.instance_id for s in everything] == [f"wait-{n:03d}" for n in range(250)]
