@@ -53,7 +53,7 @@ def _guarded(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
-def lifecycle_inspect(payload: dict[str, Any]) -> dict[str, Any]:
+def lifecycle_inspect(payload: Mapping[str, Any]) -> dict[str, Any]:
     """The endpoint's and the new deployment's state, the new deployment's spec, and the quota of its VM size."""
     def work() -> dict[str, Any]:
         port, endpoint = _port(payload), payload["endpoint_name"]
@@ -71,7 +71,7 @@ def lifecycle_inspect(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
-def spec_check(payload: dict[str, Any]) -> dict[str, Any]:
+def spec_check(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Compare the requested deployment spec with the deployment that exists: ``{exists, differences}``."""
     from rollout.deployment_spec import spec_differences
 
@@ -85,14 +85,14 @@ def spec_check(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
-def create_endpoint_start(payload: dict[str, Any]) -> dict[str, Any]:
+def create_endpoint_start(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Start creating the endpoint (nothing when it exists)."""
     spec = parse_endpoint_spec(payload.get("endpoint") or {})
     return _guarded(lambda: _port(payload).begin_create_endpoint(payload["endpoint_name"], spec).to_dict())
 
 
 @bp.activity_trigger(input_name="payload")
-def create_deployment_start(payload: dict[str, Any]) -> dict[str, Any]:
+def create_deployment_start(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Start creating the deployment with 0% traffic (nothing when it exists)."""
     spec = parse_deployment_spec(payload["deployment"])
     return _guarded(lambda: _port(payload).begin_create_deployment(
@@ -100,20 +100,20 @@ def create_deployment_start(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
-def scale_start(payload: dict[str, Any]) -> dict[str, Any]:
+def scale_start(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Start setting the deployment's instance count (nothing when it already has it)."""
     return _guarded(lambda: _port(payload).begin_scale(
         payload["endpoint_name"], payload["deployment_name"], int(payload["instance_count"])).to_dict())
 
 
 @bp.activity_trigger(input_name="payload")
-def delete_start(payload: dict[str, Any]) -> dict[str, Any]:
+def delete_start(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Start deleting the deployment (refused while it holds traffic; nothing when it is gone)."""
     return _guarded(lambda: _port(payload).begin_delete(payload["endpoint_name"], payload["deployment_name"]).to_dict())
 
 
 @bp.activity_trigger(input_name="payload")
-def operation_poll(payload: dict[str, Any]) -> dict[str, Any]:
+def operation_poll(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Read the resource a long operation works on; with ``log_lines``, also the deployment's container log tail."""
     def work() -> dict[str, Any]:
         port, endpoint = _port(payload), payload["endpoint_name"]
@@ -142,7 +142,7 @@ def _logs(port: LifecyclePort, endpoint: str, deployment: str, lines: int) -> di
 
 
 @bp.activity_trigger(input_name="payload")
-def autoscale_apply(payload: dict[str, Any]) -> dict[str, Any]:
+def autoscale_apply(payload: Mapping[str, Any]) -> dict[str, Any]:
     """PUT the deployment's autoscale setting (the whole body: writing it twice changes nothing)."""
     def work() -> dict[str, Any]:
         backend, workspace = current_backend(), _workspace(payload)
@@ -159,7 +159,7 @@ def autoscale_apply(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
-def autoscale_remove(payload: dict[str, Any]) -> dict[str, Any]:
+def autoscale_remove(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Delete the deployment's autoscale setting made by aml-rollout (nothing when there is none)."""
     def work() -> dict[str, Any]:
         port = current_backend().autoscale(_workspace(payload))
