@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rollout.autoscale import AutoscaleSpec, autoscale_setting, parse_autoscale, setting_name
+from rollout.capacity import CapacitySpec, QuotaUsage, VmSize
 from rollout.cleanup import CleanupSpec, cleanup_decision, parse_cleanup, revert_deadline, revert_refusal
 from rollout.errors import InvalidRequest
+from rollout.lifecycle_plan import capacity_decision, creation_decision
 from rollout.operation import LOG_LINES, Observed, last_lines, next_step, watch
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -172,3 +174,44 @@ def test_last_lines_keeps_the_tail() -> None:
     text = "".join(f"line {n}\n" for n in range(250)) + "\n\n"
     kept = last_lines(text)
     assert len(kept) == LOG_LINES and kept[0] == "line 150" and kept[-1] == "line 249"
+
+
+# --- creation and capacity decisions -------------------------------------------------------------
+
+
+
+@pytest.mark.parametrize("endpoint, new, has_spec, differences, expected, refused", [
+    pytest.param("NotFound", "NotFound", True, [], (True, True), None, id="new-endpoint-creates-both"),
+    pytest.param("NotFound", "NotFound", False, [], (False, False), "endpoint does not exist", id="new-endpoint-no-spec"),
+    pytest.param("Updating", "NotFound", True, [], (False, False), "Updating, not Succeeded", id="endpoint-busy"),
+    pytest.param("Succeeded", "NotFound", True, [], (False, True), None, id="creates-deployment"),
+    pytest.param("Succeeded", "NotFound", False, [], (False, False), "give 'deployment'", id="missing-without-spec"),
+    pytest.param("Succeeded", "Succeeded", True, [], (False, False), None, id="same-spec-used-as-is"),
+    pytest.param("Succeeded", "Succeeded", True, ["model: wanted x"], (False, False), "never rebuilt",
+                 id="different-spec-refused"),
+    pytest.param("Succeeded", "Failed", True, [], (False, False), "is Failed", id="failed-deployment-refused"),
+    pytest.param("Succeeded", "Succeeded", False, [], (False, False), None, id="todays-request-unchanged"),
+])
+def test_creation_decision(endpoint: str, new: str, has_spec: bool, differences: list[str],
+                           expected: tuple[bool, bool], refused: str | None) -> None:
+    decision = creation_decision(endpoint, new, "green", has_spec, differences)
+    assert (decision.create_endpoint, decision.create_deployment) == expected
+    assert (decision.refusal is None) if refused is None else (refused in (decision.refusal or ""))
+
+
+DS3 = VmSize("Standard_DS3_v2", "standardDSv2Family", 4)
+FAMILY = [QuotaUsage("Standard DSv2 Family Cluster Dedicated vCPUs", 16, 48)]
+
+
+@pytest.mark.parametrize("spec, held, size, instances, needed, refused", [
+    pytest.param(None, 0, DS3, (1, 1, 1), 8, None, id="no-capacity-keeps-instance-count"),
+    pytest.param(CapacitySpec(), 0, DS3, (1, 2, 4), 20, None, id="prescale-fits"),
+    pytest.param(CapacitySpec(headroom=3.0), 0, DS3, (1, 5, 9), 44, "needs 44 more cores", id="prescale-beyond-quota"),
+    pytest.param(CapacitySpec(), 1, DS3, (1, 2, 4), 12, None, id="held-instances-counted"),
+    pytest.param(CapacitySpec(), 0, None, (1, 2, 4), 0, "not offered", id="unknown-vm-size"),
+])
+def test_capacity_decision(spec: CapacitySpec | None, held: int, size: VmSize | None, instances: tuple[int, ...],
+                           needed: int, refused: str | None) -> None:
+    decision = capacity_decision(spec, (10, 50, 100), 3, 100, 1, held, size, FAMILY)
+    assert (decision.instances, decision.needed_cores) == (instances, needed)
+    assert (decision.refusal is None) if refused is None else (refused in (decision.refusal or ""))
