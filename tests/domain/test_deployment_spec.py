@@ -16,6 +16,7 @@ from rollout.deployment_spec import (
     spec_differences,
 )
 from rollout.errors import InvalidRequest
+from rollout.lifecycle_request import LifecycleRequest, parse_lifecycle
 
 ARM = "/subscriptions/s1/resourceGroups/rg1/providers/Microsoft.MachineLearningServices/workspaces/ws1"
 SPEC = {"model": "azureml:fraud-model:2", "environment": "azureml:sklearn-env:1", "instance_type": "Standard_DS3_v2"}
@@ -182,3 +183,35 @@ def test_spec_differences(spec: DeploymentSpec, seen: ObservedDeployment, differ
 
 def test_instance_count_is_not_compared() -> None:
     assert spec_differences(parse_deployment_spec({**SPEC, "instance_count": 5}), observed(code=None)) == []
+
+
+# --- the request's lifecycle fields ------------------------------------------------------------
+
+
+
+def test_lifecycle_fields_default_to_todays_behaviour() -> None:
+    assert parse_lifecycle({"endpoint_name": "ep"}) == LifecycleRequest()
+
+
+def test_lifecycle_fields_round_trip() -> None:
+    data = {"deployment": SPEC, "endpoint": {"auth_mode": "aml_token"}, "mirror": {"percent": 20, "window": "PT15M"},
+            "capacity": {"max_instances": 8}, "autoscale": {"max_instances": 6}, "cleanup": "delete",
+            "revert_window": "PT1H", "create_timeout": "PT1H", "scale_timeout": "PT10M"}
+    parsed = parse_lifecycle(data)
+    assert parse_lifecycle(parsed.to_dict()) == parsed
+    assert parsed.cleanup.mode == "delete" and parsed.mirror is not None and parsed.mirror.percent == 20
+
+
+@pytest.mark.parametrize("data, fields", [
+    pytest.param({"endpoint": {}}, ["rollout.endpoint"], id="endpoint-needs-deployment"),
+    pytest.param({"deployment": {**SPEC, "model": "./m"}, "mirror": {"percent": 70}},
+                 ["rollout.deployment.model", "rollout.mirror.percent"], id="nested-fields-prefixed"),
+    pytest.param({"create_timeout": "PT10S"}, ["rollout.create_timeout"], id="timeout-too-short"),
+    pytest.param({"cleanup": "drop", "revert_window": "P3D"}, ["rollout.cleanup", "rollout.revert_window"],
+                 id="cleanup-and-window"),
+    pytest.param({"autoscale": {"min_instances": 0}}, ["rollout.autoscale.min_instances"], id="autoscale"),
+])
+def test_lifecycle_problems_name_every_field(data: dict[str, object], fields: list[str]) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_lifecycle(data, "rollout.")
+    assert [p.field for p in caught.value.problems] == fields
