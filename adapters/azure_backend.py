@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rollout.errors import ServiceError
 from rollout.model import WorkspaceRef
+from rollout.plan import METRICS_SOURCES
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -31,9 +32,6 @@ if TYPE_CHECKING:
 
     from adapters.azure_common import ClientTuning, CloudEndpoints
     from rollout.ports import AutoscalePort, EndpointPort, LifecyclePort, MetricsPort
-
-METRIC_SOURCES = ("platform", "log_analytics")
-
 
 @dataclass(frozen=True)
 class AzureSettings:
@@ -129,8 +127,8 @@ class AzureBackend:
 
     def metrics(self, workspace: WorkspaceRef | None, source: str) -> MetricsPort:
         """The metrics port for ``workspace`` and ``source`` ("platform" or "log_analytics"), built on first use."""
-        if source not in METRIC_SOURCES:
-            raise ValueError(f"metrics source must be one of {METRIC_SOURCES}, not {source!r}")
+        if source not in METRICS_SOURCES:
+            raise ValueError(f"metrics source must be one of {METRICS_SOURCES}, not {source!r}")
         target = self._workspace(workspace)
         with self._lock:
             key = (target, source)

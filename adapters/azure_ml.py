@@ -15,8 +15,6 @@ deployments 2023-04-01-preview, workspace 2024-10-01-preview):
   last-writer-wins: Azure has no ETag on endpoints, so a change made by someone else between
   our GET and our PUT is overwritten (the orchestrator's drift check reads traffic before each
   step).
-- ``scale_deployment``: GET the deployment; unless it already has ``instance_count``, PUT it
-  back with the new count (the SDK first GETs the endpoint and the workspace), poll, GET.
 
 Failures raise ``rollout.errors`` (see ``adapters.azure_common.translate``). A long-running
 operation still going after ``ClientTuning.lro_timeout`` raises ``TransientError``: Azure carries
@@ -171,29 +169,6 @@ class AzureMLEndpoints:
 
         return endpoint_state(self._call(action, write))
 
-    def scale_deployment(self, endpoint: str, deployment: str, instance_count: int) -> DeploymentState:
-        """Set a deployment's instance count, wait for it, return it as read back (no PUT when already so)."""
-        action = f"scaling deployment {deployment!r} of endpoint {endpoint!r}"
-        current = self._read_deployment(endpoint, deployment)
-        if current.instance_count == instance_count:
-            return deployment_state(current)
-        current.instance_count = instance_count
-
-        def write() -> OnlineDeployment:
-            poller = self._ml.online_deployments.begin_create_or_update(current, skip_script_validation=True)
-            return self._wait(poller, action)
-
-        return deployment_state(self._call(action, write))
-
-    def _read_deployment(self, endpoint: str, deployment: str) -> OnlineDeployment:
-        """GET the deployment; when it is missing, say whether the endpoint is missing too."""
-        try:
-            return self._call(f"reading deployment {deployment!r} of endpoint {endpoint!r}",
-                              lambda: self._ml.online_deployments.get(deployment, endpoint))
-        except ResourceNotFound as missing:
-            if missing.kind == "deployment":
-                self.get_endpoint(endpoint)  # raises ResourceNotFound("endpoint", ...) when that is what is missing
-            raise
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.rollouts import find_running_rollout
-from rollout.alerts import AlertDecision, ManagedScope, decide, locate, parse_alert
+from rollout.alerts import AlertDecision, ManagedScope, decide, locate, parse_alert, strongest
 from rollout.model import WorkspaceRef
 
 log = logging.getLogger("aml_rollout.alerts")
@@ -33,7 +33,8 @@ class AlertOutcome:
 
 async def deliver_alert(payload: Any, client: Any, scope: ManagedScope,
                         default_workspace: WorkspaceRef | None = None) -> AlertOutcome:
-    """Route one alert payload; raises ``InvalidAlert`` when it is not the common schema.
+    """Route one alert payload to every managed endpoint it names; raises ``InvalidAlert`` when it
+    is not a well-formed common-schema payload. The outcome is the decision that mattered most.
 
     When raising the event fails and the rollout is no longer running (it ended between the
     lookup and the event: the task hub answers 410), nothing is left to do. Any other error from
@@ -41,17 +42,24 @@ async def deliver_alert(payload: Any, client: Any, scope: ManagedScope,
     Azure Monitor sends the alert again.
     """
     alert = parse_alert(payload)
-    target = locate(alert, scope)
-    rollout = await find_running_rollout(client, target.endpoint) if target else None
-    decision = decide(alert, target, rollout, default_workspace)
-    if decision.action != "ignore" and decision.instance_id and target:
-        event = "rollback" if decision.action == "rollback" else "alert"
-        try:
-            await client.raise_event(decision.instance_id, event, {"reason": decision.reason, "alert": alert.summary()})
-        except Exception:
-            if await find_running_rollout(client, target.endpoint) is not None:
-                raise
-            decision = AlertDecision("ignore", "the endpoint's rollout ended while the alert was being delivered")
-    log.info("alert %s (%s) for %s: %s: %s", alert.rule, alert.monitor_condition,
-             target.endpoint if target else "-", decision.action, decision.reason)
-    return AlertOutcome(decision, alert.summary(), target.endpoint if target else None)
+    outcome: AlertOutcome | None = None
+    for target in locate(alert, scope):     # every endpoint the alert names, each with its own rollout
+        rollout = await find_running_rollout(client, target.endpoint)
+        decision = decide(alert, target, rollout, default_workspace)
+        if decision.action != "ignore" and decision.instance_id:
+            event = "rollback" if decision.action == "rollback" else "alert"
+            try:
+                await client.raise_event(decision.instance_id, event, {"reason": decision.reason, "alert": alert.summary()})
+            except Exception:
+                if await find_running_rollout(client, target.endpoint) is not None:
+                    raise
+                decision = AlertDecision("ignore", "the endpoint's rollout ended while the alert was being delivered")
+        log.info("alert %s (%s) for %s: %s: %s", alert.rule, alert.monitor_condition, target.endpoint,
+                 decision.action, decision.reason)
+        if outcome is None or strongest([outcome.decision, decision]) is not outcome.decision:
+            outcome = AlertOutcome(decision, alert.summary(), target.endpoint)
+    if outcome is None:
+        decision = decide(alert, None, None, default_workspace)
+        log.info("alert %s (%s): %s: %s", alert.rule, alert.monitor_condition, decision.action, decision.reason)
+        outcome = AlertOutcome(decision, alert.summary(), None)
+    return outcome

@@ -37,12 +37,13 @@ from azure.durable_functions.models.OrchestrationRuntimeStatus import Orchestrat
 from api.alert_delivery import deliver_alert
 from api.instance_query import query_all_instances
 from api.problems import BACKEND_ERRORS, BackendUnavailable, BodyTooLarge, answers_problems
-from api.rollouts import RUNNING_STATUSES, find_rollout, is_running, request_of, runtime_status_name
+from api.rollouts import find_rollout, is_running, request_of, runtime_status_name
 from rollout.control import OPERATOR_ACTIONS, action_refusal
 from rollout.durations import format_duration, parse_duration
 from rollout.errors import ActionNotAllowed, FieldProblem, InvalidRequest, RolloutConflict, RolloutNotFound
 from rollout.model import WorkspaceRef
 from rollout.plan import NAME_RULE, RolloutRequest, instance_id_for, is_valid_name, parse_request
+from rollout.wire import RUNNING_STATUSES
 from settings import Settings, load_settings
 
 bp = df.Blueprint()
@@ -297,12 +298,9 @@ def _window_param(req: func.HttpRequest) -> timedelta:
     if text is None:
         return DEFAULT_LIST_WINDOW
     try:
-        window = parse_duration(text)
+        return parse_duration(text, MAX_LIST_WINDOW)
     except ValueError as exc:
         raise InvalidRequest([FieldProblem("window", str(exc))]) from None
-    if window > MAX_LIST_WINDOW:
-        raise InvalidRequest([FieldProblem("window", f"must be at most {format_duration(MAX_LIST_WINDOW)}")])
-    return window
 
 
 # --- responses -------------------------------------------------------------------------------

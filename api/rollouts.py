@@ -10,9 +10,7 @@ from typing_extensions import TypeIs
 from rollout.alerts import RunningRollout
 from rollout.model import WorkspaceRef
 from rollout.plan import instance_id_for
-from rollout.wire import decoded
-
-RUNNING_STATUSES = ("Pending", "Running", "ContinuedAsNew", "Suspended")
+from rollout.wire import RUNNING_STATUSES, decoded
 
 
 def runtime_status_name(status: Any) -> str | None:

@@ -37,10 +37,10 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from emulator.clock import as_utc
 from emulator.status_views import DEFAULT_PAGE_SIZE, BadContinuationToken
 from emulator.taskhub import InstanceAlreadyExists, TaskHub, UnknownFunction
+from rollout.wire import RUNNING_STATUSES
 
 RPC_PREFIX = "/durabletask/"
 WEBHOOK_PREFIX = "/runtime/webhooks/durabletask/"
-RUNNING_STATUSES = frozenset({"Running", "Pending", "ContinuedAsNew", "Suspended"})
 DONE_STATUSES = frozenset({"Completed", "Failed", "Canceled", "Terminated"})
 INSTANCE_ID_PLACEHOLDER = "INSTANCEID"
 CONTINUATION_HEADER = "x-ms-continuation-token"

@@ -21,6 +21,11 @@ as an operator would); ``changes`` (``{at, traffic}``, someone else updating tra
 ``faults`` (``{operation: get_endpoint|list_deployments|set_traffic|metrics, error:
 conflict|throttled|transient|not_found|permission|service, from, until, times, retry_after}``).
 A health segment omitting ``error_rate`` or ``latency_p99_ms`` keeps the previous segment's.
+``recorded_metrics: FILE`` replays recorded per-minute metrics instead of ``load`` and
+``health`` (``emulator.recorded``: CSV, Azure Monitor metrics JSON or a Log Analytics result).
+``seed`` (an integer, default ``DEFAULT_SEED``) seeds the metrics' noise: Poisson requests,
+binomial errors, measured p99 around the segment's (``SyntheticMetrics``); ``seed: null``
+turns the noise off (exact expected counts).
 Times are ISO 8601 offsets from the start of the simulation.
 """
 
@@ -34,6 +39,7 @@ from typing import Any, Callable, Mapping, TextIO
 
 import yaml
 
+from emulator.recorded import Recording, load_recording
 from emulator.simulated_azure import Fault, HealthSegment
 from rollout.durations import parse_duration
 from rollout.errors import (
@@ -61,7 +67,9 @@ _FAULT_ERRORS: dict[str, Callable[[float | None], AzureError]] = {
     "permission": lambda after: PermissionDenied("simulated: 403 AuthorizationFailed"),
     "service": lambda after: ServiceError("simulated: 400 BadRequest"),
 }
-_TOP_LEVEL = ("workspace", "endpoint", "rollout", "load", "health", "alerts", "controls", "changes", "faults")
+_TOP_LEVEL = ("workspace", "endpoint", "rollout", "load", "health", "alerts", "controls", "changes", "faults",
+              "seed", "recorded_metrics")
+DEFAULT_SEED = 1
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,8 @@ class Scenario:
     controls: tuple[TimedControl, ...] = ()
     changes: tuple[TimedChange, ...] = ()
     faults: tuple[Fault, ...] = field(default_factory=tuple)
+    seed: int | None = DEFAULT_SEED
+    recorded: Recording | None = None
 
 
 def report_problems(source: str, error: InvalidRequest, stream: TextIO) -> None:
@@ -172,6 +182,8 @@ def parse_scenario(data: Any, base: Path, require_rollout: bool = True, simulate
         controls=tuple(_timed_list(data, "controls", problems, _control)),
         changes=tuple(_timed_list(data, "changes", problems, _change)),
         faults=tuple(_timed_list(data, "faults", problems, _fault)),
+        seed=problems.get("seed", lambda: _seed(data.get("seed", DEFAULT_SEED)), DEFAULT_SEED),
+        recorded=problems.get("recorded_metrics", lambda: _recorded(data, base)),
     )
     if problems.found:
         raise InvalidRequest(problems.found)
@@ -188,6 +200,26 @@ def _non_negative(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ValueError("must be a non-negative number")
     return float(value)
+
+
+def _recorded(data: Mapping[str, Any], base: Path) -> Recording | None:
+    source = data.get("recorded_metrics")
+    if source is None:
+        return None
+    if not isinstance(source, str):
+        raise ValueError("must be a file path (relative to the scenario)")
+    if "load" in data or "health" in data:
+        raise ValueError("replaces load and health: leave those out")
+    try:
+        return load_recording(base / source)
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from exc
+
+
+def _seed(value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError("must be an integer (or null: no noise)")
+    return value
 
 
 def _share(value: Any) -> int:
@@ -264,7 +296,7 @@ def _segments(items: list[Any], prefix: str, problems: _Problems) -> tuple[Healt
         if not isinstance(item, Mapping):
             problems.add(where, "must be a mapping")
             continue
-        start = problems.get(where + ".from", lambda: parse_duration(item.get("from", "PT0S")), timedelta(0))
+        start = problems.get(where + ".from", lambda: _offset(item.get("from", "PT0S")), timedelta(0))
         rate = problems.get(where + ".error_rate", lambda: _rate(item.get("error_rate", previous.error_rate)), 0.0)
         p99 = problems.get(where + ".latency_p99_ms",
                            lambda: _non_negative(item.get("latency_p99_ms", previous.latency_p99_ms)), 100.0)
@@ -300,10 +332,17 @@ def _timed_list(data: Mapping[str, Any], key: str, problems: _Problems,
     return parsed
 
 
+MAX_OFFSET = timedelta(days=30)     # the latest moment a scenario can name, from its start
+
+
+def _offset(text: Any) -> timedelta:
+    return parse_duration(text, MAX_OFFSET)
+
+
 def _at(item: Mapping[str, Any], key: str = "at") -> timedelta:
     if key not in item:
         raise ValueError(f"needs '{key}' (an ISO 8601 offset such as PT7M)")
-    return parse_duration(item[key])
+    return _offset(item[key])
 
 
 def _alert(item: Mapping[str, Any], name: str, base: Path) -> TimedAlert:
@@ -345,6 +384,6 @@ def _fault(item: Mapping[str, Any], name: str) -> Fault:
         raise ValueError("times must be a positive integer")
     return Fault(
         operation=operation, error=_FAULT_ERRORS[error](None if retry_after is None else _non_negative(retry_after)),
-        start=parse_duration(item.get("from", "PT0S")),
-        end=parse_duration(item["until"]) if "until" in item else None, times=times,
+        start=_offset(item.get("from", "PT0S")),
+        end=_offset(item["until"]) if "until" in item else None, times=times,
     )

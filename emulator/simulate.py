@@ -1,4 +1,4 @@
-"""``python -m emulator simulate SCENARIO [--json] [--real-clock] [--azure]``: run one rollout on a virtual clock.
+"""``python -m emulator simulate SCENARIO [--json] [--real-clock] [--azure] [--seed N] [--runs N]``: run rollouts.
 
 The registered functions of ``function_app`` run unchanged: the orchestrator through the real
 ``azure-functions-durable`` replay engine (``emulator.taskhub``), the activities against the
@@ -26,7 +26,7 @@ import asyncio
 import dataclasses
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Callable
 
@@ -36,6 +36,7 @@ from activities.backend import use_backend
 from api.alert_delivery import deliver_alert
 from emulator.clock import Clock, RealClock, VirtualClock
 from emulator.management_api import ManagementApi
+from emulator.recorded import RecordedMetrics
 from emulator.scenario import Scenario, load_scenario, report_problems
 from emulator.simulated_azure import SimulatedBackend, SimulatedWorkspace, SyntheticMetrics, TrafficChange
 from emulator.taskhub import TaskHub
@@ -44,8 +45,9 @@ from rollout.alerts import ManagedScope
 from rollout.durations import format_duration
 from rollout.errors import InvalidRequest
 from rollout.plan import instance_id_for
-from rollout.ports import Backend
+from rollout.ports import Backend, MetricsPort
 from rollout.traffic import describe
+from rollout.wire import RUNNING_STATUSES
 from settings import Settings, load_settings
 
 SIMULATION_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -89,7 +91,8 @@ def build_workspace(scenario: Scenario, now: Callable[[], datetime]) -> Simulate
                                       scenario.mirror_traffic)
     endpoint.provisioning_state = scenario.endpoint_provisioning_state
     workspace.faults.extend(dataclasses.replace(fault) for fault in scenario.faults)   # the world counts them down
-    metrics = SyntheticMetrics(workspace, scenario.requests_per_minute, scenario.health)
+    metrics: MetricsPort = SyntheticMetrics(workspace, scenario.requests_per_minute, scenario.health, scenario.seed) \
+        if scenario.recorded is None else RecordedMetrics(workspace, scenario.recorded)
     return SimulatedBackend(workspace, metrics)
 
 
@@ -206,7 +209,7 @@ def _traffic_changes(backend: Backend, scenario: Scenario) -> list[TrafficChange
 
 def _finished(hub: TaskHub, instance: str) -> bool:
     status = hub.get_status(instance)
-    return status is not None and status.get("runtimeStatus") not in ("Pending", "Running")
+    return status is not None and status.get("runtimeStatus") not in RUNNING_STATUSES
 
 
 def _result(status: dict[str, Any], changes: list[TrafficChange] | None, timeline: Timeline,
@@ -317,12 +320,32 @@ VIRTUAL_AZURE_REFUSED = (
     "(every wait then takes its real time), or use serve --azure")
 
 
+def _many_runs(scenario: Scenario, runs: int, as_json: bool) -> int:
+    """Run the scenario ``runs`` times, seeds counting up from its own, and print how often each
+    outcome happened; exit 0 only when every run was promoted."""
+    first = scenario.seed if scenario.seed is not None else 0
+    results = [(first + n, run_simulation(replace(scenario, seed=first + n))) for n in range(runs)]
+    counts: dict[str, int] = {}
+    for _, result in results:
+        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+    if as_json:
+        print(json.dumps({"runs": runs, "outcomes": counts, "results": [
+            {"seed": seed, "outcome": r.outcome, "reason": r.record.get("reason")} for seed, r in results]}, indent=2))
+    else:
+        print(f"{runs} runs, seeds {first}..{first + runs - 1}: "
+              + ", ".join(f"{outcome} {count} ({count / runs:.0%})" for outcome, count in sorted(counts.items())))
+        for seed, result in results:
+            print(f"  seed {seed}: {result.outcome} - {result.record.get('reason')}")
+    return 0 if counts.get("promoted", 0) == runs else 1
+
+
 def main(argv: list[str], clock: VirtualClock | None = None) -> int:
     """Entry point of ``python -m emulator simulate``.
 
     ``clock``: the virtual clock to run on (default: a new one at ``SIMULATION_START``, or the wall
     clock with ``--real-clock``); a test hands the one its fake cloud runs on, and only then does
-    ``--azure`` run without ``--real-clock``.
+    ``--azure`` run without ``--real-clock``. ``--seed`` replaces the scenario's seed; ``--runs N``
+    runs it N times (seeds counting up) and prints how often each outcome happened.
     """
     parser = argparse.ArgumentParser(prog="python -m emulator simulate", description=__doc__.splitlines()[0])
     parser.add_argument("scenario", help="scenario file (YAML or JSON)")
@@ -335,6 +358,8 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
     parser.add_argument("--azure", action="store_true",
                         help="act on the endpoint and read the metrics of the Azure ML workspace the AML_ROLLOUT_* "
                              "settings name (docs/azure.md), not the scenario's simulated endpoint; needs --real-clock")
+    parser.add_argument("--seed", type=int, help="seed for the synthetic metrics' noise (default: the scenario's)")
+    parser.add_argument("--runs", type=int, default=1, help="run N times with seeds seed, seed+1, ... and count outcomes")
     args = parser.parse_args(argv)
     try:
         scenario = load_scenario(args.scenario, simulated_endpoint=not args.azure)
@@ -345,6 +370,10 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
         print(VIRTUAL_AZURE_REFUSED, file=sys.stderr)
         return 2
     run_clock: Clock | None = clock or (RealClock() if args.real_clock else None)
+    if args.seed is not None:
+        scenario = replace(scenario, seed=args.seed)
+    if args.runs > 1 and not args.azure:
+        return _many_runs(scenario, args.runs, args.json)
     backend: Backend | None = None
     if args.azure:
         try:

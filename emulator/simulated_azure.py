@@ -8,19 +8,24 @@ Rules enforced on every traffic update, as the service does (its error kinds in 
 - an update while another is in progress is a conflict [UpdateConflict, 409].
 Deployment names are lower-cased, as azure-ai-ml does before sending.
 
-Metrics are synthetic and deterministic: requests per minute split by the traffic in force at
-each moment, and per deployment a piecewise error rate and p99 latency over time.
+Metrics are synthetic: requests per minute split by the traffic in force at each moment, and
+per deployment a piecewise error rate and p99 latency over time; seeded noise on top
+(``SyntheticMetrics``).
 """
 
 from __future__ import annotations
 
+import math
+import random
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
+from emulator import noise
 from rollout.errors import AzureError, ResourceNotFound, ServiceError, UpdateConflict
 from rollout.model import DeploymentMetrics, DeploymentState, EndpointState, WorkspaceRef, normalize_traffic
+from rollout.ports import MetricsPort
 
 if TYPE_CHECKING:
     from emulator.simulated_lifecycle import SimulatedAutoscale, SimulatedLifecycle
@@ -183,31 +188,26 @@ class SimulatedEndpointPort:
             self.workspace.update_traffic(endpoint, traffic, mirror_traffic, by="aml-rollout")
             return self.workspace.endpoint(endpoint).state()
 
-    def scale_deployment(self, endpoint: str, deployment: str, instance_count: int) -> DeploymentState:
-        """Set a deployment's instance count."""
-        with self.workspace.lock:
-            target = self.workspace.endpoint(endpoint)
-            current = target.deployments.get(deployment.lower())
-            if current is None:
-                raise ResourceNotFound("deployment", deployment)
-            scaled = DeploymentState(current.name, current.provisioning_state, instance_count, current.instance_type)
-            target.deployments[current.name] = scaled
-            return scaled
-
 
 class SyntheticMetrics:
     """``MetricsPort`` computing what each deployment served from the traffic history.
 
-    Requests arrive at ``requests_per_minute`` spread evenly; each deployment gets its live
-    share; errors are requests times the error rate in force; p99 is the highest p99 in
-    force while the deployment served requests in the range.
+    Requests arrive at ``requests_per_minute``; each deployment gets its live share, with the
+    error rate and p99 in force. With a ``seed`` (what scenarios use) the counts are noisy, as
+    real ones are: per deployment and whole minute of the simulation, requests are Poisson
+    around the expected count, errors binomial at the minute's error rate and the measured p99
+    log-normal around the p99 in force (``emulator.noise``); each minute's draw depends only on
+    the seed, the deployment and the minute, so any query sees the same minutes and a run
+    reproduces. A query covering part of a minute gets a binomial thinning of that minute.
+    With ``seed=None`` the counts are the exact expectations (errors = rate x requests).
     """
 
     def __init__(self, workspace: SimulatedWorkspace, requests_per_minute: float,
-                 health: Mapping[str, Sequence[HealthSegment]]) -> None:
+                 health: Mapping[str, Sequence[HealthSegment]], seed: int | None = None) -> None:
         self.workspace = workspace
         self.requests_per_minute = requests_per_minute
         self.health = {name.lower(): sorted(segments, key=lambda s: s.start) for name, segments in health.items()}
+        self.seed = seed
 
     def deployment_metrics(self, endpoint: str, deployments: Sequence[str], start: datetime,
                            end: datetime) -> dict[str, DeploymentMetrics]:
@@ -221,8 +221,42 @@ class SyntheticMetrics:
         return found
 
     def served(self, endpoint: str, deployment: str, start: datetime, end: datetime) -> tuple[float, float, float | None]:
-        """Requests and errors (not rounded) and the highest p99 in force while ``deployment`` served
-        in [start, end); no faults apply. The fake Azure of the tests answers metric queries from it."""
+        """Requests and errors and the highest (measured) p99 while ``deployment`` served in
+        [start, end); no faults apply. Whole numbers with a seed, exact expectations (not rounded)
+        without. The fake Azure of the tests answers metric queries from it."""
+        if self.seed is None:
+            return self.expected(endpoint, deployment, start, end)
+        origin = self.workspace.started_at
+        first = math.floor((start - origin).total_seconds() / 60)
+        requests = errors = 0
+        p99: float | None = None
+        minute = first
+        while origin + timedelta(minutes=minute) < end:
+            lo, hi = origin + timedelta(minutes=minute), origin + timedelta(minutes=minute + 1)
+            served, failed, measured = self._minute(endpoint, deployment, minute)
+            part_lo, part_hi = max(lo, start), min(hi, end)
+            if served and (part_lo, part_hi) != (lo, hi):
+                rng = random.Random(f"{self.seed}:{deployment.lower()}:{minute}:{part_lo}:{part_hi}")
+                kept = noise.binomial(rng, served, (part_hi - part_lo) / (hi - lo))
+                failed, served = noise.binomial(rng, failed, kept / served), kept
+            requests, errors = requests + served, errors + failed
+            if served and measured is not None:
+                p99 = measured if p99 is None else max(p99, measured)
+            minute += 1
+        return float(requests), float(errors), p99
+
+    def _minute(self, endpoint: str, deployment: str, minute: int) -> tuple[int, int, float | None]:
+        """One whole minute's noisy requests, errors and measured p99, drawn from its own seed."""
+        lo = self.workspace.started_at + timedelta(minutes=minute)
+        requests, errors, p99 = self.expected(endpoint, deployment, lo, lo + timedelta(minutes=1))
+        rng = random.Random(f"{self.seed}:{deployment.lower()}:{minute}")
+        served = noise.poisson(rng, requests)
+        failed = noise.binomial(rng, served, errors / requests) if requests else 0
+        return served, failed, None if p99 is None or not served else noise.latency(rng, p99)
+
+    def expected(self, endpoint: str, deployment: str, start: datetime, end: datetime) -> tuple[float, float, float | None]:
+        """Expected requests and errors (not rounded) and the highest p99 in force while
+        ``deployment`` served in [start, end)."""
         with self.workspace.lock:
             changes = list(self.workspace.endpoint(endpoint).changes)
         name = deployment.lower()
@@ -262,7 +296,7 @@ def _share_periods(name: str, changes: Sequence[TrafficChange], start: datetime,
 class SimulatedBackend:
     """``Backend`` serving one simulated workspace (any workspace argument maps to it)."""
 
-    def __init__(self, workspace: SimulatedWorkspace, metrics: SyntheticMetrics) -> None:
+    def __init__(self, workspace: SimulatedWorkspace, metrics: MetricsPort) -> None:
         self.workspace = workspace
         self._endpoints = SimulatedEndpointPort(workspace)
         self._metrics = metrics
@@ -273,7 +307,7 @@ class SimulatedBackend:
         self._check(workspace)
         return self._endpoints
 
-    def metrics(self, workspace: WorkspaceRef | None, source: str) -> SyntheticMetrics:
+    def metrics(self, workspace: WorkspaceRef | None, source: str) -> MetricsPort:
         self._check(workspace)
         return self._metrics
 

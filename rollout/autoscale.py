@@ -100,7 +100,7 @@ def _parse_field(key: str, value: Any) -> Any:
             raise ValueError(f"must be an integer from 1 to {MAX_INSTANCES_PER_DEPLOYMENT}")
         return value
     if key in _COOLDOWNS:
-        delta = parse_duration(value)
+        delta = parse_duration(value, timedelta(days=7))
         if not timedelta(minutes=1) <= delta <= timedelta(days=7):
             raise ValueError("must be between PT1M and P7D")
         return delta

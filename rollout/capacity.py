@@ -61,7 +61,7 @@ def parse_mirror(data: Any, prefix: str = "mirror.") -> MirrorSpec:
     window = DEFAULT_MIRROR_WINDOW
     if data.get("window") is not None:
         try:
-            window = parse_duration(data["window"])
+            window = parse_duration(data["window"], timedelta(days=1))
             if not timedelta(minutes=1) <= window <= timedelta(days=1):
                 raise ValueError("must be between PT1M and P1D")
         except ValueError as exc:

@@ -49,9 +49,7 @@ def parse_cleanup(mode: Any, revert_window: Any, prefix: str = "") -> CleanupSpe
     window = DEFAULT_REVERT_WINDOW
     if revert_window is not None:
         try:
-            window = parse_duration(revert_window)
-            if window > timedelta(days=1):
-                raise ValueError("must be at most P1D")
+            window = parse_duration(revert_window, timedelta(days=1))
         except ValueError as exc:
             problems.append(FieldProblem(prefix + "revert_window", str(exc)))
     if problems:

@@ -1,40 +1,44 @@
-"""ISO 8601 durations (``PT5M``, ``P1DT2H``, ``PT0.5S``) to and from ``timedelta``.
+"""ISO 8601 durations (``PT5M``, ``P1DT2H``, ``PT0.5S``) to and from ``timedelta``, parsed by ``isodate``.
 
-Years and months are refused: their length depends on the calendar, and a rollout window
-measured in months is a mistake anyway.
+``isodate`` does the parsing; this module adds what it leaves open. Only ASCII is read (no
+Unicode digits), designators may be lower-case, and there is no sign, no surrounding
+whitespace and no trailing newline (isodate's pattern ends in ``$``). Years and months are
+refused: their length depends on the calendar. Every duration has an upper bound given by the
+caller, so a value too large for ``timedelta`` is "too long", never an ``OverflowError``.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
-_DURATION = re.compile(
-    r"^P(?!$)(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?=\d)(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
-    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
-)
+import isodate
+
+_EXAMPLE = "an ISO 8601 duration such as 'PT5M'"
 
 
-def parse_duration(text: str) -> timedelta:
-    """Parse an ISO 8601 duration; raise ValueError naming the problem."""
+def parse_duration(text: object, maximum: timedelta) -> timedelta:
+    """Parse an ISO 8601 duration of at most ``maximum``; raise ValueError saying what is wrong."""
     if not isinstance(text, str):
-        raise ValueError("must be an ISO 8601 duration string such as 'PT5M'")
-    match = _DURATION.match(text.strip().upper())
-    if match is None:
-        raise ValueError(f"{text!r} is not an ISO 8601 duration such as 'PT5M' (years and months are not allowed)")
-    parts = {name: float(value) for name, value in match.groupdict().items() if value}
-    return timedelta(**parts)
+        raise ValueError(f"must be {_EXAMPLE}")
+    upper = text.upper()
+    if not (text.isascii() and text.isprintable()) or not upper.startswith("P") or not any(c.isdigit() for c in text) \
+            or upper.endswith("T"):
+        raise ValueError(f"is not {_EXAMPLE}")
+    try:
+        delta = isodate.parse_duration(upper)
+    except OverflowError:
+        raise ValueError(f"must be at most {format_duration(maximum)}") from None
+    except ValueError:   # isodate.ISO8601Error is a ValueError
+        raise ValueError(f"is not {_EXAMPLE}") from None
+    if not isinstance(delta, timedelta):
+        raise ValueError(f"is not {_EXAMPLE} (years and months are not allowed)")
+    if delta > maximum:
+        raise ValueError(f"must be at most {format_duration(maximum)}")
+    return delta
 
 
 def format_duration(delta: timedelta) -> str:
-    """Format as ISO 8601 (``PT1H30M``), the inverse of ``parse_duration`` for whole seconds."""
-    total = int(delta.total_seconds())
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    time = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n)
-    date = f"{days}D" if days else ""
-    if not time and not date:
+    """Format as ISO 8601 (``PT1H30M``, ``PT1.5S``, ``PT0S``): ``parse_duration`` reads it back exactly."""
+    if not delta:
         return "PT0S"
-    return f"P{date}" + (f"T{time}" if time else "")
+    return str(isodate.duration_isoformat(delta))

@@ -61,7 +61,7 @@ class LifecycleRequest:
 
 
 def _timeout(value: Any) -> timedelta:
-    delta = parse_duration(value)
+    delta = parse_duration(value, timedelta(hours=6))
     if not timedelta(minutes=1) <= delta <= timedelta(hours=6):
         raise ValueError("must be between PT1M and PT6H")
     return delta

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 Traffic = Mapping[str, int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class WorkspaceRef:
-    """An Azure ML workspace: where endpoints live."""
+    """An Azure ML workspace: where endpoints live.
+
+    ARM names are case-insensitive, so two references are equal (and hash alike) when their
+    three parts are equal ignoring case; each keeps the spelling it was given.
+    """
 
     subscription_id: str
     resource_group: str
     workspace_name: str
+
+    def key(self) -> tuple[str, str, str]:
+        """The three parts lower-cased: what identifies the workspace."""
+        return (self.subscription_id.lower(), self.resource_group.lower(), self.workspace_name.lower())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WorkspaceRef) and self.key() == other.key()
+
+    def __hash__(self) -> int:
+        return hash(self.key())
 
     def arm_id(self) -> str:
         """The workspace's ARM resource id."""
@@ -110,8 +125,12 @@ class DeploymentMetrics:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DeploymentMetrics:
+        """The wire form read back; a p99 that is not a finite number (NaN, Infinity) counts as
+        not measured, so no NaN ever reaches a verdict or the status."""
         p99 = data.get("latency_p99_ms")
-        return cls(int(data["requests"]), int(data["errors"]), None if p99 is None else float(p99))
+        latency = None if p99 is None else float(p99)
+        return cls(int(data["requests"]), int(data["errors"]),
+                   latency if latency is not None and math.isfinite(latency) else None)
 
 
 def normalize_traffic(traffic: Traffic) -> dict[str, int]:

@@ -7,6 +7,7 @@ traffic) and returns the concrete ``Plan`` the orchestrator walks, or the reason
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,11 +19,21 @@ from rollout.model import DeploymentState, EndpointState, WorkspaceRef, normaliz
 
 DEFAULT_STEPS = (10, 25, 50, 75, 100)
 METRICS_SOURCES = ("platform", "log_analytics")
+# The Durable extension's Azure Storage provider takes timers of at most 6 days
+# (``AzureStorageDurabilityProvider.MaximumDelayTime``); longer ones it splits. Every duration of a
+# request is bounded by it, so no wait of a rollout ever relies on that splitting.
 MAX_DURATION = timedelta(days=6)
-# Azure ML: endpoint names 3-32 characters, deployment names 3-32; letters, digits, hyphens,
-# starting with a letter.
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{2,31}$")
-NAME_RULE = "must be 3-32 letters, digits or hyphens, starting with a letter"
+MIN_WAIT = timedelta(seconds=1)
+MAX_LATENCY_MS = 600_000.0          # 10 minutes
+MAX_MIN_REQUESTS = 1_000_000_000
+MAX_INCONCLUSIVE_WINDOWS = 100
+# Azure ML's own rule for online endpoint and deployment names (azure-ai-ml,
+# ``validate_endpoint_or_deployment_name``): 3-32 characters, ASCII letters, digits and hyphens,
+# starting with a letter and ending with a letter or digit. Matched whole (``fullmatch``), so a
+# trailing newline is refused too (the SDK's own pattern ends in ``$`` and lets one through).
+_NAME = re.compile(r"[A-Za-z][-A-Za-z0-9]{1,30}[A-Za-z0-9]")
+NAME_RULE = ("must be 3-32 characters: ASCII letters, digits and hyphens, starting with a letter and "
+             "ending with a letter or digit")
 
 
 @dataclass(frozen=True)
@@ -92,7 +103,7 @@ _Parser = Callable[[Any], Any]
 
 def is_valid_name(value: Any) -> TypeGuard[str]:
     """Whether ``value`` is a valid Azure ML endpoint or deployment name."""
-    return isinstance(value, str) and _NAME.match(value) is not None
+    return isinstance(value, str) and _NAME.fullmatch(value) is not None
 
 
 def _name(value: Any) -> str:
@@ -102,35 +113,35 @@ def _name(value: Any) -> str:
 
 
 def _duration(value: Any) -> timedelta:
-    delta = parse_duration(value)
-    if delta > MAX_DURATION:
-        raise ValueError(f"must be at most {format_duration(MAX_DURATION)}")
-    return delta
+    return parse_duration(value, MAX_DURATION)
 
 
-def _positive_duration(value: Any) -> timedelta:
+def _wait(value: Any) -> timedelta:
     delta = _duration(value)
-    if delta < timedelta(seconds=1):
+    if delta < MIN_WAIT:
         raise ValueError("must be at least 1 second")
     return delta
 
 
-def _number(low: float, high: float | None = None) -> _Parser:
+def _number(low: float, high: float) -> _Parser:
+    """A finite JSON number in [low, high] (ints compared exactly, so 10**400 is out of range, not an overflow)."""
     def parse(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError("must be a number")
-        if value < low or (high is not None and value > high):
-            raise ValueError(f"must be between {low} and {high}" if high is not None else f"must be at least {low}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}")
         return float(value)
     return parse
 
 
-def _integer(low: int) -> _Parser:
+def _integer(low: int, high: int) -> _Parser:
     def parse(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError("must be an integer")
-        if value < low:
-            raise ValueError(f"must be at least {low}")
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
         return value
     return parse
 
@@ -165,13 +176,13 @@ _FIELDS: dict[str, _Parser] = {
     "new_deployment": _name,
     "old_deployment": _name,
     "traffic_steps": _steps,
-    "observation_window": _positive_duration,
-    "check_interval": _positive_duration,
+    "observation_window": _wait,
+    "check_interval": _wait,
     "error_threshold": _number(0.0, 1.0),
-    "latency_p99_threshold_ms": _number(1.0),
+    "latency_p99_threshold_ms": _number(1.0, MAX_LATENCY_MS),
     "max_error_rate_increase": _number(0.0, 1.0),
-    "min_requests": _integer(1),
-    "max_inconclusive_windows": _integer(0),
+    "min_requests": _integer(1, MAX_MIN_REQUESTS),
+    "max_inconclusive_windows": _integer(0, MAX_INCONCLUSIVE_WINDOWS),
     "bake_time": _duration,
     "metrics_source": _metrics_source,
     "workspace": _workspace,

@@ -36,10 +36,6 @@ class EndpointPort(Protocol):
         """
         ...
 
-    def scale_deployment(self, endpoint: str, deployment: str, instance_count: int) -> DeploymentState:
-        """Set a deployment's instance count, wait for it, return a fresh read."""
-        ...
-
 
 class MetricsPort(Protocol):
     """Request counts, errors and latency per deployment."""

@@ -11,6 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+# The runtime statuses of an orchestration that has not ended (the Durable management API's
+# ``runtimeStatus`` names). The one definition: the API, the emulator and the tests use it.
+RUNNING_STATUSES = ("Pending", "Running", "ContinuedAsNew", "Suspended")
+
 
 def decoded(value: Any) -> Any:
     """``value`` itself, or the JSON it holds when it is a string that holds a JSON object or list."""

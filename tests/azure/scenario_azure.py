@@ -57,7 +57,7 @@ from urllib.parse import parse_qsl
 
 from emulator.scenario import Scenario
 from emulator.simulate import build_workspace
-from emulator.simulated_azure import SimulatedBackend, SimulatedEndpointPort, SyntheticMetrics
+from emulator.simulated_azure import SimulatedBackend, SyntheticMetrics
 from rollout.errors import (
     AzureError,
     PermissionDenied,
@@ -264,24 +264,6 @@ class ScenarioAzure(FakeAzure):
         # The world applied the update at once; the operation only has to be polled to its end.
         headers = self._start_operation(path, sub, current["location"], query, lambda outcome: None)
         return 201, self._endpoint_body(path), headers   # provisioningState Updating
-
-    def _put_deployment(self, path: str, sub: str, dep: str, query: dict[str, str], body: Any, ep: str = "",
-                        **_: Any) -> Reply:
-        assert self.world is not None
-        endpoint_path = path.rsplit("/deployments/", 1)[0]
-        if endpoint_path not in self.endpoints or dep not in self._deployments(endpoint_path):
-            return 404, arm_error("UserError", f"Could not find online deployment '{dep}'."), {}
-        if self._busy(endpoint_path):
-            return 409, fixture("error_409_conflict.ILLUSTRATIVE.json"), {}
-        capacity = (body.get("sku") or {}).get("capacity") if isinstance(body, dict) else None
-        if not isinstance(capacity, int):
-            return 400, arm_error("BadArgument", "The request body must carry sku.capacity."), {}
-        scaled = SimulatedEndpointPort(self.world.workspace).scale_deployment(ep, dep, capacity)
-        headers = self._start_operation(endpoint_path, sub, self.endpoints[endpoint_path]["location"], query,
-                                        lambda outcome: None)
-        body = self._deployment_body(endpoint_path, scaled)
-        body["properties"]["provisioningState"] = "Updating"
-        return 201, body, headers
 
     # ---- Monitor ---------------------------------------------------------------------------
 

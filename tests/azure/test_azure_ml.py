@@ -275,35 +275,3 @@ def test_an_identity_without_a_token_is_permission_denied(fake: FakeAzure, endpo
     assert endpoint.calls(path="onlineendpoints") == []
 
 
-def test_scale_deployment_puts_the_new_instance_count(backend: AzureBackend, endpoint: FakeAzure) -> None:
-    state = backend.endpoints(WS).scale_deployment("ep1", "green", 4)
-    assert state == DeploymentState("green", "Succeeded", 4, "Standard_F4s_v2")
-    assert shape(endpoint.requests) == [
-        ("GET", "deployments/green", "2023-04-01-preview"),
-        ("GET", "onlineendpoints/ep1", "2023-04-01-preview"),  # the SDK checks the endpoint exists
-        ("GET", "workspaces/ws1", "2024-10-01-preview"),
-        ("PUT", "deployments/green", "2023-04-01-preview"),
-        ("GET", "operation", "2023-04-01-preview"),
-        ("GET", "operation", "2023-04-01-preview"),
-        ("GET", "deployments/green", "2023-04-01-preview"),
-    ]
-    put = endpoint.calls("PUT")[0]
-    assert put.body["sku"] == {"name": "Default", "capacity": 4}
-    captured = fixture("deployment_PUT_request_body_scale.CAPTURED_FROM_SDK.json")
-    assert set(put.body["properties"]) == set(captured["properties"])
-
-
-def test_scale_deployment_does_not_put_an_unchanged_count(backend: AzureBackend, endpoint: FakeAzure) -> None:
-    assert backend.endpoints(WS).scale_deployment("ep1", "blue", 3).instance_count == 3
-    assert endpoint.calls("PUT") == []
-
-
-def test_scaling_a_missing_deployment_or_endpoint_names_what_is_missing(
-        backend: AzureBackend, endpoint: FakeAzure) -> None:
-    port = backend.endpoints(WS)
-    with pytest.raises(ResourceNotFound) as missing_deployment:
-        port.scale_deployment("ep1", "purple", 2)
-    assert (missing_deployment.value.kind, missing_deployment.value.name) == ("deployment", "purple")
-    with pytest.raises(ResourceNotFound) as missing_endpoint:
-        port.scale_deployment("nope", "purple", 2)
-    assert (missing_endpoint.value.kind, missing_endpoint.value.name) == ("endpoint", "nope")

@@ -175,7 +175,7 @@ def test_the_same_rollout_in_memory_and_through_the_sdks(case: Case, scenario_az
 
 
 def test_platform_checks_read_the_virtual_minutes_of_each_window(scenario_azure: ScenarioAzure) -> None:
-    chosen = CASES["healthy-promotion"].scenario
+    chosen = replace(CASES["healthy-promotion"].scenario, seed=None)     # exact counts: the arithmetic shows
     result, _ = through_sdks(scenario_azure, chosen)
     queries = scenario_azure.calls("GET", "/providers/microsoft.insights/metrics$")
     assert len(queries) == len(checks(result)) == 15
@@ -189,7 +189,7 @@ def test_platform_checks_read_the_virtual_minutes_of_each_window(scenario_azure:
 
 
 def test_log_analytics_checks_send_the_exact_virtual_window(scenario_azure: ScenarioAzure) -> None:
-    chosen = CASES["409-retried-log-analytics"].scenario
+    chosen = replace(CASES["409-retried-log-analytics"].scenario, seed=None)
     result, _ = through_sdks(scenario_azure, chosen)
     queries = scenario_azure.calls("POST", "/query$")
     assert [q.path for q in queries] == [f"/v1/workspaces/{LA_WORKSPACE}/query"] * len(checks(result))
@@ -238,7 +238,7 @@ def test_a_transient_error_is_retried_inside_the_sdk_not_on_a_durable_timer(scen
 def test_platform_metrics_count_whole_minutes_when_a_step_starts_off_the_minute(scenario_azure: ScenarioAzure) -> None:
     """The first difference: step 1 lands at 5 s (after a 409); its first check, [5 s, 65 s), reads the
     minute [0, 60 s) through Azure Monitor, 5 s of which green-v2 had no traffic."""
-    chosen = CASES["409-retried"].scenario
+    chosen = replace(CASES["409-retried"].scenario, seed=None)
     memory = run_simulation(fresh(chosen))
     sdk, _ = through_sdks(scenario_azure, chosen)
     assert (checks(memory)[0]["new"]["requests"], checks(sdk)[0]["new"]["requests"]) == (120, 110)
@@ -268,9 +268,6 @@ def test_the_world_refuses_what_the_service_refuses_with_arms_error_body(scenari
     with pytest.raises(ServiceError, match="names deployment 'red', which does not exist"):
         port.set_traffic(chosen.endpoint_name, {BLUE: 50, "red": 50})
     assert world.workspace.endpoint(chosen.endpoint_name).traffic == {BLUE: 100}
-    assert port.scale_deployment(chosen.endpoint_name, GREEN, 4).instance_count == 4
-    assert world.workspace.endpoint(chosen.endpoint_name).deployments[GREEN].instance_count == 4
-    assert [d.instance_count for d in port.list_deployments(chosen.endpoint_name)] == [3, 4]
 
 
 def _cloud_environment(monkeypatch: pytest.MonkeyPatch, fake: ScenarioAzure) -> None:

@@ -6,12 +6,14 @@ from pathlib import Path
 import pytest
 
 from rollout.alerts import (
+    AlertDecision,
     AlertTarget,
     ManagedScope,
     RunningRollout,
     decide,
     locate,
     parse_alert,
+    strongest,
 )
 from rollout.errors import InvalidAlert
 from rollout.model import WorkspaceRef
@@ -56,7 +58,9 @@ def test_dimensions_come_from_every_criterion():
     pytest.param({"schemaId": "AzureMonitorMetricAlert", "data": {}}, "Enable the common alert schema",
                  id="legacy-metric-schema"),
     pytest.param("text", "common alert schema", id="not-an-object"),
-    pytest.param({"schemaId": "azureMonitorCommonAlertSchema"}, "data.essentials is missing", id="no-essentials"),
+    pytest.param({"schemaId": "azureMonitorCommonAlertSchema"}, "data is missing", id="no-data"),
+    pytest.param({"schemaId": "azureMonitorCommonAlertSchema", "data": {}}, "data.essentials is missing",
+                 id="no-essentials"),
     pytest.param({"schemaId": "azureMonitorCommonAlertSchema", "data": {"essentials": {"alertRule": "r",
                  "monitorCondition": "Fired"}}}, "alertTargetIDs is missing", id="no-targets"),
     pytest.param({"schemaId": "azureMonitorCommonAlertSchema", "data": {"essentials": {"alertRule": "r",
@@ -69,52 +73,160 @@ def test_invalid_payloads_say_what_is_wrong(payload, message):
     assert message in str(caught.value)
 
 
+def _malformed(**changes):
+    """The managed metric sample with ``data`` fields replaced (``essentials`` and ``dimensions`` by path)."""
+    payload = sample("ml_endpoint_metric_alert_deployment_dimension_fired.SYNTHETIC.json")
+    for key, value in changes.items():
+        if key == "data":
+            payload["data"] = value
+        elif key == "dimensions":
+            payload["data"]["alertContext"]["condition"]["allOf"][0]["dimensions"] = value
+        elif key in ("alertContext",):
+            payload["data"][key] = value
+        elif key == "condition":
+            payload["data"]["alertContext"]["condition"] = value
+        elif key == "allOf":
+            payload["data"]["alertContext"]["condition"]["allOf"] = value
+        else:
+            payload["data"]["essentials"][key] = value
+    return payload
+
+
+@pytest.mark.parametrize("payload, message", [
+    pytest.param(_malformed(data=[]), "data is missing or not an object", id="data-a-list"),
+    pytest.param(_malformed(data="text"), "data is missing or not an object", id="data-a-string"),
+    pytest.param(_malformed(data={"essentials": []}), "essentials is missing or not an object", id="essentials-a-list"),
+    pytest.param(_malformed(alertRule={"name": "r"}), "alertRule must be a string", id="rule-an-object"),
+    pytest.param(_malformed(alertId=7), "alertId must be a string", id="alert-id-a-number"),
+    pytest.param(_malformed(firedDateTime=[]), "firedDateTime must be a string", id="fired-a-list"),
+    pytest.param(_malformed(alertTargetIDs="/subscriptions/x"), "must be a list of resource ids", id="targets-a-string"),
+    pytest.param(_malformed(alertTargetIDs=[7]), "must be a list of resource ids", id="target-a-number"),
+    pytest.param(_malformed(alertContext="text"), "alertContext must be an object", id="context-a-string"),
+    pytest.param(_malformed(condition=[1]), "condition must be an object", id="condition-a-list"),
+    pytest.param(_malformed(allOf={"a": 1}), "allOf must be a list of objects", id="allof-an-object"),
+    pytest.param(_malformed(allOf=[7]), "allOf must be a list of objects", id="criterion-a-number"),
+    pytest.param(_malformed(dimensions=7), "dimensions must be a list", id="dimensions-a-number"),
+    pytest.param(_malformed(dimensions=["deployment"]), "string name and a value", id="dimension-a-string"),
+    pytest.param(_malformed(dimensions=[{"name": 7, "value": "green"}]), "string name", id="dimension-name-a-number"),
+    pytest.param(_malformed(dimensions=[{"name": "deployment", "value": ["green"]}]), "string name and a value",
+                 id="dimension-value-a-list"),
+])
+def test_malformed_payloads_are_refused_for_good(payload, message):
+    with pytest.raises(InvalidAlert) as caught:
+        parse_alert(payload)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("context, dimensions", [
+    pytest.param(None, (), id="no-context"),
+    pytest.param({"properties": {}}, (), id="context-without-condition"),
+    pytest.param({"condition": {"allOf": []}}, (), id="no-criteria"),
+    pytest.param({"condition": {"allOf": [{"dimensions": None}]}}, (), id="criterion-without-dimensions"),
+    pytest.param({"condition": {"allOf": [{"dimensions": [{"name": "deployment", "value": None}]}]}}, (),
+                 id="dimension-without-value-skipped"),
+    pytest.param({"condition": {"allOf": [{"dimensions": [{"name": "instance", "value": 3}]}]}},
+                 (("instance", "3"),), id="number-value-as-text"),
+])
+def test_well_formed_contexts_without_dimensions(context, dimensions):
+    payload = sample("ml_endpoint_metric_alert_deployment_dimension_fired.SYNTHETIC.json")
+    payload["data"]["alertContext"] = context
+    assert parse_alert(payload).dimensions == dimensions
+
+
 @pytest.mark.parametrize("name, scope, expected", [
     pytest.param("ml_endpoint_metric_alert_deployment_dimension_fired.SYNTHETIC.json", SCOPE,
-                 AlertTarget("ep1", WS1, "green"), id="endpoint-id-lower-cased-by-azure"),
+                 (AlertTarget("ep1", WS1, ("green",)),), id="endpoint-id-lower-cased-by-azure"),
     pytest.param("ml_workspace_log_search_alert_fired.SYNTHETIC.json", SCOPE,
-                 AlertTarget("ep1", WS1, "green"), id="log-search-on-workspace-uses-dimensions"),
+                 (AlertTarget("ep1", WS1, ("green",)),), id="log-search-on-workspace-uses-dimensions"),
     pytest.param("ml_endpoint_metric_alert_deployment_dimension_fired.SYNTHETIC.json", ManagedScope((OTHER,)),
-                 None, id="other-workspace"),
-    pytest.param("metric_alert_static_threshold_fired_common_schema.json", SCOPE, None, id="not-an-ml-resource"),
-    pytest.param("log_search_alert_v2_fired_common_schema.json", ManagedScope((WS1,), (LOGS,)), None,
+                 (), id="other-workspace"),
+    pytest.param("metric_alert_static_threshold_fired_common_schema.json", SCOPE, (), id="not-an-ml-resource"),
+    pytest.param("log_search_alert_v2_fired_common_schema.json", ManagedScope((WS1,), (LOGS,)), (),
                  id="log-analytics-scope-without-endpoint-dimension"),
 ])
 def test_locate(name, scope, expected):
     assert locate(parse_alert(sample(name)), scope) == expected
 
 
-def test_deployment_in_target_id_wins():
+ARM_WS1 = ("/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg1/providers"
+           "/Microsoft.MachineLearningServices/workspaces/ws1")
+
+
+def _targeted(ids, dimensions=None):
+    """The managed metric sample (dimension deployment=green) with these target ids and dimensions."""
     payload = sample("ml_endpoint_metric_alert_deployment_dimension_fired.SYNTHETIC.json")
-    payload["data"]["essentials"]["alertTargetIDs"] = [
-        "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg1/providers/Microsoft.MachineLearningServices"
-        "/workspaces/ws1/onlineEndpoints/EP1/deployments/blue"]
-    assert locate(parse_alert(payload), SCOPE) == AlertTarget("ep1", WS1, "blue")
+    payload["data"]["essentials"]["alertTargetIDs"] = ids
+    if dimensions is not None:
+        payload["data"]["alertContext"]["condition"]["allOf"][0]["dimensions"] = [
+            {"name": n, "value": v} for n, v in dimensions]
+    return parse_alert(payload)
+
+
+@pytest.mark.parametrize("alert, expected", [
+    pytest.param(_targeted([ARM_WS1 + "/onlineEndpoints/EP1/deployments/blue"]),
+                 (AlertTarget("ep1", WS1, ("blue", "green")),), id="deployment-id-and-dimension-both-count"),
+    pytest.param(_targeted([ARM_WS1, ARM_WS1 + "/onlineEndpoints/ep1"]),
+                 (AlertTarget("ep1", WS1, ("green",)),), id="workspace-id-then-endpoint-id"),
+    pytest.param(_targeted([ARM_WS1 + "/onlineEndpoints/other", ARM_WS1 + "/onlineEndpoints/ep1"]),
+                 (AlertTarget("other", WS1, ("green",)), AlertTarget("ep1", WS1, ("green",))),
+                 id="every-endpoint-id"),
+    pytest.param(_targeted([ARM_WS1 + "/onlineEndpoints/ep1"], [("deployment", "blue"), ("Deployment", "GREEN")]),
+                 (AlertTarget("ep1", WS1, ("blue", "green")),), id="every-deployment-dimension"),
+    pytest.param(_targeted([ARM_WS1 + "/onlineEndpoints/ep1/deployments/blue", ARM_WS1 + "/onlineEndpoints/ep1"], []),
+                 (AlertTarget("ep1", WS1, ()),), id="endpoint-wide-target-wins-the-merge"),
+    pytest.param(_targeted([ARM_WS1 + "/onlineEndpoints/ep1/deployments/blue",
+                            ARM_WS1 + "/onlineEndpoints/ep1/deployments/green"], []),
+                 (AlertTarget("ep1", WS1, ("blue", "green")),), id="two-deployment-ids-merge"),
+    pytest.param(_targeted([ARM_WS1], [("EndpointName", "ep1"), ("EndpointName", "EP2"), ("DeploymentName", "g")]),
+                 (AlertTarget("ep1", WS1, ("g",)), AlertTarget("ep2", WS1, ("g",))),
+                 id="every-endpoint-dimension"),
+    pytest.param(_targeted([ARM_WS1.upper() + "/ONLINEENDPOINTS/EP1"]), (AlertTarget("ep1", WS1, ("green",)),),
+                 id="subscription-with-letters-any-case"),
+    pytest.param(_targeted(["/subscriptions/x/resourceGroups/rg1/providers/Microsoft.MachineLearningServices"
+                            "/workspaces/ws1/onlineEndpoints/ep1"]), (), id="other-subscription"),
+    pytest.param(_targeted([ARM_WS1 + "/onlineEndpoints/ep1/extra"]), (), id="not-an-endpoint-or-deployment-id"),
+])
+def test_locate_routes_on_every_target_and_dimension(alert, expected):
+    assert locate(alert, SCOPE) == expected
 
 
 def test_log_analytics_scoped_alert_routes_by_endpoint_dimension():
     payload = sample("log_search_alert_v2_fired_common_schema.json")
     payload["data"]["alertContext"]["condition"]["allOf"][0]["dimensions"] = [
         {"name": "EndpointName", "value": "EP1"}, {"name": "DeploymentName", "value": "green"}]
-    assert locate(parse_alert(payload), ManagedScope((WS1,), (LOGS.lower(),))) == AlertTarget("ep1", None, "green")
+    assert locate(parse_alert(payload), ManagedScope((WS1,), (LOGS.lower() + "/",))) == (AlertTarget("ep1", None, ("green",)),)
 
 
 FIRED = parse_alert(sample("ml_endpoint_metric_alert_deployment_dimension_fired.SYNTHETIC.json"))
 RESOLVED = parse_alert(sample("ml_endpoint_metric_alert_deployment_dimension_resolved.SYNTHETIC.json"))
 ROLLOUT = RunningRollout("rollout-ep1", "green")
+WS1_OTHER_CASE = WorkspaceRef("00000000-1111-2222-3333-444444444444".upper(), "rg1", "ws1")
 
 
 @pytest.mark.parametrize("alert, target, rollout, action, reason", [
-    pytest.param(FIRED, AlertTarget("ep1", WS1, "green"), ROLLOUT, "rollback", "'ep1-green-5xx' fired",
+    pytest.param(FIRED, AlertTarget("ep1", WS1, ("green",)), ROLLOUT, "rollback", "'ep1-green-5xx' fired",
                  id="fired-on-new"),
-    pytest.param(FIRED, AlertTarget("ep1", WS1, None), ROLLOUT, "rollback", "fired", id="fired-no-deployment"),
-    pytest.param(FIRED, AlertTarget("ep1", WS1, "GREEN"), ROLLOUT, "rollback", "fired", id="deployment-case"),
-    pytest.param(FIRED, AlertTarget("ep1", WS1, "blue"), ROLLOUT, "record", "not the new deployment",
+    pytest.param(FIRED, AlertTarget("ep1", WS1), ROLLOUT, "rollback", "fired", id="fired-no-deployment"),
+    pytest.param(FIRED, AlertTarget("ep1", WS1, ("green",)), RunningRollout("rollout-ep1", "GREEN"), "rollback",
+                 "fired", id="new-deployment-named-in-another-case"),
+    pytest.param(FIRED, AlertTarget("ep1", WS1, ("blue",)), ROLLOUT, "record", "deployment 'blue', not the new",
                  id="fired-on-old"),
-    pytest.param(RESOLVED, AlertTarget("ep1", WS1, "green"), ROLLOUT, "record", "resolved", id="resolved"),
-    pytest.param(FIRED, AlertTarget("ep1", WS1, "green"), None, "ignore", "no running rollout", id="no-rollout"),
+    pytest.param(FIRED, AlertTarget("ep1", WS1, ("blue", "green")), ROLLOUT, "rollback", "fired",
+                 id="new-named-among-others"),
+    pytest.param(FIRED, AlertTarget("ep1", WS1, ("blue", "red")), ROLLOUT, "record", "'blue', 'red', not the new",
+                 id="only-others-named"),
+    pytest.param(RESOLVED, AlertTarget("ep1", WS1, ("blue",)), ROLLOUT, "record", "resolved",
+                 id="resolved-on-old"),
+    pytest.param(FIRED, AlertTarget("ep1", WS1_OTHER_CASE, ("green",)), RunningRollout("rollout-ep1", "green", WS1),
+                 "rollback", "fired", id="workspace-named-in-another-case"),
+    pytest.param(FIRED, AlertTarget("ep1", WS1_OTHER_CASE, ("green",)), ROLLOUT, "rollback", "fired",
+                 id="default-workspace-named-in-another-case"),
+    pytest.param(FIRED, AlertTarget("ep1", None, ("green",)), RunningRollout("rollout-ep1", "green", OTHER),
+                 "rollback", "fired", id="log-analytics-target-has-no-workspace"),
+    pytest.param(RESOLVED, AlertTarget("ep1", WS1, ("green",)), ROLLOUT, "record", "resolved", id="resolved"),
+    pytest.param(FIRED, AlertTarget("ep1", WS1, ("green",)), None, "ignore", "no running rollout", id="no-rollout"),
     pytest.param(FIRED, None, ROLLOUT, "ignore", "workspace this app manages", id="outside-scope"),
-    pytest.param(FIRED, AlertTarget("ep1", WS1, "green"), RunningRollout("rollout-ep1", "green", OTHER), "ignore",
+    pytest.param(FIRED, AlertTarget("ep1", WS1, ("green",)), RunningRollout("rollout-ep1", "green", OTHER), "ignore",
                  "another workspace", id="rollout-in-other-workspace"),
 ])
 def test_decide(alert, target, rollout, action, reason):
@@ -124,8 +236,27 @@ def test_decide(alert, target, rollout, action, reason):
     assert decision.instance_id == (None if action == "ignore" else "rollout-ep1")
 
 
+def test_decide_without_a_default_workspace_trusts_the_target():
+    decision = decide(FIRED, AlertTarget("ep1", OTHER, ("green",)), ROLLOUT, None)
+    assert decision.action == "rollback"
+
+
+IGNORE, RECORD, ROLLBACK = (AlertDecision("ignore", "i"), AlertDecision("record", "r", "x"),
+                            AlertDecision("rollback", "b", "x"))
+
+
+@pytest.mark.parametrize("decisions, expected", [
+    pytest.param([], None, id="none"),
+    pytest.param([IGNORE, RECORD], RECORD, id="record-over-ignore"),
+    pytest.param([RECORD, ROLLBACK, IGNORE], ROLLBACK, id="rollback-over-all"),
+    pytest.param([RECORD, AlertDecision("record", "second", "y")], RECORD, id="first-among-equals"),
+])
+def test_strongest(decisions, expected):
+    assert strongest(decisions) is expected
+
+
 def test_custom_properties_cannot_choose_the_target():
     payload = sample("ml_endpoint_metric_alert_deployment_dimension_fired.SYNTHETIC.json")
     payload["data"]["customProperties"] = {"instanceId": "rollout-other", "endpoint": "other"}
     payload["data"]["alertContext"]["properties"] = {"instanceId": "rollout-other"}
-    assert locate(parse_alert(payload), SCOPE) == AlertTarget("ep1", WS1, "green")
+    assert locate(parse_alert(payload), SCOPE) == (AlertTarget("ep1", WS1, ("green",)),)

@@ -30,7 +30,7 @@ def test_wire_form_round_trips():
 @pytest.mark.parametrize("change, field, message", [
     pytest.param({"endpoint_name": None}, "endpoint_name", "is required", id="endpoint-missing"),
     pytest.param({"new_deployment": None}, "new_deployment", "is required", id="new-missing"),
-    pytest.param({"endpoint_name": "x"}, "endpoint_name", "3-32", id="endpoint-too-short"),
+    pytest.param({"endpoint_name": "x"}, "endpoint_name", "3-32 characters", id="endpoint-too-short"),
     pytest.param({"endpoint_name": "1abc"}, "endpoint_name", "starting with a letter", id="endpoint-starts-with-digit"),
     pytest.param({"new_deployment": 7}, "new_deployment", "3-32", id="new-not-a-string"),
     pytest.param({"old_deployment": "green-v2"}, "old_deployment", "must differ", id="old-equals-new"),
@@ -49,18 +49,47 @@ def test_wire_form_round_trips():
     pytest.param({"observation_window": "P7D"}, "observation_window", "at most", id="window-too-long"),
     pytest.param({"check_interval": 60}, "check_interval", "ISO 8601", id="interval-number"),
     pytest.param({"check_interval": "PT10M"}, "check_interval", "not be longer", id="interval-longer-than-window"),
-    pytest.param({"error_threshold": 1.5}, "error_threshold", "between 0.0 and 1.0", id="threshold-over-1"),
+    pytest.param({"error_threshold": 1.5}, "error_threshold", "between 0 and 1", id="threshold-over-1"),
     pytest.param({"error_threshold": -0.1}, "error_threshold", "between", id="threshold-negative"),
     pytest.param({"error_threshold": "0.01"}, "error_threshold", "must be a number", id="threshold-string"),
-    pytest.param({"latency_p99_threshold_ms": 0}, "latency_p99_threshold_ms", "at least 1", id="latency-zero"),
+    pytest.param({"latency_p99_threshold_ms": 0}, "latency_p99_threshold_ms", "between 1 and 600000", id="latency-zero"),
     pytest.param({"max_error_rate_increase": 2}, "max_error_rate_increase", "between", id="increase-over-1"),
-    pytest.param({"min_requests": 0}, "min_requests", "at least 1", id="min-requests-zero"),
+    pytest.param({"min_requests": 0}, "min_requests", "between 1 and 1000000000", id="min-requests-zero"),
     pytest.param({"min_requests": 10.0}, "min_requests", "integer", id="min-requests-float"),
-    pytest.param({"max_inconclusive_windows": -1}, "max_inconclusive_windows", "at least 0", id="extensions-negative"),
+    pytest.param({"max_inconclusive_windows": -1}, "max_inconclusive_windows", "between 0 and 100", id="extensions-negative"),
     pytest.param({"bake_time": "soon"}, "bake_time", "ISO 8601", id="bake-not-iso"),
     pytest.param({"metrics_source": "prometheus"}, "metrics_source", "platform, log_analytics", id="source-unknown"),
     pytest.param({"workspace": {"subscription_id": "s"}}, "workspace", "exactly subscription_id", id="workspace-partial"),
     pytest.param({"trafic_steps": [10, 100]}, "trafic_steps", "not a known field", id="unknown-field"),
+    pytest.param({"error_threshold": float("nan")}, "error_threshold", "finite", id="threshold-nan"),
+    pytest.param({"error_threshold": float("inf")}, "error_threshold", "finite", id="threshold-infinity"),
+    pytest.param({"max_error_rate_increase": float("nan")}, "max_error_rate_increase", "finite", id="increase-nan"),
+    pytest.param({"latency_p99_threshold_ms": float("nan")}, "latency_p99_threshold_ms", "finite", id="latency-nan"),
+    pytest.param({"latency_p99_threshold_ms": float("-inf")}, "latency_p99_threshold_ms", "finite",
+                 id="latency-minus-infinity"),
+    pytest.param({"latency_p99_threshold_ms": 10 ** 400}, "latency_p99_threshold_ms", "between 1 and 600000",
+                 id="latency-too-large-for-a-float"),
+    pytest.param({"latency_p99_threshold_ms": 600_000.5}, "latency_p99_threshold_ms", "between", id="latency-over"),
+    pytest.param({"error_threshold": 10 ** 400}, "error_threshold", "between 0 and 1", id="threshold-huge-int"),
+    pytest.param({"min_requests": 10 ** 310}, "min_requests", "between 1 and 1000000000", id="min-requests-huge"),
+    pytest.param({"min_requests": 1_000_000_001}, "min_requests", "between", id="min-requests-just-over"),
+    pytest.param({"max_inconclusive_windows": 101}, "max_inconclusive_windows", "between 0 and 100",
+                 id="extensions-just-over"),
+    pytest.param({"max_inconclusive_windows": True}, "max_inconclusive_windows", "integer", id="extensions-bool"),
+    pytest.param({"error_threshold": True}, "error_threshold", "must be a number", id="threshold-bool"),
+    pytest.param({"observation_window": "P99999999999W"}, "observation_window", "at most P6D", id="window-overflow"),
+    pytest.param({"bake_time": "P99999999999W"}, "bake_time", "at most P6D", id="bake-overflow"),
+    pytest.param({"bake_time": "P6DT1S"}, "bake_time", "at most P6D", id="bake-just-over"),
+    pytest.param({"bake_time": "-PT1M"}, "bake_time", "ISO 8601", id="bake-negative"),
+    pytest.param({"observation_window": "PT\uff15M"}, "observation_window", "ISO 8601", id="window-unicode-digit"),
+    pytest.param({"observation_window": "PT0.999S"}, "observation_window", "at least 1 second", id="window-under-1s"),
+    pytest.param({"endpoint_name": "fraud-ep\n"}, "endpoint_name", "3-32 characters", id="name-trailing-newline"),
+    pytest.param({"endpoint_name": "fraud-"}, "endpoint_name", "ending with a letter or digit",
+                 id="name-trailing-hyphen"),
+    pytest.param({"endpoint_name": "a" * 33}, "endpoint_name", "3-32", id="name-33-characters"),
+    pytest.param({"new_deployment": "gr_en"}, "new_deployment", "3-32", id="name-underscore"),
+    pytest.param({"new_deployment": "gr\u00e9en"}, "new_deployment", "ASCII", id="name-non-ascii-letter"),
+    pytest.param({"old_deployment": "b\u0661\u0662"}, "old_deployment", "ASCII", id="name-unicode-digits"),
 ])
 def test_bad_field_is_named(change, field, message):
     with pytest.raises(InvalidRequest) as caught:
@@ -68,6 +97,33 @@ def test_bad_field_is_named(change, field, message):
     problems = {p.field: p.message for p in caught.value.problems}
     assert field in problems, problems
     assert message in problems[field]
+
+
+@pytest.mark.parametrize("change, expected", [
+    pytest.param({"endpoint_name": "abc"}, ("endpoint_name", "abc"), id="name-3-characters"),
+    pytest.param({"endpoint_name": "a" * 32}, ("endpoint_name", "a" * 32), id="name-32-characters"),
+    pytest.param({"new_deployment": "G-2"}, ("new_deployment", "G-2"), id="name-ends-with-digit"),
+    pytest.param({"error_threshold": 0}, ("error_threshold", 0.0), id="threshold-0"),
+    pytest.param({"error_threshold": 1}, ("error_threshold", 1.0), id="threshold-1"),
+    pytest.param({"latency_p99_threshold_ms": 1}, ("latency_p99_threshold_ms", 1.0), id="latency-1"),
+    pytest.param({"latency_p99_threshold_ms": 600000}, ("latency_p99_threshold_ms", 600000.0), id="latency-max"),
+    pytest.param({"max_error_rate_increase": 0}, ("max_error_rate_increase", 0.0), id="increase-0"),
+    pytest.param({"max_error_rate_increase": 1}, ("max_error_rate_increase", 1.0), id="increase-1"),
+    pytest.param({"min_requests": 1}, ("min_requests", 1), id="min-requests-1"),
+    pytest.param({"min_requests": 1_000_000_000}, ("min_requests", 1_000_000_000), id="min-requests-max"),
+    pytest.param({"max_inconclusive_windows": 0}, ("max_inconclusive_windows", 0), id="extensions-0"),
+    pytest.param({"max_inconclusive_windows": 100}, ("max_inconclusive_windows", 100), id="extensions-max"),
+    pytest.param({"observation_window": "PT1S", "check_interval": "PT1S"}, ("check_interval", timedelta(seconds=1)),
+                 id="interval-1s-equal-to-window"),
+    pytest.param({"observation_window": "P6D"}, ("observation_window", timedelta(days=6)), id="window-max"),
+    pytest.param({"bake_time": "P6D"}, ("bake_time", timedelta(days=6)), id="bake-max"),
+    pytest.param({"bake_time": "PT0S"}, ("bake_time", timedelta(0)), id="bake-zero"),
+    pytest.param({"traffic_steps": [1, 100]}, ("traffic_steps", (1, 100)), id="steps-at-the-bounds"),
+    pytest.param({"metrics_source": "log_analytics"}, ("metrics_source", "log_analytics"), id="source-logs"),
+])
+def test_values_at_the_edges_of_their_ranges_are_accepted(change, expected):
+    field, value = expected
+    assert getattr(parse_request({**BASE, **change}), field) == value
 
 
 def test_every_bad_field_is_reported_at_once():

@@ -7,6 +7,7 @@ import pytest
 from rollout.durations import format_duration, parse_duration
 from rollout.retry import MAX_ATTEMPTS, retry_delay
 
+LIMIT = timedelta(days=30)
 RETRYABLE = {"retryable": True, "retry_after": None}
 
 
@@ -33,13 +34,40 @@ def test_retry_delay(attempt, error, delay):
     pytest.param("pt90s", timedelta(seconds=90), id="lower-case"),
 ])
 def test_parse_duration(text, delta):
-    assert parse_duration(text) == delta
+    assert parse_duration(text, LIMIT) == delta
 
 
-@pytest.mark.parametrize("text", ["", "P", "PT", "5M", "P1M", "P1Y", "PT5X", "PT-5M"])
-def test_parse_duration_refuses(text):
-    with pytest.raises(ValueError):
-        parse_duration(text)
+@pytest.mark.parametrize("text, message", [
+    pytest.param("", "is not an ISO 8601 duration", id="empty"),
+    pytest.param("P", "is not an ISO 8601 duration", id="p-alone"),
+    pytest.param("PT", "is not an ISO 8601 duration", id="t-without-time"),
+    pytest.param("P1DT", "is not an ISO 8601 duration", id="dangling-t"),
+    pytest.param("5M", "is not an ISO 8601 duration", id="no-p"),
+    pytest.param("P1M", "years and months are not allowed", id="months"),
+    pytest.param("P1Y", "years and months are not allowed", id="years"),
+    pytest.param("PT5X", "is not an ISO 8601 duration", id="unknown-designator"),
+    pytest.param("PT-5M", "is not an ISO 8601 duration", id="negative-part"),
+    pytest.param("-PT5M", "is not an ISO 8601 duration", id="negative-sign"),
+    pytest.param("+PT5M", "is not an ISO 8601 duration", id="plus-sign"),
+    pytest.param("PT5M\n", "is not an ISO 8601 duration", id="trailing-newline"),
+    pytest.param(" PT5M", "is not an ISO 8601 duration", id="leading-space"),
+    pytest.param("PT\uff15M", "is not an ISO 8601 duration", id="fullwidth-digit"),
+    pytest.param("PT\u0665M", "is not an ISO 8601 duration", id="arabic-indic-digit"),
+    pytest.param("PT5\u017f", "is not an ISO 8601 duration", id="long-s-upper-cases-to-S"),
+    pytest.param("P31D", "must be at most P30D", id="over-limit"),
+    pytest.param("P99999999999W", "must be at most P30D", id="overflows-timedelta"),
+    pytest.param("PT" + "9" * 400 + "S", "must be at most P30D", id="overflows-float"),
+    pytest.param(300, "must be an ISO 8601 duration", id="number"),
+    pytest.param(None, "must be an ISO 8601 duration", id="null"),
+])
+def test_parse_duration_refuses(text, message):
+    with pytest.raises(ValueError) as caught:
+        parse_duration(text, LIMIT)
+    assert message in str(caught.value)
+
+
+def test_parse_duration_accepts_exactly_the_limit():
+    assert parse_duration("P30D", LIMIT) == LIMIT
 
 
 @pytest.mark.parametrize("delta, text", [
@@ -47,7 +75,9 @@ def test_parse_duration_refuses(text):
     pytest.param(timedelta(hours=1, minutes=30), "PT1H30M", id="hours-minutes"),
     pytest.param(timedelta(days=2, seconds=5), "P2DT5S", id="days-seconds"),
     pytest.param(timedelta(days=1), "P1D", id="day"),
+    pytest.param(timedelta(seconds=1.5), "PT1.5S", id="fraction-kept"),
+    pytest.param(timedelta(days=6, microseconds=1), "P6DT0.000001S", id="microsecond-kept"),
 ])
 def test_format_duration_round_trips(delta, text):
     assert format_duration(delta) == text
-    assert parse_duration(text) == delta
+    assert parse_duration(text, LIMIT) == delta

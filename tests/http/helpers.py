@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from rollout.wire import RUNNING_STATUSES
+
 FIXTURES = Path(__file__).parent / "fixtures"
 KEY = "test-key-2f9d1c6b"
 ENDPOINT, OLD, NEW = "ep1", "blue", "green"
@@ -152,7 +154,7 @@ class Client:
         return self.wait_for(lambda v: v.get("phase") in ("shifting", "observing"))
 
     def wait_until_done(self, timeout: float = 10.0) -> dict[str, Any]:
-        return self.wait_for(lambda v: v["runtime_status"] not in ("Pending", "Running"), timeout)
+        return self.wait_for(lambda v: v["runtime_status"] not in RUNNING_STATUSES, timeout)
 
 
 # --- a scripted Durable management API ------------------------------------------------------------

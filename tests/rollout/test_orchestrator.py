@@ -19,8 +19,10 @@ BLUE, GREEN = "blue-v1", "green-v2"
 
 
 def scenario(**overrides):
-    """A healthy 3-step rollout (PT5M windows, PT1M checks, 1200 rpm) with ``overrides`` merged in."""
+    """A healthy 3-step rollout (PT5M windows, PT1M checks, 1200 rpm) with ``overrides`` merged in.
+    Noise off (``seed: None``): the counts are the exact expectations these tests reason about."""
     data = {
+        "seed": None,
         "endpoint": {"name": "fraud-detection-endpoint",
                      "deployments": {BLUE: {"traffic": 100, "instance_count": 3}, GREEN: {"traffic": 0}}},
         "rollout": {"new_deployment": GREEN, "traffic_steps": [10, 50, 100], "observation_window": "PT5M"},

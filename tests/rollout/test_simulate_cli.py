@@ -1,6 +1,7 @@
 """``python -m emulator simulate``: the README's run command, as a user runs it."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +43,7 @@ def test_human_output_is_a_readable_timeline():
     done = simulate("examples/regression-caught.yaml")
     lines = done.stdout.splitlines()
     assert lines[0].startswith("Rollout of green-v2 on fraud-detection-endpoint (steps 10% -> 50% -> 100%")
-    assert any("check" in line and "green-v2: 120 req" in line for line in lines)
+    assert any(re.search(r"check +green-v2: 1[0-9]{2} req", line) for line in lines)     # ~120 a minute, noisy
     assert any(line.strip().startswith("+0:13:00  traffic   blue-v1=100") for line in lines), done.stdout
     assert lines[-2].startswith("Outcome: rolled_back - health check failed: error rate")
 
