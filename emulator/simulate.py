@@ -39,6 +39,7 @@ from emulator.management_api import ManagementApi
 from emulator.recorded import RecordedMetrics
 from emulator.scenario import Scenario, load_scenario, report_problems
 from emulator.simulated_azure import SimulatedBackend, SimulatedWorkspace, SyntheticMetrics, TrafficChange
+from emulator.simulated_lifecycle import configure
 from emulator.taskhub import TaskHub
 from emulator.worker import APP_SCRIPT, WORKER_LOOP, load_app, refusal
 from rollout.alerts import ManagedScope
@@ -93,7 +94,10 @@ def build_workspace(scenario: Scenario, now: Callable[[], datetime]) -> Simulate
     workspace.faults.extend(dataclasses.replace(fault) for fault in scenario.faults)   # the world counts them down
     metrics: MetricsPort = SyntheticMetrics(workspace, scenario.requests_per_minute, scenario.health, scenario.seed) \
         if scenario.recorded is None else RecordedMetrics(workspace, scenario.recorded)
-    return SimulatedBackend(workspace, metrics)
+    backend = SimulatedBackend(workspace, metrics)
+    if scenario.lifecycle is not None:
+        configure(backend.lifecycle(None), scenario.lifecycle)
+    return backend
 
 
 class Timeline:

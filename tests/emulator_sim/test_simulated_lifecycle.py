@@ -191,3 +191,33 @@ def test_autoscale_setting_rules(change, problem: str) -> None:
     port.delete_setting("s1")
     port.delete_setting("s1")
     assert port.get_setting("s1") is None
+
+
+def test_a_scenario_world_configures_the_simulation() -> None:
+    from emulator.simulated_lifecycle import LifecycleWorld, configure, parse_world
+
+    world, problems = parse_world({"create_minutes": 20, "quota": {"Standard_DS3_v2": 24}, "failures": {"Green": "crash_loop"}})
+    assert problems == [] and world == LifecycleWorld(create_minutes=20.0, quota={"standardDSv2Family": 24},
+                                                      failures={"green": "crash_loop"})
+    life, clock = world_and_clock = world_of()
+    configure(life, world)
+    with pytest.raises(ServiceError, match="usage/limit: 16/24"):
+        life.begin_create_deployment("ep", "green", SPEC)
+    assert world_and_clock[1] is clock
+
+
+@pytest.mark.parametrize("data, field", [
+    pytest.param({"create_minutes": 0}, "lifecycle.create_minutes", id="zero-minutes"),
+    pytest.param({"quota": {"x": -1}}, "lifecycle.quota", id="negative-quota"),
+    pytest.param({"failures": {"green": "meteor"}}, "lifecycle.failures", id="unknown-failure"),
+    pytest.param({"quota_failure_on": "later"}, "lifecycle.quota_failure_on", id="bad-failure-point"),
+    pytest.param({"regions": 2}, "lifecycle.regions", id="unknown-field"),
+])
+def test_a_bad_world_names_the_field(data: dict[str, object], field: str) -> None:
+    from emulator.simulated_lifecycle import parse_world
+
+    assert field in [name for name, _ in parse_world(data)[1]]
+
+
+def world_of() -> tuple[SimulatedLifecycle, Clock]:
+    return world()
