@@ -196,14 +196,14 @@ def test_autoscale_setting_rules(change, problem: str) -> None:
 def test_a_scenario_world_configures_the_simulation() -> None:
     from emulator.simulated_lifecycle import LifecycleWorld, configure, parse_world
 
-    world, problems = parse_world({"create_minutes": 20, "quota": {"Standard_DS3_v2": 24}, "failures": {"Green": "crash_loop"}})
-    assert problems == [] and world == LifecycleWorld(create_minutes=20.0, quota={"standardDSv2Family": 24},
+    parsed, problems = parse_world({"create_minutes": 20, "quota": {"Standard_DS3_v2": 24}, "failures": {"Green": "crash_loop"}})
+    assert problems == [] and parsed == LifecycleWorld(create_minutes=20.0, quota={"standardDSv2Family": 24},
                                                       failures={"green": "crash_loop"})
-    life, clock = world_and_clock = world_of()
-    configure(life, world)
+    life, _ = world()
+    configure(life, parsed)
     with pytest.raises(ServiceError, match="usage/limit: 16/24"):
         life.begin_create_deployment("ep", "green", SPEC)
-    assert world_and_clock[1] is clock
+    assert life.durations["create"] == timedelta(minutes=20) and life.failures == {"green": "crash_loop"}
 
 
 @pytest.mark.parametrize("data, field", [
@@ -217,7 +217,3 @@ def test_a_bad_world_names_the_field(data: dict[str, object], field: str) -> Non
     from emulator.simulated_lifecycle import parse_world
 
     assert field in [name for name, _ in parse_world(data)[1]]
-
-
-def world_of() -> tuple[SimulatedLifecycle, Clock]:
-    return world()
