@@ -97,6 +97,8 @@ def build_workspace(scenario: Scenario, now: Callable[[], datetime]) -> Simulate
     backend = SimulatedBackend(workspace, metrics)
     if scenario.lifecycle is not None:
         configure(backend.lifecycle(None), scenario.lifecycle)
+        if isinstance(metrics, SyntheticMetrics):
+            metrics.count_mirrored = scenario.lifecycle.mirror_in_metrics
     return backend
 
 

@@ -200,7 +200,12 @@ class SyntheticMetrics:
     the seed, the deployment and the minute, so any query sees the same minutes and a run
     reproduces. A query covering part of a minute gets a binomial thinning of that minute.
     With ``seed=None`` the counts are the exact expectations (errors = rate x requests).
+    Mirrored requests are not counted (Azure does not document that its per-deployment metrics
+    include them); ``count_mirrored`` True counts a deployment's mirror share as well, for a
+    scenario that assumes they are (``lifecycle.mirror_in_metrics``).
     """
+
+    count_mirrored = False
 
     def __init__(self, workspace: SimulatedWorkspace, requests_per_minute: float,
                  health: Mapping[str, Sequence[HealthSegment]], seed: int | None = None) -> None:
@@ -262,7 +267,7 @@ class SyntheticMetrics:
         name = deployment.lower()
         requests = errors = 0.0
         p99: float | None = None
-        for seg_start, seg_end, share in _share_periods(name, changes, start, end):
+        for seg_start, seg_end, share in _share_periods(name, changes, start, end, self.count_mirrored):
             for h_start, h_end, segment in self._health_periods(name, seg_start, seg_end):
                 served = self.requests_per_minute * share / 100 * (h_end - h_start).total_seconds() / 60
                 if served <= 0:
@@ -284,13 +289,15 @@ class SyntheticMetrics:
                 yield lo, hi, segment
 
 
-def _share_periods(name: str, changes: Sequence[TrafficChange], start: datetime, end: datetime):
-    """(from, to, live share) for ``name`` over [start, end), from the traffic history."""
+def _share_periods(name: str, changes: Sequence[TrafficChange], start: datetime, end: datetime,
+                   mirrored: bool = False):
+    """(from, to, share) for ``name`` over [start, end), from the traffic history: its live share,
+    plus its mirror share when ``mirrored``."""
     for index, change in enumerate(changes):
         next_at = changes[index + 1].at if index + 1 < len(changes) else end
         lo, hi = max(start, change.at), min(end, next_at)
         if lo < hi:
-            yield lo, hi, change.traffic.get(name, 0)
+            yield lo, hi, change.traffic.get(name, 0) + (change.mirror_traffic.get(name, 0) if mirrored else 0)
 
 
 class SimulatedBackend:

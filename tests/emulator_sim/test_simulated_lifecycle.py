@@ -217,3 +217,20 @@ def test_a_bad_world_names_the_field(data: dict[str, object], field: str) -> Non
     from emulator.simulated_lifecycle import parse_world
 
     assert field in [name for name, _ in parse_world(data)[1]]
+
+
+@pytest.mark.parametrize("count_mirrored, green_requests", [
+    pytest.param(False, 0, id="mirrored-not-counted-by-default"),
+    pytest.param(True, 200, id="counted-when-the-scenario-says-so"),
+])
+def test_mirrored_requests_in_metrics(count_mirrored: bool, green_requests: int) -> None:
+    from emulator.simulated_azure import SyntheticMetrics
+
+    life, clock = world()
+    ws = life.workspace
+    ws.endpoint("ep").deployments["green"] = DeploymentState("green", "Succeeded", 1, "Standard_DS3_v2")
+    ws.update_traffic("ep", {"blue": 100}, {"green": 20}, by="test")
+    metrics = SyntheticMetrics(ws, 100, {})
+    metrics.count_mirrored = count_mirrored
+    found = metrics.deployment_metrics("ep", ["green", "blue"], T0, T0 + timedelta(minutes=10))
+    assert (found["green"].requests, found["blue"].requests) == (green_requests, 1000)
