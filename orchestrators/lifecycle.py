@@ -24,14 +24,13 @@ Phases, each recorded in ``record.phases`` with its times and figures:
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Generator, Protocol
+from typing import Any, Generator
 
 from rollout.capacity import CapacityRejected, QuotaUsage, VmSize, mirror_plan
 from rollout.cleanup import cleanup_decision
 from rollout.lifecycle_plan import capacity_decision, creation_decision
 from rollout.operation import LOG_LINES, NOT_FOUND, Observed, next_step, watch
 from rollout.plan import DEFAULT_STEPS
-from rollout.record import RolloutRecord
 from rollout.traffic import describe
 
 Gen = Generator[Any, Any, Any]
