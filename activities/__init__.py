@@ -20,21 +20,62 @@ from typing import Any, Callable, Mapping
 
 import azure.durable_functions as df
 
-from activities.backend import current_backend
 from rollout.errors import AzureError
 from rollout.model import WorkspaceRef
-from rollout.ports import EndpointPort
+from rollout.ports import Backend, EndpointPort
 
-bp = df.Blueprint()
+
+def blueprint(backend: Callable[[], Backend]) -> df.Blueprint:
+    """The four activities, reaching Azure through ``backend()`` (called each time an activity runs)."""
+    bp = df.Blueprint()
+
+    def endpoints(payload: Mapping[str, Any]) -> EndpointPort:
+        return backend().endpoints(_workspace(payload))
+
+    @bp.activity_trigger(input_name="payload")
+    def preflight(payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Read the endpoint and every deployment behind it."""
+        def work() -> dict[str, Any]:
+            port, name = endpoints(payload), payload["endpoint_name"]
+            endpoint = port.get_endpoint(name)
+            return {"endpoint": endpoint.to_dict(), "deployments": [d.to_dict() for d in port.list_deployments(name)]}
+        return _guarded(work)
+
+    @bp.activity_trigger(input_name="payload")
+    def read_traffic(payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Read the endpoint's current traffic."""
+        return _guarded(lambda: {"endpoint": endpoints(payload).get_endpoint(payload["endpoint_name"]).to_dict()})
+
+    @bp.activity_trigger(input_name="payload")
+    def set_traffic(payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Write absolute traffic (the port writes nothing when already in place); return the endpoint read back.
+
+        On failure the endpoint is re-read (when that works) so the orchestrator records the
+        traffic as it really is.
+        """
+        port, name = endpoints(payload), payload["endpoint_name"]
+        try:
+            endpoint = port.set_traffic(name, payload["traffic"], payload.get("mirror_traffic"))
+            return {"ok": True, "endpoint": endpoint.to_dict()}
+        except AzureError as exc:
+            return {"ok": False, "error": exc.to_dict(), "endpoint": _reread(port, name)}
+
+    @bp.activity_trigger(input_name="payload")
+    def check_health(payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Per-deployment requests, errors (5xx and 424) and p99 latency over [start, end)."""
+        def work() -> dict[str, Any]:
+            metrics = backend().metrics(_workspace(payload), payload.get("metrics_source", "platform"))
+            start, end = datetime.fromisoformat(payload["start"]), datetime.fromisoformat(payload["end"])
+            found = metrics.deployment_metrics(payload["endpoint_name"], payload["deployments"], start, end)
+            return {"metrics": {name: value.to_dict() for name, value in found.items()}}
+        return _guarded(work)
+
+    return bp
 
 
 def _workspace(payload: Mapping[str, Any]) -> WorkspaceRef | None:
     data = payload.get("workspace")
     return None if not data else WorkspaceRef.from_dict(data)
-
-
-def _endpoints(payload: Mapping[str, Any]) -> EndpointPort:
-    return current_backend().endpoints(_workspace(payload))
 
 
 def _guarded(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -45,50 +86,8 @@ def _guarded(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return {"ok": False, "error": exc.to_dict()}
 
 
-@bp.activity_trigger(input_name="payload")
-def preflight(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Read the endpoint and every deployment behind it."""
-    def work() -> dict[str, Any]:
-        port, name = _endpoints(payload), payload["endpoint_name"]
-        endpoint = port.get_endpoint(name)
-        return {"endpoint": endpoint.to_dict(), "deployments": [d.to_dict() for d in port.list_deployments(name)]}
-    return _guarded(work)
-
-
-@bp.activity_trigger(input_name="payload")
-def read_traffic(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Read the endpoint's current traffic."""
-    return _guarded(lambda: {"endpoint": _endpoints(payload).get_endpoint(payload["endpoint_name"]).to_dict()})
-
-
-@bp.activity_trigger(input_name="payload")
-def set_traffic(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Write absolute traffic (the port writes nothing when already in place); return the endpoint read back.
-
-    On failure the endpoint is re-read (when that works) so the orchestrator records the
-    traffic as it really is.
-    """
-    port, name = _endpoints(payload), payload["endpoint_name"]
-    try:
-        endpoint = port.set_traffic(name, payload["traffic"], payload.get("mirror_traffic"))
-        return {"ok": True, "endpoint": endpoint.to_dict()}
-    except AzureError as exc:
-        return {"ok": False, "error": exc.to_dict(), "endpoint": _reread(port, name)}
-
-
 def _reread(port: EndpointPort, name: str) -> dict[str, Any] | None:
     try:
         return port.get_endpoint(name).to_dict()
     except AzureError:
         return None
-
-
-@bp.activity_trigger(input_name="payload")
-def check_health(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Per-deployment requests, errors (5xx and 424) and p99 latency over [start, end)."""
-    def work() -> dict[str, Any]:
-        metrics = current_backend().metrics(_workspace(payload), payload.get("metrics_source", "platform"))
-        start, end = datetime.fromisoformat(payload["start"]), datetime.fromisoformat(payload["end"])
-        found = metrics.deployment_metrics(payload["endpoint_name"], payload["deployments"], start, end)
-        return {"metrics": {name: value.to_dict() for name, value in found.items()}}
-    return _guarded(work)

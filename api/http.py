@@ -9,8 +9,8 @@
 Every route needs a function key (auth level FUNCTION). Handlers are thin: validate the input,
 correlate it with a rollout (endpoint name -> ``rollout.plan.instance_id_for``; nothing in a
 body names an instance), hand off to the Durable client. Errors become status codes in one
-place, ``api.problems``. Settings come from ``current_settings``: the environment
-(``settings.load_settings``) unless the emulator installed its own with ``use_settings``.
+place, ``api.problems``. ``blueprint(settings)`` registers them; ``settings`` is the provider
+``bootstrap.build_app`` was given (the environment in Azure, the emulator's own locally).
 
 One rollout per endpoint: start looks the instance up first and answers 409 while one runs
 (``start_new`` would silently replace it). Two starts racing inside one worker are serialised
@@ -24,10 +24,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import weakref
 from datetime import UTC, datetime, timedelta
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import quote, urlsplit
 
 import azure.durable_functions as df
@@ -44,9 +43,8 @@ from rollout.errors import ActionNotAllowed, FieldProblem, InvalidRequest, Rollo
 from rollout.model import WorkspaceRef
 from rollout.plan import NAME_RULE, RolloutRequest, instance_id_for, is_valid_name, parse_request
 from rollout.wire import RUNNING_STATUSES
-from settings import Settings, load_settings
+from settings import Settings
 
-bp = df.Blueprint()
 log = logging.getLogger("aml_rollout.http")
 
 ORCHESTRATOR = "rollout_orchestrator"
@@ -57,39 +55,51 @@ MAX_LIST_WINDOW = timedelta(days=30)
 MAX_REASON_CHARS = 500
 _AUTH = func.AuthLevel.FUNCTION
 
-# --- settings ------------------------------------------------------------------------------
-
-_settings_lock = threading.Lock()
-_settings: Settings | None = None
-
-
-def use_settings(settings: Settings | None) -> None:
-    """Make ``settings`` the ones the routes use (None: read the environment again on next use)."""
-    global _settings
-    with _settings_lock:
-        _settings = settings
-
-
-def current_settings() -> Settings:
-    """The installed settings, read from the environment on first use."""
-    global _settings
-    with _settings_lock:
-        if _settings is None:
-            _settings = load_settings()
-        return _settings
-
-
 # --- routes --------------------------------------------------------------------------------
 
 
-@bp.route(route="rollouts", methods=["POST"], auth_level=_AUTH)
-@bp.durable_client_input(client_name="client")
-@answers_problems()
-async def start_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+def blueprint(settings: Callable[[], Settings]) -> df.Blueprint:
+    """The five routes; ``settings()`` is called when a request needs the app's settings."""
+    bp = df.Blueprint()
+
+    @bp.route(route="rollouts", methods=["POST"], auth_level=_AUTH)
+    @bp.durable_client_input(client_name="client")
+    @answers_problems()
+    async def start_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+        return await start(req, client, settings())
+
+    @bp.route(route="rollouts", methods=["GET"], auth_level=_AUTH)
+    @bp.durable_client_input(client_name="client")
+    @answers_problems()
+    async def list_rollouts(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+        return await list_recent(req, client)
+
+    @bp.route(route="rollouts/{endpoint}", methods=["GET"], auth_level=_AUTH)
+    @bp.durable_client_input(client_name="client")
+    @answers_problems()
+    async def get_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+        return await get(req, client)
+
+    @bp.route(route="rollouts/{endpoint}/{action}", methods=["POST"], auth_level=_AUTH)
+    @bp.durable_client_input(client_name="client")
+    @answers_problems()
+    async def control_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+        return await control(req, client)
+
+    @bp.route(route="alerts", methods=["POST"], auth_level=_AUTH)
+    @bp.durable_client_input(client_name="client")
+    @answers_problems(retry_unexpected=True)
+    async def alert_webhook(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+        return await alert(req, client, settings())
+
+    return bp
+
+
+async def start(req: func.HttpRequest, client: df.DurableOrchestrationClient, settings: Settings) -> func.HttpResponse:
     """Start a rollout: 202 with its id and where to poll and steer it; 400 naming each bad field;
     409 naming the rollout already running on that endpoint."""
     request = parse_request(read_json(req, MAX_REQUEST_BYTES))
-    check_workspace(request.workspace, current_settings())
+    check_workspace(request.workspace, settings)
     instance_id = instance_id_for(request.endpoint_name)
     async with _start_lock(instance_id):
         await refuse_if_running(client, request.endpoint_name)
@@ -101,10 +111,7 @@ async def start_rollout(req: func.HttpRequest, client: df.DurableOrchestrationCl
     return json_response(202, body, {"Location": links["status"]})
 
 
-@bp.route(route="rollouts", methods=["GET"], auth_level=_AUTH)
-@bp.durable_client_input(client_name="client")
-@answers_problems()
-async def list_rollouts(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+async def list_recent(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Rollouts running now (however old) and those created within ``window`` (ISO 8601, default P1D,
     at most P30D), running first, then newest first."""
     window = _window_param(req)
@@ -118,10 +125,7 @@ async def list_rollouts(req: func.HttpRequest, client: df.DurableOrchestrationCl
     return json_response(200, {"window": format_duration(window), "rollouts": rollouts})
 
 
-@bp.route(route="rollouts/{endpoint}", methods=["GET"], auth_level=_AUTH)
-@bp.durable_client_input(client_name="client")
-@answers_problems()
-async def get_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+async def get(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """The endpoint's rollout (running or last ended): phase, step, traffic, last health, history, outcome.
     404 when the endpoint never had one."""
     endpoint = endpoint_param(req)
@@ -133,10 +137,7 @@ async def get_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClie
     return json_response(200, view)
 
 
-@bp.route(route="rollouts/{endpoint}/{action}", methods=["POST"], auth_level=_AUTH)
-@bp.durable_client_input(client_name="client")
-@answers_problems()
-async def control_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+async def control(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Send pause, resume, promote or abort (optional body ``{"reason": str}``) to the running rollout.
     202 when sent; 404 when nothing runs; 409 when the action does not fit the phase."""
     endpoint, action = endpoint_param(req), action_param(req)
@@ -155,10 +156,7 @@ async def control_rollout(req: func.HttpRequest, client: df.DurableOrchestration
     return json_response(202, body, {"Location": links["status"]})
 
 
-@bp.route(route="alerts", methods=["POST"], auth_level=_AUTH)
-@bp.durable_client_input(client_name="client")
-@answers_problems(retry_unexpected=True)
-async def alert_webhook(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+async def alert(req: func.HttpRequest, client: df.DurableOrchestrationClient, settings: Settings) -> func.HttpResponse:
     """Azure Monitor's action-group webhook (common alert schema).
 
     202 when the alert was handed to the endpoint's running rollout (rollback, or a note);
@@ -167,7 +165,6 @@ async def alert_webhook(req: func.HttpRequest, client: df.DurableOrchestrationCl
     ``Settings.max_alert_bytes``; 503 with Retry-After whenever it cannot be handed over now
     (Azure Monitor retries 503, never 500), including on an unexpected error.
     """
-    settings = current_settings()
     payload = read_json(req, settings.max_alert_bytes)
     outcome = await deliver_alert(payload, client, settings.managed_scope(), settings.workspace)
     done = outcome.decision.action != "ignore"
@@ -331,6 +328,7 @@ def rollout_view(status: Any, links: Mapping[str, Any]) -> dict[str, Any]:
         "runtime_status": runtime_status_name(status),
         "created_time": _iso(status.created_time),
         "last_updated_time": _iso(status.last_updated_time),
+        "endpoint_name": _endpoint_of(status),   # a Pending instance has no record yet
         **_record(status),
         "links": dict(links),
     }

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-USAGE = """usage: python -m emulator simulate SCENARIO [--json] [--real-clock] [--azure] [--app FILE]
-       python -m emulator serve [--port 7071] [--scenario FILE] [--key KEY] [--azure] [--app FILE]"""
+USAGE = """usage: python -m emulator simulate SCENARIO [--json] [--real-clock] [--azure]
+       python -m emulator serve [--port 7071] [--scenario FILE] [--key KEY] [--azure]"""
 
 
 def main(argv: list[str]) -> int:

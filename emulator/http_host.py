@@ -182,7 +182,7 @@ class HttpHost:
 
     async def _listen(self) -> None:
         application = web.Application(client_max_size=self.max_body_bytes)
-        application.router.add_route("*", "/{path:.*}", self._serve)
+        application.router.add_route("*", r"/{path:[\s\S]*}", self._serve)   # [\s\S]: a decoded %0A is still a path
         # lingering_time 0: a body left unread (a 413) is not drained; the connection is closed at once.
         runner = web.AppRunner(application, access_log=None, handle_signals=False, shutdown_timeout=1.0,
                                lingering_time=0)

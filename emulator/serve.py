@@ -1,6 +1,7 @@
 """``python -m emulator serve [--port 7071] [--scenario FILE] [--key KEY] [--azure]``: the HTTP API on loopback.
 
-The app's own HTTP functions (``function_app``) are served by ``emulator.http_host``, function
+The app's own HTTP functions (``bootstrap.build_app``, as ``function_app`` builds them for Azure)
+are served by ``emulator.http_host``, function
 keys enforced (``?code=KEY`` or ``x-functions-key``). Rollouts run on the embedded Durable task
 hub (``emulator.taskhub``) on the real clock, against the simulated Azure ML endpoint of the
 scenario: its workspace, endpoint, deployments, load, health and faults (its ``rollout``,
@@ -11,8 +12,8 @@ HTTP). Without ``--scenario``, ``DEFAULT_SCENARIO``: ``fraud-detection-endpoint`
 The durable client binding handed to the functions is the emulated Durable HTTP management API
 (``emulator.management_api``), so the unchanged ``DurableOrchestrationClient`` does the work.
 The alert webhook manages exactly the scenario's workspace. Without ``--key`` a key is
-generated and printed at start. One ``LocalServer`` per process at a time: activities find
-their backend, and the routes their settings, in process-wide seams.
+generated and printed at start. Each ``LocalServer`` builds its own app from its backend and
+settings, so several may run in one process.
 
 ``--azure``: rollouts act on the cloud the ``AML_ROLLOUT_*`` settings name, through
 ``AzureBackend(load_settings().azure)``, and the app's settings (managed workspaces for the alert
@@ -32,8 +33,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from activities.backend import use_backend
-from api.http import use_settings
+from bootstrap import build_app, provide
 from emulator.clock import RealClock
 from emulator.http_host import HttpHost, route_prefix_from_host_json
 from emulator.management_api import ManagementApi
@@ -43,6 +43,7 @@ from emulator.simulated_azure import SimulatedBackend, SimulatedEndpoint
 from emulator.taskhub import TaskHub
 from emulator.worker import APP_SCRIPT, load_app, refusal
 from rollout.errors import InvalidRequest
+from rollout.ports import Backend
 from settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,19 +77,21 @@ class LocalServer:
 
     ``port`` 0 picks a free port; ``key`` None generates one; ``settings`` None uses
     ``serve_settings(scenario)``; ``client_binding`` None uses the management API's (a test may
-    point the functions at another task hub); ``app`` None loads this project's function app as
-    the Python worker does (``emulator.worker.load_app``: an app the worker refuses raises here).
-    ``start`` installs the backend and settings, ``stop`` undoes everything.
+    point the functions at another task hub); ``backend`` None is the scenario's simulated
+    workspace (``serve --azure`` passes ``AzureBackend``). The app is ``bootstrap.build_app``
+    given that backend and those settings; the hub and the host index it with the Python
+    worker's code. ``start`` and ``stop`` run and end the hub, the management API and the host.
     """
 
     def __init__(self, scenario: Scenario, *, port: int = 0, key: str | None = None,
-                 settings: Settings | None = None, client_binding: str | None = None, app: Any = None) -> None:
+                 settings: Settings | None = None, client_binding: str | None = None,
+                 backend: Backend | None = None) -> None:
         self.scenario = scenario
         self.key = key or secrets.token_urlsafe(24)
         self.settings = settings or serve_settings(scenario)
         self.clock = RealClock()
-        self.backend: SimulatedBackend = build_workspace(scenario, self.clock.now)
-        app = load_app() if app is None else app
+        self.backend: Backend = backend or build_workspace(scenario, self.clock.now)
+        app = build_app(backend=provide(self.backend), settings=provide(self.settings))
         self.hub = TaskHub(app, self.clock)
         self.management = ManagementApi(self.hub)
         self._client_binding = client_binding
@@ -100,9 +103,7 @@ class LocalServer:
         return self._client_binding or self.management.client_binding_json()
 
     def start(self) -> LocalServer:
-        """Install the simulated backend and the settings, then start the hub, the management API and the host."""
-        use_backend(self.backend)
-        use_settings(self.settings)
+        """Start the hub, the management API and the host."""
         self.hub.start_background()
         self.management.start()
         try:
@@ -114,13 +115,11 @@ class LocalServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and put the process-wide seams back (backend and settings from the environment)."""
+        """Stop serving."""
         if self._started:
             self.http.stop()
         self.management.stop()
         self.hub.stop()
-        use_settings(None)
-        use_backend(None)
         self._started = False
 
     def __enter__(self) -> LocalServer:
@@ -136,7 +135,8 @@ class LocalServer:
 
     @property
     def endpoint(self) -> SimulatedEndpoint:
-        """The simulated endpoint: its live ``traffic`` and every applied ``changes``."""
+        """The simulated endpoint: its live ``traffic`` and every applied ``changes`` (not with ``--azure``)."""
+        assert isinstance(self.backend, SimulatedBackend), "the endpoint is in the cloud"
         return self.backend.workspace.endpoint(self.scenario.endpoint_name)
 
 
@@ -199,15 +199,12 @@ def azure_banner(server: LocalServer, settings: Settings) -> str:
 
 def main(argv: list[str]) -> int:
     """Entry point of ``python -m emulator serve``: 0 after Ctrl-C/SIGTERM, 1 when the port is taken, 2 on a bad scenario,
-    bad settings or an app the Python worker would refuse to index."""
+    bad settings or a function_app.py the Python worker would refuse to index."""
     parser = argparse.ArgumentParser(prog="python -m emulator serve", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0: any free one)")
     parser.add_argument("--scenario", help="scenario file (YAML or JSON) describing the simulated endpoint")
     parser.add_argument("--key", help="the function key requests must carry (default: generated and printed)")
-    parser.add_argument("--app", default=str(APP_SCRIPT),
-                        help="the function app script, indexed as the Python worker does (default: this project's "
-                             "function_app.py)")
     parser.add_argument("--azure", action="store_true",
                         help="act on the Azure ML endpoints and metrics of the cloud the AML_ROLLOUT_* settings name "
                              "(docs/azure.md) instead of a simulated endpoint; the app's settings come from the "
@@ -228,22 +225,16 @@ def main(argv: list[str]) -> int:
         print(f"bad settings: {exc}", file=sys.stderr)
         return 2
     try:
-        app = load_app(args.app)
+        load_app()      # function_app.py as deployed, through the Python worker's own indexing
     except Exception as exc:   # the worker fails indexing on any exception, and so does this
-        print(refusal(args.app, exc), file=sys.stderr)
+        print(refusal(APP_SCRIPT, exc), file=sys.stderr)
         return 2
-    server = LocalServer(scenario, port=args.port, key=args.key, settings=settings, app=app)
+    server = LocalServer(scenario, port=args.port, key=args.key, settings=settings, backend=_azure_backend(settings))
     try:
         server.start()
     except OSError as exc:
         print(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    if settings is not None:
-        # In place of the simulated backend start() installed; activities look it up when they run
-        # (``server.stop()`` puts the seam back).
-        from adapters.azure_backend import AzureBackend
-
-        use_backend(AzureBackend(settings.azure))
     print(banner(server, _unused_parts(args.scenario, scenario)) if settings is None else azure_banner(server, settings),
           flush=True)
     try:
@@ -251,6 +242,15 @@ def main(argv: list[str]) -> int:
     finally:
         server.stop()
     return 0
+
+
+def _azure_backend(settings: Settings | None) -> Backend | None:
+    """``--azure``'s backend: ``AzureBackend`` over ``settings`` (None without ``--azure``)."""
+    if settings is None:
+        return None
+    from adapters.azure_backend import AzureBackend
+
+    return AzureBackend(settings.azure)
 
 
 def _configure_logging() -> None:

@@ -1,12 +1,13 @@
 """``python -m emulator simulate SCENARIO [--json] [--real-clock] [--azure] [--seed N] [--runs N]``: run rollouts.
 
-The registered functions of ``function_app`` run unchanged: the orchestrator through the real
+The app's registered functions run unchanged (``bootstrap.build_app`` with the scenario's simulated
+backend, the composition ``function_app`` uses with Azure's): the orchestrator through the real
 ``azure-functions-durable`` replay engine (``emulator.taskhub``), the activities against the
 simulated Azure ML endpoint and synthetic metrics of the scenario. Alerts are delivered at
 their virtual time through the webhook's own routing (``api.alert_delivery``) and a real
 ``DurableOrchestrationClient`` talking to the emulated management API; operator controls
 through the same client. Exit status: 0 promoted, 1 rolled back / aborted / failed, 2 bad scenario
-or an app the Python worker would refuse to index (``--app``, default this project's function_app.py).
+or a function_app.py the Python worker would refuse to index (its own message is printed).
 
 ``--real-clock``: run on the wall clock instead: every wait takes its real time and times are
 offsets from the moment the run starts. ``--azure``: the activities use
@@ -32,8 +33,8 @@ from typing import Any, Callable
 
 import azure.durable_functions as df
 
-from activities.backend import use_backend
 from api.alert_delivery import deliver_alert
+from bootstrap import build_app, provide
 from emulator.clock import Clock, RealClock, VirtualClock
 from emulator.management_api import ManagementApi
 from emulator.recorded import RecordedMetrics
@@ -131,24 +132,21 @@ class Timeline:
 
 
 def run_simulation(scenario: Scenario, backend: Backend | None = None,
-                   clock: Clock | None = None, app: Any = None) -> SimulationResult:
+                   clock: Clock | None = None) -> SimulationResult:
     """Run the scenario's rollout to its end, on ``clock`` (default: a virtual clock at ``SIMULATION_START``).
 
     The scenario's times are offsets from ``clock.now()`` at the start; a ``RealClock`` makes every
     wait take its real time. ``backend`` defaults to the scenario's simulated workspace; pass
     another (the Azure adapters pointed at a cloud, say) with the ``clock`` its world runs on to
-    run the same scenario through it.
-    ``app``: the ``FunctionApp`` (default: this project's, loaded as the Python worker loads it,
-    ``emulator.worker.load_app``, which raises what the worker raises for an app it refuses).
+    run the same scenario through it. The app is ``bootstrap.build_app`` given that backend; the
+    task hub indexes it with the Python worker's code (``emulator.worker.registered_functions``).
     """
     assert scenario.rollout is not None
-    app = load_app() if app is None else app
     clock = clock or VirtualClock(SIMULATION_START)
     start = clock.now()
     backend = backend or build_workspace(scenario, clock.now)
     timeline = Timeline(start)
-
-    use_backend(backend)
+    app = build_app(backend=provide(backend), settings=provide(Settings(workspace=scenario.workspace)))
     hub = TaskHub(app, clock)
     hub.observe(timeline.on_hub_record)
     api = ManagementApi(hub)
@@ -165,7 +163,6 @@ def run_simulation(scenario: Scenario, backend: Backend | None = None,
     finally:
         WORKER_LOOP.release()
         api.stop()
-        use_backend(None)
     result = _result(status, _traffic_changes(backend, scenario), timeline, clock.now(), start)
     result.history = history
     return result
@@ -356,9 +353,6 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emulator simulate", description=__doc__.splitlines()[0])
     parser.add_argument("scenario", help="scenario file (YAML or JSON)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the timeline")
-    parser.add_argument("--app", default=str(APP_SCRIPT),
-                        help="the function app script, indexed as the Python worker does (default: this project's "
-                             "function_app.py)")
     parser.add_argument("--real-clock", action="store_true",
                         help="run on the wall clock: every wait takes its real time (needed with --azure)")
     parser.add_argument("--azure", action="store_true",
@@ -393,10 +387,10 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
               f"{workspace.resource_group}/{workspace.workspace_name}; the scenario's deployments, load, health and "
               f"faults are not used; {pace} (docs/azure.md)", file=sys.stderr)
     try:
-        app = load_app(args.app)
+        load_app()      # function_app.py as deployed, through the Python worker's own indexing
     except Exception as exc:   # the worker fails indexing on any exception, and so does this
-        print(refusal(args.app, exc), file=sys.stderr)
+        print(refusal(APP_SCRIPT, exc), file=sys.stderr)
         return 2
-    result = run_simulation(scenario, backend=backend, clock=run_clock, app=app)
+    result = run_simulation(scenario, backend=backend, clock=run_clock)
     print(json.dumps(result.to_json(), indent=2) if args.json else render(scenario, result))
     return result.exit_code()

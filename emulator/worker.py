@@ -104,6 +104,8 @@ def registered_functions(app: Any) -> list[Any]:
 
 def refusal(script: str | Path, error: Exception) -> str:
     """What ``simulate`` and ``serve`` print when ``load_app(script)`` raised ``error``."""
+    if isinstance(error, WorkerRuntimeMissing):
+        return f"cannot check {script} as the Python worker would: {error}"
     return f"the Python worker would not index {script}: {type(error).__name__}: {error}"
 
 

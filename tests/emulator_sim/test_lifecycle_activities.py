@@ -9,8 +9,7 @@ from typing import Any, Callable
 import azure.durable_functions as df
 import pytest
 
-from activities.backend import use_backend
-from activities.lifecycle import bp
+from activities.lifecycle import blueprint
 from emulator.simulated_azure import SimulatedBackend, SimulatedWorkspace, SyntheticMetrics
 from emulator.worker import registered_functions
 from rollout.model import DeploymentState, WorkspaceRef
@@ -35,15 +34,14 @@ def world() -> Iterator[tuple[SimulatedBackend, Clock]]:
     workspace = SimulatedWorkspace(WS, clock)
     workspace.add_endpoint("ep", [DeploymentState("blue", "Succeeded", 2, "Standard_DS3_v2")], {"blue": 100})
     backend = SimulatedBackend(workspace, SyntheticMetrics(workspace, 100, {}))
-    use_backend(backend)
     yield backend, clock
-    use_backend(None)
 
 
-@pytest.fixture(scope="module")
-def run() -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+@pytest.fixture
+def run(world: tuple[SimulatedBackend, Clock]) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    """Call a lifecycle activity as the worker would: registered in an app, over the world's backend."""
     app = df.DFApp()
-    app.register_functions(bp)
+    app.register_functions(blueprint(lambda: world[0]))
     functions = {f.get_function_name(): f.get_user_function() for f in registered_functions(app)}
     return lambda name, payload: functions[name]({**BASE, **payload})
 

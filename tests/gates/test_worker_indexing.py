@@ -7,6 +7,7 @@ requirements-worker.txt): ``load_app`` for a script (``simulate`` and ``serve`` 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -110,14 +111,37 @@ def test_the_http_host_refuses_an_app_the_worker_refuses() -> None:
         HttpHost(refused_app(), "{}", "key")
 
 
+def broken_copy_of_this_project(folder: Path) -> Path:
+    """This project's app copied to ``folder``, its ``preflight`` activity annotated as before the fix (#468)."""
+    copy = folder / "project"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".*", "tests", "docs", "bench", "infra", "__pycache__"))
+    activities = copy / "activities" / "__init__.py"
+    fixed = "def preflight(payload: Mapping[str, Any])"
+    assert fixed in activities.read_text()
+    activities.write_text(activities.read_text().replace(fixed, "def preflight(payload: dict[str, Any])"))
+    return copy
+
+
 @pytest.mark.parametrize("command", [
     pytest.param(["simulate", "examples/healthy-promotion.yaml"], id="simulate"),
     pytest.param(["serve", "--port", "0"], id="serve"),
 ])
 def test_simulate_and_serve_refuse_an_app_the_worker_refuses(tmp_path: Path, command: list[str]) -> None:
-    script = write_app(tmp_path, ACTIVITY.format(annotation=": dict[str, Any]"))
-    done = subprocess.run([sys.executable, "-m", "emulator", *command, "--app", str(script)], cwd=ROOT,
+    project = broken_copy_of_this_project(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "emulator", *command], cwd=project,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
-    assert f"the Python worker would not index {script}: FunctionLoadError: {REFUSED_DICT}" in done.stderr
+    assert (f"the Python worker would not index {project / 'function_app.py'}: FunctionLoadError: {REFUSED_DICT}"
+            in done.stderr)
+    assert done.stdout == ""
+
+
+def test_without_the_workers_code_simulate_refuses_rather_than_skip_the_check(tmp_path: Path) -> None:
+    # The same packages on the path, but an interpreter whose prefix has no azure-functions-runtime folder.
+    site_packages = next(Path(sys.prefix).glob("lib/python3*/site-packages"))
+    done = subprocess.run([sys.base_prefix + "/bin/python3", "-m", "emulator", "simulate", "examples/healthy-promotion.yaml"],
+                          cwd=ROOT, env={"PYTHONPATH": str(site_packages), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "cannot check" in done.stderr and "azure-functions-runtime 1.3.0" in done.stderr and "run ./dev" in done.stderr
     assert done.stdout == ""

@@ -6,11 +6,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from api.http import use_settings
+from bootstrap import build_app, provide
 from emulator.http_host import HttpHost
 from emulator.scenario import parse_scenario
 from emulator.serve import LocalServer
 from rollout.model import WorkspaceRef
+from rollout.ports import Backend
 from settings import Settings
 from tests.http.helpers import FIXTURES, KEY, SCENARIO, WORKSPACE, Client
 
@@ -35,13 +36,15 @@ def host_with() -> Iterator[Callable[[str], Client]]:
     hosts: list[HttpHost] = []
 
     def make(binding: str) -> Client:
-        from function_app import app
-
-        use_settings(Settings(workspace=WorkspaceRef.from_dict(WORKSPACE)))
+        app = build_app(backend=no_backend, settings=provide(Settings(workspace=WorkspaceRef.from_dict(WORKSPACE))))
         hosts.append(HttpHost(app, binding, KEY).start())
         return Client(hosts[-1].url)
 
     yield make
     for host in hosts:
         host.stop()
-    use_settings(None)
+
+
+def no_backend() -> Backend:
+    """The backend of ``host_with``'s app: only its HTTP functions run there, never an activity."""
+    raise AssertionError("host_with serves the HTTP functions only")

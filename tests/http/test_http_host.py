@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from bootstrap import build_app, provide
 from emulator.http_host import HttpHost, compile_template, http_routes, route_prefix_from_host_json
+from settings import Settings
+from tests.http.conftest import no_backend
 from tests.http.helpers import KEY, rollout_request, unreachable_binding
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,8 +56,7 @@ def test_the_route_prefix_is_read_from_host_json(tmp_path: Path) -> None:
 
 @pytest.fixture
 def small_host():
-    from function_app import app
-
+    app = build_app(backend=no_backend, settings=provide(Settings(workspace=None)))
     with HttpHost(app, unreachable_binding(), KEY, max_body_bytes=2048) as host:
         yield host
 

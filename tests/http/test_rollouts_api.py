@@ -150,3 +150,14 @@ def test_an_unknown_route_is_404_and_a_wrong_method_405(api: Client) -> None:
     assert api.get("/api/nothing-here").status == 404
     response = api.request("DELETE", "/api/rollouts")
     assert response.status == 405 and response.header("Allow") == "GET, POST"
+
+
+def test_a_pending_rollout_without_a_record_still_names_its_endpoint() -> None:
+    from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
+
+    from api.http import rollout_view
+
+    pending = DurableOrchestrationStatus(name="rollout_orchestrator", instanceId=INSTANCE, runtimeStatus="Pending",
+                                         createdTime="2026-01-01T00:00:00Z", lastUpdatedTime="2026-01-01T00:00:00Z")
+    view = rollout_view(pending, {})
+    assert (view["endpoint_name"], view["phase"]) == (INSTANCE.removeprefix("rollout-"), "pending")

@@ -54,7 +54,7 @@ def test_bad_scenario_exits_2_naming_the_field(tmp_path):
                    "rollout: {new_deployment: green, error_threshold: 7}\n")
     done = simulate(str(bad))
     assert done.returncode == 2
-    assert "rollout.error_threshold: must be between 0.0 and 1.0" in done.stderr
+    assert "rollout.error_threshold: must be between 0 and 1" in done.stderr
     assert done.stdout == ""
 
 
