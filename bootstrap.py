@@ -20,7 +20,9 @@ import azure.functions as func
 
 import activities
 import activities.lifecycle
+from activities.notify import bp as notifications
 from api import http
+from api.view import bp as view_routes
 from orchestrators.rollout import bp as orchestrators
 from rollout.ports import Backend
 from settings import Settings, load_settings
@@ -28,14 +30,18 @@ from settings import Settings, load_settings
 T = TypeVar("T")
 
 
-def build_app(*, backend: Callable[[], Backend], settings: Callable[[], Settings]) -> df.DFApp:
-    """The orchestrator, the activities and the lifecycle activities (given ``backend``) and the HTTP routes
-    (given ``settings``), every HTTP route at auth level FUNCTION."""
+def build_app(*, backend: Callable[[], Backend], settings: Callable[[], Settings],
+              alert_auth: func.AuthLevel = func.AuthLevel.FUNCTION) -> df.DFApp:
+    """The orchestrator, the activities and the lifecycle activities (given ``backend``), the notification
+    sender, the HTTP routes (given ``settings``) and the report page, every HTTP route at auth level FUNCTION but the alert
+    route, at ``alert_auth`` (ANONYMOUS only with Secure Webhook validation: ``api.entra``)."""
     app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
     app.register_functions(orchestrators)
     app.register_functions(activities.blueprint(backend))
     app.register_functions(activities.lifecycle.blueprint(backend))
-    app.register_functions(http.blueprint(settings))
+    app.register_functions(notifications)
+    app.register_functions(http.blueprint(settings, alert_auth))
+    app.register_functions(view_routes)
     return app
 
 

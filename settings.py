@@ -16,6 +16,11 @@
                                       convention) it is refused: a document may describe several
                                       clouds, so AML_ROLLOUT_CLOUD must name the one to use
     AML_ROLLOUT_MAX_ALERT_BYTES       largest alert webhook body accepted, default 262144
+    AML_ROLLOUT_NOTIFY                default notification targets for every rollout, a JSON list of
+                                      {url, format, events} as in a request's ``notify`` (rollout.notify)
+    AML_ROLLOUT_ALERT_AUTH_TENANT_ID  with ..._AUDIENCE: the alert webhook takes Entra ID tokens from an
+                                      Azure Monitor Secure Webhook instead of a function key (api/entra.py)
+    AML_ROLLOUT_ALERT_AUTH_AUDIENCE   accepted token audiences (app id, id URI), separated by commas
 
 Not read here: the identity. ``DefaultAzureCredential`` (azure-identity) reads its own settings,
 for a user-assigned managed identity ``AZURE_CLIENT_ID`` (its client id; without it the
@@ -25,12 +30,15 @@ system-assigned identity is used), locally ``AZURE_TENANT_ID`` / ``AZURE_CLIENT_
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping
 
 from rollout.alerts import ManagedScope
+from rollout.errors import InvalidRequest
 from rollout.model import WorkspaceRef
+from rollout.notify import NotifyTarget, parse_targets
 
 if TYPE_CHECKING:
     from adapters.azure_backend import AzureSettings
@@ -50,6 +58,9 @@ class Settings:
     cloud: str = "AzureCloud"
     cloud_metadata_url: str | None = None
     max_alert_bytes: int = 262144
+    notify_targets: tuple[NotifyTarget, ...] = ()
+    alert_auth_tenant_id: str | None = None
+    alert_auth_audiences: tuple[str, ...] = ()
 
     @property
     def azure(self) -> AzureSettings:
@@ -89,6 +100,18 @@ def _extra_workspaces(text: str) -> tuple[WorkspaceRef, ...]:
     return tuple(found)
 
 
+def _notify_targets(text: str) -> tuple[NotifyTarget, ...]:
+    """``AML_ROLLOUT_NOTIFY``; ``ValueError`` naming the setting and the bad field (never the URL)."""
+    if not text.strip():
+        return ()
+    try:
+        return parse_targets(json.loads(text), PREFIX + "NOTIFY")
+    except ValueError:
+        raise ValueError(f"{PREFIX}NOTIFY is not JSON: it must be a list of {{url, format, events}}") from None
+    except InvalidRequest as exc:
+        raise ValueError("; ".join(f"{p.field}: {p.message}" for p in exc.problems)) from None
+
+
 def _cloud(env: Mapping[str, str]) -> str:
     name = env.get(PREFIX + "CLOUD", "").strip()
     if not name and env.get("ARM_CLOUD_METADATA_URL", "").strip():
@@ -109,4 +132,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cloud=_cloud(env),
         cloud_metadata_url=env.get("ARM_CLOUD_METADATA_URL") or None,
         max_alert_bytes=int(env.get(PREFIX + "MAX_ALERT_BYTES", "262144")),
+        notify_targets=_notify_targets(env.get(PREFIX + "NOTIFY", "")),
+        alert_auth_tenant_id=env.get(PREFIX + "ALERT_AUTH_TENANT_ID", "").strip() or None,
+        alert_auth_audiences=tuple(filter(None, (a.strip() for a in env.get(PREFIX + "ALERT_AUTH_AUDIENCE", "").split(",")))),
     )

@@ -6,7 +6,8 @@
     POST /api/rollouts/{endpoint}/{action}  pause | resume | promote | abort              202 400 404 409 413 503
     POST /api/alerts                        Azure Monitor action-group webhook            200 202 400 413 503
 
-Every route needs a function key (auth level FUNCTION). Handlers are thin: validate the input,
+Every route needs a function key (auth level FUNCTION); the alert route takes an Entra ID
+token instead when Secure Webhook validation is configured (``api.entra``). Handlers are thin: validate the input,
 correlate it with a rollout (endpoint name -> ``rollout.plan.instance_id_for``; nothing in a
 body names an instance), hand off to the Durable client. Errors become status codes in one
 place, ``api.problems``. ``blueprint(settings)`` registers them; ``settings`` is the provider
@@ -25,6 +26,7 @@ import asyncio
 import json
 import logging
 import weakref
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Callable, Mapping
 from urllib.parse import quote, urlsplit
@@ -34,6 +36,7 @@ import azure.functions as func
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
 from api.alert_delivery import deliver_alert
+from api.entra import refuse_unless_entra
 from api.instance_query import query_all_instances
 from api.problems import BACKEND_ERRORS, BackendUnavailable, BodyTooLarge, answers_problems
 from api.rollouts import find_rollout, is_running, request_of, runtime_status_name
@@ -41,6 +44,7 @@ from rollout.control import OPERATOR_ACTIONS, action_refusal
 from rollout.durations import format_duration, parse_duration
 from rollout.errors import ActionNotAllowed, FieldProblem, InvalidRequest, RolloutConflict, RolloutNotFound
 from rollout.model import WorkspaceRef
+from rollout.notify import redact_request
 from rollout.plan import NAME_RULE, RolloutRequest, instance_id_for, is_valid_name, parse_request
 from rollout.wire import RUNNING_STATUSES
 from settings import Settings
@@ -58,8 +62,13 @@ _AUTH = func.AuthLevel.FUNCTION
 # --- routes --------------------------------------------------------------------------------
 
 
-def blueprint(settings: Callable[[], Settings]) -> df.Blueprint:
-    """The five routes; ``settings()`` is called when a request needs the app's settings."""
+def blueprint(settings: Callable[[], Settings], alert_auth: func.AuthLevel = _AUTH) -> df.Blueprint:
+    """The five routes; ``settings()`` is called when a request needs the app's settings.
+
+    ``alert_auth``: the alert route's auth level, FUNCTION unless Secure Webhook validation is
+    configured (``api.entra.alert_auth_level``: ANONYMOUS, and every request must then carry
+    Azure Monitor's Entra ID token). A binding's auth level is fixed when the worker indexes the
+    app, so this is the one setting read at import."""
     bp = df.Blueprint()
 
     @bp.route(route="rollouts", methods=["POST"], auth_level=_AUTH)
@@ -86,7 +95,7 @@ def blueprint(settings: Callable[[], Settings]) -> df.Blueprint:
     async def control_rollout(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
         return await control(req, client)
 
-    @bp.route(route="alerts", methods=["POST"], auth_level=_AUTH)
+    @bp.route(route="alerts", methods=["POST"], auth_level=alert_auth)
     @bp.durable_client_input(client_name="client")
     @answers_problems(retry_unexpected=True)
     async def alert_webhook(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
@@ -100,6 +109,7 @@ async def start(req: func.HttpRequest, client: df.DurableOrchestrationClient, se
     409 naming the rollout already running on that endpoint."""
     request = parse_request(read_json(req, MAX_REQUEST_BYTES))
     check_workspace(request.workspace, settings)
+    request = replace(request, notify=request.notify + settings.notify_targets)   # the app's defaults
     instance_id = instance_id_for(request.endpoint_name)
     async with _start_lock(instance_id):
         await refuse_if_running(client, request.endpoint_name)
@@ -107,7 +117,7 @@ async def start(req: func.HttpRequest, client: df.DurableOrchestrationClient, se
     log.info("started rollout %s: %s on %s", instance_id, request.new_deployment, request.endpoint_name)
     links = rollout_links(req, request.endpoint_name)
     body = {"id": instance_id, "endpoint_name": request.endpoint_name, "new_deployment": request.new_deployment,
-            "status_url": links["status"], "actions": links["actions"], "request": request.to_dict()}
+            "status_url": links["status"], "actions": links["actions"], "request": redact_request(request.to_dict())}
     return json_response(202, body, {"Location": links["status"]})
 
 
@@ -165,6 +175,9 @@ async def alert(req: func.HttpRequest, client: df.DurableOrchestrationClient, se
     ``Settings.max_alert_bytes``; 503 with Retry-After whenever it cannot be handed over now
     (Azure Monitor retries 503, never 500), including on an unexpected error.
     """
+    refusal = await refuse_unless_entra(req, settings)
+    if refusal is not None:
+        return refusal
     payload = read_json(req, settings.max_alert_bytes)
     outcome = await deliver_alert(payload, client, settings.managed_scope(), settings.workspace)
     done = outcome.decision.action != "ignore"

@@ -9,6 +9,7 @@ from typing_extensions import TypeIs
 
 from rollout.alerts import RunningRollout
 from rollout.model import WorkspaceRef
+from rollout.notify import redact_request
 from rollout.plan import instance_id_for
 from rollout.wire import RUNNING_STATUSES, decoded
 
@@ -28,9 +29,9 @@ def is_running(status: DurableOrchestrationStatus | None) -> TypeIs[DurableOrche
 
 def request_of(status: Any) -> dict[str, Any] | None:
     """The request the rollout was started with (decoded: the task hub returns it as JSON text,
-    ``rollout.wire``), or None when the status does not carry it."""
+    ``rollout.wire``), notification URLs redacted; None when the status does not carry it."""
     value = decoded(status.input_)
-    return value if isinstance(value, dict) else None
+    return redact_request(value) if isinstance(value, dict) else None
 
 
 async def find_rollout(client: Any, endpoint_name: str) -> DurableOrchestrationStatus | None:

@@ -34,9 +34,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from emulator.queue_polling import QueuePolling  # noqa: E402
 from emulator.serve import LocalServer, default_scenario  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "200"))
+MODEL_RUNS = int(os.environ.get("BENCH_MODEL_RUNS", "10"))
 SECONDS = 3.0
 CONNECTIONS = 8
 KEY = "bench-key"
@@ -67,19 +69,21 @@ def wait(condition: Any, timeout: float = 10.0) -> None:
 # --- latency ------------------------------------------------------------------------------------
 
 
-def one_rollback(server: LocalServer, port: int) -> float:
-    """Start a rollout, wait for its first step, fire the alert; seconds from send to rollback applied."""
+def one_rollback(server: LocalServer, port: int, idle: float = 0.0) -> float:
+    """Start a rollout, wait for its first step (and ``idle`` seconds more), fire the alert; seconds from
+    send to rollback applied."""
     status, body = post(port, "/api/rollouts", REQUEST)
     assert status == 202, body
     changes = server.endpoint.changes
     wait(lambda: changes[-1].traffic.get("green-v2") == 10)
+    time.sleep(idle)
     sent_at = datetime.now(UTC)
     status, body = post(port, "/api/alerts", FIRED)
     assert status == 202 and json.loads(body)["action"] == "rollback", body
-    wait(lambda: changes[-1].traffic == {"blue-v1": 100} and changes[-1].at >= sent_at)
+    wait(lambda: changes[-1].traffic == {"blue-v1": 100} and changes[-1].at >= sent_at, 70.0)
     latency = (changes[-1].at - sent_at).total_seconds()
     instance = f"rollout-{ENDPOINT}"
-    wait(lambda: (server.hub.get_status(instance) or {}).get("runtimeStatus") == "Completed")
+    wait(lambda: (server.hub.get_status(instance) or {}).get("runtimeStatus") == "Completed", 70.0)
     return latency
 
 
@@ -92,6 +96,22 @@ def measure_latency() -> None:
     p99 = latencies[min(len(latencies) - 1, int(round(0.99 * len(latencies))) - 1)]
     print(f"alert -> rollback applied, real clock, {RUNS} runs: p50 {p50 * 1000:6.1f} ms   "
           f"p99 {p99 * 1000:6.1f} ms   max {latencies[-1] * 1000:6.1f} ms")
+
+
+def measure_modelled_azure_latency() -> None:
+    """The same alert -> rollback with the Azure Storage provider's queue polling modelled
+    (``emulator.queue_polling``, the worst case: a message enqueued on another instance), after the
+    queues sat idle long enough for the pollers to back off fully: host.json's interval, then (with
+    ``BENCH_MODEL_DEFAULT=1``, ~5 minutes) the provider's 30 s default."""
+    cases = [("host.json", QueuePolling.from_host_json(ROOT / "host.json", seed=1), 5.0, MODEL_RUNS)]
+    if os.environ.get("BENCH_MODEL_DEFAULT") == "1":
+        cases.append(("default", QueuePolling(seed=1), 55.0, 3))
+    for label, polling, idle, runs in cases:
+        with LocalServer(default_scenario(), key=KEY, queue_polling=polling) as server:
+            latencies = sorted(one_rollback(server, server.http.port, idle) for _ in range(runs))
+        print(f"alert -> rollback applied, Azure queue polling modelled, {label} maxQueuePollingInterval "
+              f"{polling.max_interval.total_seconds():g} s, queues idle {idle:g} s, {runs} runs: "
+              f"p50 {statistics.median(latencies) * 1000:7.1f} ms   max {latencies[-1] * 1000:7.1f} ms")
 
 
 # --- throughput ---------------------------------------------------------------------------------
@@ -167,6 +187,7 @@ def measure_throughput() -> None:
 
 def main() -> None:
     measure_latency()
+    measure_modelled_azure_latency()
     measure_throughput()
 
 

@@ -14,7 +14,7 @@ lack of data (``inconcl.``), and for regressions how often a failed check caught
 and the median / 90th percentile delay in minutes from onset to rollback (undetected runs count
 as never, shown "-"). Healthy rows must have ``fail`` at most 1 - confidence (5%).
 
-    python bench/bench_judge.py [--runs 2000] [--seed 1]      (~2 minutes at 2,000 runs)
+    python bench/bench_judge.py [--runs 2000] [--seed 1]      (2-4 minutes at 2,000 runs on 2 busy cores)
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ a rollout: every check is an activity, every wait a timer - on a virtual clock. 
 and a whole run O(events^2), as on the real host.
 
 Printed per history length: episodes run, wall time of the whole run, the part spent inside the
-orchestrator (the SDK's replay), the mean and the last episode's replay, a median of fresh
+orchestrator (the SDK's replay), the task hub's own time per episode (the rest: the host's replay
+of the actions, recording, scheduling), the mean and the last episode's replay, a median of fresh
 replays of the final history, and ratios to the previous row. Not a test: figures for the notes.
 Most of a replay is the SDK parsing every event's ``Timestamp`` with ``dateutil``.
 
@@ -124,12 +125,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per shape; medians are printed (default 3)")
     parser.add_argument("--max-pairs", type=int, default=100, help="largest shape to run, in pairs (default 100)")
     args = parser.parse_args(argv)
-    print(f"{'pairs':>5} {'events':>6} {'episodes':>8} {'run ms':>8} {'in SDK ms':>9} {'mean ep us':>10} "
-          f"{'last ep us':>10} {'fresh us':>9}   {'events':>6} {'run':>6} {'fresh':>6}")
+    print(f"{'pairs':>5} {'events':>6} {'episodes':>8} {'run ms':>8} {'in SDK ms':>9} {'hub us/ep':>9} "
+          f"{'mean ep us':>10} {'last ep us':>10} {'fresh us':>9}   {'events':>6} {'run':>6} {'fresh':>6}")
     previous: dict | None = None
     for steps, checks in [shape for shape in SHAPES if shape[0] * shape[1] <= args.max_pairs]:
         row = measure(steps, checks, args.repeat)
+        hub_us = (row["total_ms"] - row["replay_ms"]) * 1000 / row["episodes"]
         print(f"{row['pairs']:>5} {row['events']:>6} {row['episodes']:>8} {row['total_ms']:>8.1f} {row['replay_ms']:>9.1f} "
+              f"{hub_us:>9.0f} "
               f"{row['mean_episode_us']:>10.0f} {row['last_episode_us']:>10.0f} {row['fresh_replay_us']:>9.0f}   "
               f"{ratio(row['events'], previous and previous['events']):>6} "
               f"{ratio(row['total_ms'], previous and previous['total_ms']):>6} "

@@ -5,13 +5,18 @@
 #   bench/mutation.sh            the work tree as it is
 #   bench/mutation.sh REV        a committed revision (git archive REV), e.g. to compare before/after
 #
-# Needs the project's venv (./dev creates it); takes a few minutes on 2 cores.
+# Needs the project's venv (./dev creates it); takes about 2 minutes on 2 cores.
+# MUTMUT_KEEP=DIR runs in DIR and keeps it (then `cd DIR && mutmut show NAME` shows a mutant);
+# MUTMUT_SURVIVORS=FILE writes the surviving mutants' names to FILE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 py="$root/.venv/bin/python"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+if [ -n "${MUTMUT_KEEP:-}" ]; then
+  work=$MUTMUT_KEEP && rm -rf "$work" && mkdir -p "$work"
+else
+  work=$(mktemp -d) && trap 'rm -rf "$work"' EXIT
+fi
 if [ $# -gt 0 ]; then
   git archive "$1" rollout tests/domain tests/fixtures | tar -x -C "$work"
 else

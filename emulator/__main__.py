@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-USAGE = """usage: python -m emulator simulate SCENARIO [--json] [--real-clock] [--azure]
+USAGE = """usage: python -m emulator simulate SCENARIO [--json] [--real-clock] [--azure] [--seed N] [--runs N] [--report FILE]
        python -m emulator serve [--port 7071] [--scenario FILE] [--key KEY] [--azure]"""
 
 

@@ -3,7 +3,8 @@
 ``FunctionRegistry.from_app`` finds the ``orchestrationTrigger`` and ``activityTrigger`` bindings
 in ``app.get_functions()`` under the names the host knows them by. ``call_activity`` calls an
 activity as the Python worker does: input decoded and result encoded by the worker's own
-``ActivityTriggerConverter``; an exception becomes the reason the extension reports.
+``ActivityTriggerConverter``; an exception becomes the reason the extension reports. Names are
+looked up ignoring case, as the host looks them up.
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ class FunctionRegistry:
         return cls(orchestrators, activities)
 
     def orchestrator(self, name: str) -> Callable[[str], str]:
-        """The orchestrator registered as ``name``; ``UnknownFunction`` (with the host's message) otherwise."""
-        function = self.orchestrators.get(name)
+        """The orchestrator registered as ``name`` (ignoring case); ``UnknownFunction`` (the host's message) otherwise."""
+        function = _by_name(self.orchestrators, name)
         if function is None:
             raise UnknownFunction(f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function.")
         return function
@@ -83,7 +84,7 @@ class FunctionRegistry:
         <Type>: <message>`` (two spaces, as the extension puts them around the worker's text);
         the details are the Python traceback without this module's frame.
         """
-        activity = self.activities.get(name)
+        activity = _by_name(self.activities, name)
         if activity is None:
             return ActivityOutcome(reason=f"The activity function '{name}' doesn't exist.")
         try:
@@ -95,6 +96,15 @@ class FunctionRegistry:
         except Exception as exc:
             return ActivityOutcome(reason=f"Activity function '{name}' failed:  {type(exc).__name__}: {exc}",
                                    details=_user_traceback(exc))
+
+
+def _by_name(functions: dict[str, Any], name: str) -> Any:
+    """``functions[name]``, names compared ignoring case as the host compares them (the extension's
+    ``FunctionName.Equals``: ``StringComparison.OrdinalIgnoreCase``); None when there is none."""
+    found = functions.get(name)
+    if found is None:
+        found = next((f for known, f in functions.items() if known.upper() == name.upper()), None)
+    return found
 
 
 def _user_traceback(exc: BaseException) -> str:

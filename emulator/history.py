@@ -157,10 +157,15 @@ def execution_terminated(at: datetime, reason: str | None) -> list[Record]:
 # --- the orchestrator's side ---------------------------------------------------------------------------
 
 
-def context_json(played: list[Record], new: list[Record], instance_id: str, input_value: Any) -> str:
-    """The orchestration context the host sends: ``played`` events marked ``IsPlayed``, then ``new``."""
-    return json.dumps({
-        "history": [{**past, "IsPlayed": True} for past in played] + new,
+def encode_played(event: Record) -> str:
+    """One history event as JSON, marked played (``IsPlayed`` true), as ``context_json`` embeds it."""
+    return json.dumps({**event, "IsPlayed": True}, ensure_ascii=False)
+
+
+def context_json(played: list[str], new: list[Record], instance_id: str, input_value: Any) -> str:
+    """The orchestration context the host sends: the ``played`` events (already encoded by ``encode_played``,
+    so an episode encodes only what is new), then ``new``."""
+    settings = json.dumps({
         "input": input_value,
         "instanceId": instance_id,
         "isReplaying": bool(played),
@@ -171,6 +176,8 @@ def context_json(played: list[Record], new: list[Record], instance_id: str, inpu
         "maximumShortTimerDuration": MAXIMUM_SHORT_TIMER_DURATION,
         "defaultHttpAsyncRequestSleepTimeMillseconds": DEFAULT_HTTP_ASYNC_SLEEP_MS,
     }, ensure_ascii=False)
+    events = ",".join([*played, *(json.dumps(e, ensure_ascii=False) for e in new)])
+    return '{"history":[' + events + "]," + settings[1:]
 
 
 def orchestrator_state_from_exception(exc: BaseException) -> Record:

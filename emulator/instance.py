@@ -13,6 +13,7 @@ hub's lock.
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -25,6 +26,9 @@ from azure.durable_functions.models.history.HistoryEventType import HistoryEvent
 from emulator import history as h
 from emulator.history import ACTIVE_STATUSES, COMPLETED, CONTINUED_AS_NEW, FAILED, PENDING, RUNNING, SUSPENDED, TERMINATED, Record
 from emulator.replay import NewTask, replay, top_level_actions
+
+MAX_BATCH = 256
+"""The most messages one episode takes (the Azure Storage provider's ``ControlQueueBufferThreshold``)."""
 
 
 def record(instance_id: str, kind: str, at: datetime, **details: Any) -> Record:
@@ -65,7 +69,7 @@ class Episode:
     execution_id: str
     at: datetime
     started: Record
-    event: Record
+    messages: list[Record]
     context_json: str
 
 
@@ -83,7 +87,8 @@ class Instance:
     custom_status: Any = None
     output: Any = None
     history: list[Record] = field(default_factory=list)
-    fed_history: list[Record] = field(default_factory=list)
+    fed: int = 0  # how many events of ``history`` the last episode fed
+    encoded: list[str] = field(default_factory=list)  # ``history[:len(encoded)]`` as ``encode_played`` wrote it
     inbox: deque[Record] = field(default_factory=deque)
     episode_queued: bool = False
     busy: bool = False
@@ -114,28 +119,37 @@ class Instance:
     # --- episodes ----------------------------------------------------------------------------------
 
     def begin_episode(self, at: datetime) -> Episode | None:
-        """Take the next message and build the context JSON; None when no episode may run now."""
+        """Take the messages waiting (at most ``MAX_BATCH``) and build the context JSON; None when no
+        episode may run now.
+
+        The host's orchestration work item carries every message its session holds for the instance
+        (``NewMessages = session.CurrentMessageBatch``, ``AzureStorageOrchestrationService
+        .LockNextTaskOrchestrationWorkItemAsync``; messages fetched while an episode runs join the
+        instance's next batch in ``OrchestrationSessionManager``); polling stops once a partition
+        buffers ``ControlQueueBufferThreshold`` (256) messages, which bounds a batch.
+        """
         self.episode_queued = False
         if self.busy or self.status not in ACTIVE_STATUSES - {SUSPENDED} or not self.inbox:
             return None
         self.busy = True
         started = h.event(HistoryEventType.ORCHESTRATOR_STARTED, at)
-        message = self.inbox.popleft()
-        context = h.context_json(self.history, [started, message], self.instance_id, self.input)
-        return Episode(self.execution_id, at, started, message, context)
+        messages = [self.inbox.popleft() for _ in range(min(len(self.inbox), MAX_BATCH))]
+        self.encoded += [h.encode_played(e) for e in self.history[len(self.encoded):]]
+        context = h.context_json(self.encoded, [started, *messages], self.instance_id, self.input)
+        return Episode(self.execution_id, at, started, messages, context)
 
     def abandon(self, episode: Episode) -> None:
-        """Give the episode's message back (the orchestrator call was interrupted)."""
+        """Give the episode's messages back (the orchestrator call was interrupted)."""
         self.busy = False
-        self.inbox.appendleft(episode.event)
+        self.inbox.extendleft(reversed(episode.messages))
 
     def commit(self, episode: Episode, state: Record) -> Effects:
         """Record the orchestrator's answer ``state`` to ``episode``; what the hub must do next."""
         effects = Effects()
         at = self.last_updated_at = episode.at
         self.busy = False
-        self.fed_history = [{**past, "IsPlayed": True} for past in self.history] + [episode.started, episode.event]
-        self.history += [episode.started, episode.event]
+        self.history += [episode.started, *episode.messages]
+        self.fed = len(self.history)
         if self.status in (PENDING, CONTINUED_AS_NEW):
             self.status = RUNNING
         too_large = h.custom_status_too_large(state.get("customStatus"))
@@ -150,6 +164,32 @@ class Instance:
             self._adopt_custom_status(state, at, effects)
             self._replay(state, at, effects)
         self.history.append(h.event(HistoryEventType.ORCHESTRATOR_COMPLETED, at))
+        return effects
+
+    def fed_history(self) -> list[Record]:
+        """The history the last episode fed the orchestrator: earlier events played, that episode's new."""
+        new_from = max((i for i, e in enumerate(self.history[:self.fed])
+                        if e["EventType"] == HistoryEventType.ORCHESTRATOR_STARTED), default=0)
+        return [{**e, "IsPlayed": i < new_from} for i, e in enumerate(self.history[:self.fed])]
+
+    def outstanding(self) -> Effects:
+        """What the host's queues would still hold for this execution: an activity run for every
+        ``TaskScheduled`` not completed, a timer for every ``TimerCreated`` not fired (in history or inbox)."""
+        effects = Effects()
+        if not self.active:
+            return effects
+        events = [*self.history, *self.inbox]
+        done = {int(e["TaskScheduledId"]) for e in events
+                if e["EventType"] in (HistoryEventType.TASK_COMPLETED, HistoryEventType.TASK_FAILED)}
+        fired = {int(e["TimerId"]) for e in events if e["EventType"] == HistoryEventType.TIMER_FIRED}
+        for e in self.history:
+            if e["EventType"] == HistoryEventType.TASK_SCHEDULED and e["EventId"] not in done:
+                input_json = json.loads(e["Input"])[0]
+                effects.activities.append(ActivityJob(self.instance_id, self.execution_id, e["EventId"], e["Name"],
+                                                      input_json))
+            elif e["EventType"] == HistoryEventType.TIMER_CREATED and e["EventId"] not in fired:
+                effects.timers.append(TimerJob(self.instance_id, self.execution_id, e["EventId"],
+                                               h.parse_timestamp(e["FireAt"])))
         return effects
 
     def terminate(self, at: datetime, reason: str | None) -> None:
@@ -205,7 +245,7 @@ class Instance:
         self.status = CONTINUED_AS_NEW
         self.execution_id = uuid.uuid4().hex
         self.input = new_input
-        self.history = []
+        self.history, self.encoded, self.fed = [], [], 0
         self.inbox.appendleft(h.execution_started(at, self.name, new_input, self.instance_id, self.execution_id))
         effects.records.append(self.record("continued_as_new", at, input=new_input))
 

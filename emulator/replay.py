@@ -351,7 +351,9 @@ def _when(children: Iterable[_Future], any_of: bool) -> _Future:
 
 def top_level_actions(state: Record) -> tuple[list[Record], str | None]:
     """The action list of a V2/V3 state, or the host's refusal (``ReplayOOProcOrchestration``)."""
-    actions = state.get("actions") or [[]]
+    actions = state.get("actions")
+    if not actions:  # nothing to replay (also a state built from an exception without $OutOfProcData$)
+        return [], None
     schema = state.get("schemaVersion", 0)
     if schema not in (1, 2, "V2", "V3"):
         return [], f"the emulator sends replay schema V3; the orchestrator answered with schema {schema!r}"

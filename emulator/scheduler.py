@@ -23,6 +23,7 @@ from heapq import heappop, heappush
 from typing import Any
 
 from emulator.clock import Clock, VirtualClock
+from emulator.queue_polling import QueuePoller, QueuePolling
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +46,11 @@ class _Due:
 class Scheduler:
     """Ready and due work for one task hub, guarded by the hub's ``lock``; ``emit`` publishes records."""
 
-    def __init__(self, clock: Clock, lock: threading.RLock, emit: Callable[[list[Record]], None]) -> None:
+    def __init__(self, clock: Clock, lock: threading.RLock, emit: Callable[[list[Record]], None],
+                 queue_polling: QueuePolling | None = None) -> None:
         self.clock = clock
+        self._polling = queue_polling
+        self._pollers: dict[str, QueuePoller] = {}
         self._lock = lock
         self._wakeup = threading.Condition(lock)
         self._emit = emit
@@ -59,8 +63,24 @@ class Scheduler:
 
     # --- queueing (callers hold the lock) -----------------------------------------------------------
 
-    def push(self, work: Work) -> None:
-        """Queue ``work`` to run after what is ready already."""
+    def push(self, work: Work, queue: str | None = None) -> None:
+        """Queue ``work`` to run after what is ready already.
+
+        With a queue polling model, work sent through ``queue`` is ready only once that queue's
+        poller picks it up (``emulator.queue_polling``).
+        """
+        if queue is not None and self._polling is not None:
+            now = self.clock.now()
+            poller = self._pollers.get(queue)
+            if poller is None:
+                poller = self._pollers[queue] = self._polling.poller(now)
+            pickup = poller.pickup_time(now)
+            if pickup > now:
+                def release() -> list[Record]:
+                    self.push(work)
+                    return []
+                self.at(pickup, release)
+                return
         self._ready.append(work)
         self._wakeup.notify_all()
 

@@ -1,4 +1,4 @@
-"""``python -m emulator serve [--port 7071] [--scenario FILE] [--key KEY] [--azure]``: the HTTP API on loopback.
+"""``python -m emulator serve [--port 7071] [--scenario FILE] [--key KEY] [--azure] [--state FILE]``: the HTTP API on loopback.
 
 The app's own HTTP functions (``bootstrap.build_app``, as ``function_app`` builds them for Azure)
 are served by ``emulator.http_host``, function
@@ -33,13 +33,16 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from api.entra import alert_auth_level
 from bootstrap import build_app, provide
 from emulator.clock import RealClock
 from emulator.http_host import HttpHost, route_prefix_from_host_json
 from emulator.management_api import ManagementApi
+from emulator.queue_polling import QueuePolling
 from emulator.scenario import Scenario, load_scenario, parse_scenario, report_problems
 from emulator.simulate import build_workspace
 from emulator.simulated_azure import SimulatedBackend, SimulatedEndpoint
+from emulator.store import SqliteStore, keep_simulated_traffic
 from emulator.taskhub import TaskHub
 from emulator.worker import APP_SCRIPT, load_app, refusal
 from rollout.errors import InvalidRequest
@@ -48,6 +51,7 @@ from settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 7071
+AZURE_STATE = Path("aml-rollout-taskhub.sqlite")
 DEFAULT_SCENARIO: dict[str, Any] = {
     "endpoint": {
         "name": "fraud-detection-endpoint",
@@ -85,14 +89,20 @@ class LocalServer:
 
     def __init__(self, scenario: Scenario, *, port: int = 0, key: str | None = None,
                  settings: Settings | None = None, client_binding: str | None = None,
-                 backend: Backend | None = None) -> None:
+                 backend: Backend | None = None, queue_polling: QueuePolling | None = None,
+                 state: Path | None = None) -> None:
         self.scenario = scenario
         self.key = key or secrets.token_urlsafe(24)
         self.settings = settings or serve_settings(scenario)
         self.clock = RealClock()
         self.backend: Backend = backend or build_workspace(scenario, self.clock.now)
-        app = build_app(backend=provide(self.backend), settings=provide(self.settings))
-        self.hub = TaskHub(app, self.clock)
+        app = build_app(backend=provide(self.backend), settings=provide(self.settings),
+                        alert_auth=alert_auth_level(self.settings))
+        # ``state``: the task hub in a SQLite file (emulator.store); rollouts there carry on.
+        self.store = None if state is None else SqliteStore(state)
+        if self.store is not None and isinstance(self.backend, SimulatedBackend):
+            keep_simulated_traffic(self.store, self.backend.workspace)
+        self.hub = TaskHub(app, self.clock, queue_polling=queue_polling, store=self.store)
         self.management = ManagementApi(self.hub)
         self._client_binding = client_binding
         self.http = HttpHost(app, self._binding, self.key, port=port,
@@ -120,6 +130,8 @@ class LocalServer:
             self.http.stop()
         self.management.stop()
         self.hub.stop()
+        if self.store is not None:
+            self.store.close()
         self._started = False
 
     def __enter__(self) -> LocalServer:
@@ -209,6 +221,9 @@ def main(argv: list[str]) -> int:
                         help="act on the Azure ML endpoints and metrics of the cloud the AML_ROLLOUT_* settings name "
                              "(docs/azure.md) instead of a simulated endpoint; the app's settings come from the "
                              "environment as in Azure")
+    parser.add_argument("--state", type=Path, default=None,
+                        help="keep the task hub in this SQLite file, so that rollouts survive a restart (default "
+                             f"with --azure: {AZURE_STATE}; otherwise in memory)")
     args = parser.parse_args(argv)
     _configure_logging()
     if args.azure and args.scenario:
@@ -229,7 +244,9 @@ def main(argv: list[str]) -> int:
     except Exception as exc:   # the worker fails indexing on any exception, and so does this
         print(refusal(APP_SCRIPT, exc), file=sys.stderr)
         return 2
-    server = LocalServer(scenario, port=args.port, key=args.key, settings=settings, backend=_azure_backend(settings))
+    state = args.state or (AZURE_STATE if args.azure else None)
+    server = LocalServer(scenario, port=args.port, key=args.key, settings=settings, backend=_azure_backend(settings),
+                         state=state)
     try:
         server.start()
     except OSError as exc:

@@ -1,4 +1,4 @@
-"""``python -m emulator simulate SCENARIO [--json] [--real-clock] [--azure] [--seed N] [--runs N]``: run rollouts.
+"""``python -m emulator simulate SCENARIO [--json] [--real-clock] [--azure] [--seed N] [--runs N] [--report FILE]``: run rollouts.
 
 The app's registered functions run unchanged (``bootstrap.build_app`` with the scenario's simulated
 backend, the composition ``function_app`` uses with Azure's): the orchestrator through the real
@@ -29,6 +29,7 @@ import json
 import sys
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Callable
 
 import azure.durable_functions as df
@@ -355,6 +356,8 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the timeline")
     parser.add_argument("--real-clock", action="store_true",
                         help="run on the wall clock: every wait takes its real time (needed with --azure)")
+    parser.add_argument("--report", metavar="FILE",
+                        help="also write the rollout as one self-contained HTML page (a single run only)")
     parser.add_argument("--azure", action="store_true",
                         help="act on the endpoint and read the metrics of the Azure ML workspace the AML_ROLLOUT_* "
                              "settings name (docs/azure.md), not the scenario's simulated endpoint; needs --real-clock")
@@ -366,14 +369,16 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
     except InvalidRequest as exc:
         report_problems(str(args.scenario), exc, sys.stderr)
         return 2
+    if args.runs < 1 or (args.runs > 1 and (args.azure or args.real_clock)):
+        print("--runs: must be at least 1, and more than 1 only on the simulated endpoint and virtual clock "
+              "(not --azure or --real-clock)", file=sys.stderr)
+        return 2
     if args.azure and not args.real_clock and clock is None:
         print(VIRTUAL_AZURE_REFUSED, file=sys.stderr)
         return 2
     run_clock: Clock | None = clock or (RealClock() if args.real_clock else None)
     if args.seed is not None:
         scenario = replace(scenario, seed=args.seed)
-    if args.runs > 1 and not args.azure:
-        return _many_runs(scenario, args.runs, args.json)
     backend: Backend | None = None
     if args.azure:
         try:
@@ -391,6 +396,13 @@ def main(argv: list[str], clock: VirtualClock | None = None) -> int:
     except Exception as exc:   # the worker fails indexing on any exception, and so does this
         print(refusal(APP_SCRIPT, exc), file=sys.stderr)
         return 2
+    if args.runs > 1:
+        return _many_runs(scenario, args.runs, args.json)
     result = run_simulation(scenario, backend=backend, clock=run_clock)
     print(json.dumps(result.to_json(), indent=2) if args.json else render(scenario, result))
+    if args.report:
+        from report import render_report
+
+        assert scenario.rollout is not None
+        Path(args.report).write_text(render_report({**result.record, "request": scenario.rollout.to_dict()}), "utf-8")
     return result.exit_code()

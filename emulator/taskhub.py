@@ -32,9 +32,11 @@ from emulator.clock import Clock, as_utc
 from emulator.functions import FunctionRegistry, UnknownFunction
 from emulator.history import ACTIVE_STATUSES, RUNNING, SUSPENDED, Record, dotnet_timestamp, invoke_orchestrator, loads_or_text
 from emulator.instance import ActivityJob, Change, Effects, Instance, TimerJob, record
+from emulator.queue_polling import WORK_ITEM_QUEUE, QueuePolling, control_queue
 from emulator.replay import flatten_actions
 from emulator.scheduler import Scheduler
 from emulator.status_views import DEFAULT_PAGE_SIZE, matching, page_of, readable_history, status_json
+from emulator.store import SqliteStore
 
 __all__ = ["TaskHub", "UnknownFunction", "InstanceAlreadyExists", "flatten_actions", "invoke_orchestrator",
            "readable_history", "dotnet_timestamp", "ACTIVE_STATUSES"]
@@ -52,18 +54,33 @@ class TaskHub:
     ``overridable_existing_instance_states`` is the host setting of that name: with
     ``"NonRunningStates"`` (the Durable extension's default) ``start`` refuses an id whose instance
     is still Pending/Running/Suspended; with ``"AnyState"`` it replaces it.
+
+    ``queue_polling`` models the Azure Storage provider's queue polling delay for orchestrator
+    messages (one poller per control queue) and activity messages (``emulator.queue_polling``);
+    None (the default) runs work as soon as it is queued.
+
+    ``store`` keeps instances in a SQLite file (``emulator.store``): the hub loads what it holds
+    and carries on - timers not fired are set again, activities not completed run again, waiting
+    messages are delivered - and saves every change. None (the default) keeps them in memory.
     """
 
-    def __init__(self, app: df.DFApp, clock: Clock, overridable_existing_instance_states: str = "NonRunningStates") -> None:
+    def __init__(self, app: df.DFApp, clock: Clock, overridable_existing_instance_states: str = "NonRunningStates",
+                 queue_polling: QueuePolling | None = None, store: SqliteStore | None = None) -> None:
         if overridable_existing_instance_states not in ("NonRunningStates", "AnyState"):
             raise ValueError(f"unknown overridable_existing_instance_states {overridable_existing_instance_states!r}")
         self.registry = FunctionRegistry.from_app(app)
         self._clock = clock
         self._replace_running = overridable_existing_instance_states == "AnyState"
         self._lock = threading.RLock()
-        self._scheduler = Scheduler(clock, self._lock, self._emit)
+        self._scheduler = Scheduler(clock, self._lock, self._emit, queue_polling)
         self._instances: dict[str, Instance] = {}
         self._observers: list[Observer] = []
+        self._store = store
+        if store is not None:
+            with self._lock:
+                for instance in store.load():
+                    self._instances[instance.instance_id] = instance
+                    self._apply(instance, instance.outstanding())
 
     @property
     def clock(self) -> Clock:
@@ -92,6 +109,7 @@ class TaskHub:
                 raise InstanceAlreadyExists(f"An Orchestration instance with the status {existing.status} already exists.")
             now = self._clock.now()
             instance = self._instances[instance_id] = Instance.create(instance_id, orchestrator_name, input, now)
+            self._save(instance)
             self._queue_episode(instance)
             records = [instance.record("started", now, name=orchestrator_name, input=input)]
         self._emit(records)
@@ -158,6 +176,8 @@ class TaskHub:
     def purge(self, instance_id: str) -> bool:
         """Forget an instance and its history; False when there is none."""
         with self._lock:
+            if self._store is not None:
+                self._store.delete(instance_id)
             return self._instances.pop(instance_id, None) is not None
 
     def purge_by(self, created_from: datetime, created_to: datetime | None = None,
@@ -167,6 +187,8 @@ class TaskHub:
             doomed = matching(self._instances.values(), created_from, created_to, runtime_status, None)
             for instance in doomed:
                 del self._instances[instance.instance_id]
+                if self._store is not None:
+                    self._store.delete(instance.instance_id)
             return len(doomed)
 
     def get_status(self, instance_id: str, show_history: bool = False, show_input: bool = True,
@@ -204,7 +226,7 @@ class TaskHub:
     def history(self, instance_id: str) -> list[Record]:
         """The history JSON the orchestrator was last fed (a copy); ``KeyError`` for an unknown instance."""
         with self._lock:
-            return copy.deepcopy(self._instances[instance_id].fed_history)
+            return copy.deepcopy(self._instances[instance_id].fed_history())
 
     def stored_history(self, instance_id: str) -> list[Record]:
         """Every event recorded for the current execution, including the last episode's decisions; a copy."""
@@ -243,18 +265,12 @@ class TaskHub:
         return self._scheduler.run_until_idle()
 
     def run(self, until: Callable[[], bool] | None = None, max_virtual_seconds: float | None = None) -> bool:
-        """Run work, moving the clock to each next due time, until ``until()`` is true or nothing is left.
-
-        A virtual clock jumps; a real clock is waited for. Returns True when ``until()`` became true
-        (or, without ``until``, once nothing is left to run); False when nothing is left while
-        ``until()`` is still false, or when the next due time lies beyond ``max_virtual_seconds``
-        (default: no limit) from the start - the clock is then left where it was.
-        """
+        """Run work, moving the clock to each next due time, until ``until()`` is true or nothing is left
+        (``Scheduler.run``: a virtual clock jumps, a real one is waited for)."""
         return self._scheduler.run(until, max_virtual_seconds)
 
     def start_background(self) -> None:
-        """Drive the hub on a daemon worker thread until ``stop()``: it sleeps until the next due time
-        or new work (a virtual clock is moved forward instead of slept on)."""
+        """Drive the hub on a daemon worker thread until ``stop()`` (``Scheduler.start_background``)."""
         self._scheduler.start_background()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -273,8 +289,14 @@ class TaskHub:
             if instance is None or not instance.active:
                 return False
             records = change(instance, self._clock.now())
+            self._save(instance)
         self._emit(records)
         return True
+
+    def _save(self, instance: Instance) -> None:
+        """Store the instance as it is now (under the lock), when the hub has a store."""
+        if self._store is not None:
+            self._store.save(instance)
 
     def _live(self, instance_id: str, execution_id: str) -> Instance | None:
         """The instance if ``execution_id`` is still its live execution (messages to others are dropped)."""
@@ -287,7 +309,7 @@ class TaskHub:
     def _apply(self, instance: Instance, effects: Effects) -> list[Record]:
         """Queue the activities and timers of ``effects`` and the instance's next episode; its records."""
         for job in effects.activities:
-            self._scheduler.push(partial(self._run_activity, job))
+            self._scheduler.push(partial(self._run_activity, job), WORK_ITEM_QUEUE)
         for timer in effects.timers:
             self._scheduler.at(timer.fire_at, partial(self._fire_timer, timer),
                                partial(self._is_live, timer.instance_id, timer.execution_id))
@@ -298,7 +320,7 @@ class TaskHub:
     def _queue_episode(self, instance: Instance) -> None:
         if instance.wants_episode():
             instance.episode_queued = True
-            self._scheduler.push(lambda: self._run_episode(instance.instance_id))
+            self._scheduler.push(partial(self._run_episode, instance.instance_id), control_queue(instance.instance_id))
 
     def _emit(self, records: list[Record]) -> None:
         if not records:
@@ -318,6 +340,7 @@ class TaskHub:
             return []  # the host drops messages for instances that are gone or done
         now = self._clock.now()
         instance.inbox.append(h.timer_fired(now, job.timer_id, job.fire_at))
+        self._save(instance)
         self._queue_episode(instance)
         return [instance.record("timer_fired", now, event_id=job.timer_id, fire_at=job.fire_at)]
 
@@ -340,6 +363,7 @@ class TaskHub:
             if self._live(instance_id, episode.execution_id) is not instance:
                 return  # terminated, replaced or purged while the orchestrator ran
             records = self._apply(instance, instance.commit(episode, state))
+            self._save(instance)
         self._emit(records)
 
     def _run_activity(self, job: ActivityJob) -> None:
@@ -361,6 +385,7 @@ class TaskHub:
                 instance.inbox.append(h.task_failed(now, job.event_id, outcome.reason, outcome.details))
                 item = record(job.instance_id, "activity_failed", now, name=job.name, event_id=job.event_id,
                               error=outcome.reason)
+            self._save(instance)
             self._queue_episode(instance)
         self._emit([item])
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Mapping
 
 from rollout.model import DeploymentMetrics
 from rollout.plan import RolloutRequest
@@ -124,6 +124,35 @@ class JudgeState:
     def detector(self, name: str, size: int) -> tuple[float, ...]:
         return dict(self.detectors).get(name, (_NEG_INF,) * size)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form (strict JSON: no evidence yet, ``-inf``, is null; certain failure, ``inf``, is "inf")."""
+        return {
+            "checks": self.checks,
+            "detectors": {name: [_json_float(v) for v in values] for name, values in self.detectors},
+            "old_requests": self.old_requests, "old_errors": self.old_errors,
+            "window_requests": self.window_requests, "window_errors": self.window_errors,
+            "window_first_check": self.window_first_check,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JudgeState:
+        detectors = tuple((str(name), tuple(_from_json_float(v) for v in values))
+                          for name, values in dict(data.get("detectors") or {}).items())
+        return cls(int(data["checks"]), detectors, int(data["old_requests"]), int(data["old_errors"]),
+                   int(data["window_requests"]), int(data["window_errors"]), int(data["window_first_check"]))
+
+
+def _json_float(value: float) -> float | str | None:
+    if value == _NEG_INF:
+        return None
+    return "inf" if value == math.inf else value
+
+
+def _from_json_float(value: Any) -> float:
+    if value is None:
+        return _NEG_INF
+    return math.inf if value == "inf" else float(value)
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -156,7 +185,7 @@ class Judgement:
             "reason": self.reason,
             "error_rate": self.error_rate,
             "baseline_error_rate": self.baseline_error_rate,
-            "evidence": {e.test: {"log_e": round(e.log_e, 3), "log_threshold": round(e.log_threshold, 3)}
+            "evidence": {e.test: {"log_e": _json_float(round(e.log_e, 3)), "log_threshold": round(e.log_threshold, 3)}
                          for e in self.evidence},
             "needed_requests": self.needed_requests,
             "needed_minutes": self.needed_minutes,
@@ -225,6 +254,8 @@ def _test_ratios(test: str, new: DeploymentMetrics, old: DeploymentMetrics | Non
     if test == "errors":
         return _error_ratios(new.requests, new.errors, config.error_threshold), math.log(2 / alpha)
     if test == "errors_vs_old":
+        # The bound may include old's counts of this same interval: they are independent of new's,
+        # so whenever it covers old's rate the ratio still has mean <= 1 given them.
         null = min(1.0, old_upper_bound(old_requests, old_errors, alpha / 2) + config.tolerance)
         return _error_ratios(new.requests, new.errors, null), math.log(2 / alpha)
     if test == "latency":

@@ -7,6 +7,7 @@ traffic) and returns the concrete ``Plan`` the orchestrator walks, or the reason
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from rollout.durations import format_duration, parse_duration
 from rollout.errors import FieldProblem, InvalidRequest
 from rollout.lifecycle_request import LIFECYCLE_FIELDS, LifecycleRequest, parse_lifecycle
 from rollout.model import DeploymentState, EndpointState, WorkspaceRef, normalize_traffic
+from rollout.notify import NotifyTarget, parse_targets
 
 DEFAULT_STEPS = (10, 25, 50, 75, 100)
 METRICS_SOURCES = ("platform", "log_analytics")
@@ -57,6 +59,7 @@ class RolloutRequest:
     workspace: WorkspaceRef | None = None
     lifecycle: LifecycleRequest = field(default_factory=LifecycleRequest)
     """deployment, endpoint, mirror, capacity, autoscale, cleanup and their timeouts (``rollout.lifecycle_request``)."""
+    notify: tuple[NotifyTarget, ...] = ()        # webhooks to tell (``rollout.notify``)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON wire form (durations as ISO 8601), accepted back by ``parse_request``."""
@@ -76,6 +79,7 @@ class RolloutRequest:
             "metrics_source": self.metrics_source,
             "workspace": None if self.workspace is None else self.workspace.to_dict(),
             **self.lifecycle.to_dict(),
+            "notify": [target.to_dict() for target in self.notify],
         }
 
 
@@ -127,27 +131,25 @@ def _wait(value: Any) -> timedelta:
     return delta
 
 
-def _number(low: float, high: float) -> _Parser:
-    """A finite JSON number in [low, high] (ints compared exactly, so 10**400 is out of range, not an overflow)."""
-    def parse(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError("must be a number")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low:g} and {high:g}")
-        return float(value)
-    return parse
+def _number_in(low: float, high: float, value: Any) -> float:
+    """``value`` as a float when it is a finite number in [low, high] (ints are compared exactly, so
+    10**400 is out of range, never an overflow); ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    if not low <= value <= high:
+        raise ValueError(f"must be between {low:g} and {high:g}")
+    return float(value)
 
 
-def _integer(low: int, high: int) -> _Parser:
-    def parse(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("must be an integer")
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high}")
-        return value
-    return parse
+def _integer_in(low: int, high: int, value: Any) -> int:
+    """``value`` when it is a JSON integer in [low, high]; ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be an integer")
+    if not low <= value <= high:
+        raise ValueError(f"must be between {low} and {high}")
+    return value
 
 
 def _steps(value: Any) -> tuple[int, ...]:
@@ -182,14 +184,15 @@ _FIELDS: dict[str, _Parser] = {
     "traffic_steps": _steps,
     "observation_window": _wait,
     "check_interval": _wait,
-    "error_threshold": _number(0.0, 1.0),
-    "latency_p99_threshold_ms": _number(1.0, MAX_LATENCY_MS),
-    "max_error_rate_increase": _number(0.0, 1.0),
-    "min_requests": _integer(1, MAX_MIN_REQUESTS),
-    "max_inconclusive_windows": _integer(0, MAX_INCONCLUSIVE_WINDOWS),
+    "error_threshold": functools.partial(_number_in, 0.0, 1.0),
+    "latency_p99_threshold_ms": functools.partial(_number_in, 1.0, MAX_LATENCY_MS),
+    "max_error_rate_increase": functools.partial(_number_in, 0.0, 1.0),
+    "min_requests": functools.partial(_integer_in, 1, MAX_MIN_REQUESTS),
+    "max_inconclusive_windows": functools.partial(_integer_in, 0, MAX_INCONCLUSIVE_WINDOWS),
     "bake_time": _duration,
     "metrics_source": _metrics_source,
     "workspace": _workspace,
+    "notify": parse_targets,
 }
 _REQUIRED = ("endpoint_name", "new_deployment")
 
@@ -219,6 +222,8 @@ def parse_request(data: Any, prefix: str = "") -> RolloutRequest:
             values[key] = parse(data[key])
         except ValueError as exc:
             problems.append(FieldProblem(prefix + key, str(exc)))
+        except InvalidRequest as exc:     # a list of objects (notify) names its own inner fields
+            problems += [FieldProblem(prefix + p.field, p.message) for p in exc.problems]
     problems += _cross_field_problems(values, prefix)
     if problems:
         raise InvalidRequest(problems)

@@ -146,6 +146,7 @@ class FakeAzure:
             self.poll_retry_after_ms: int | None = 10
             self.metrics_body: dict[str, Any] | None = None
             self.logs_body: dict[str, Any] | None = None
+            self.environments: dict[str, dict[str, Any]] = {}     # environment version id -> its body
 
     # ---- arranging state -------------------------------------------------------------------
 
@@ -245,6 +246,8 @@ class FakeAzure:
             ("GET", r"^/subscriptions/[^/]+/providers/microsoft\.machinelearningservices/locations/[^/]+"
                     r"/mfeoperationsstatus/(?P<op>[^/]+)$", self._get_operation),
             ("POST", r"^/v1/workspaces/(?P<la>[^/]+)/query$", self._query_logs),
+            ("GET", _WS + "/environments/(?P<env>[^/]+)$", self._get_environment),
+            ("PUT", _WS + "/environments/(?P<env>[^/]+)/versions/(?P<ver>[^/]+)$", self._put_environment_version),
         ]
 
     def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> Reply:
@@ -304,6 +307,34 @@ class FakeAzure:
         if found is None:
             return 404, arm_error("UserError", f"Could not find online deployment '{dep}'."), {}
         return 200, found, {}
+
+    def _get_environment(self, path: str, env: str, **_: Any) -> Reply:
+        """An environment container: its latest and next version, as the service computes them."""
+        versions = [int(key.rsplit("/", 1)[1]) for key in self.environments if key.startswith(path + "/versions/")
+                    and key.rsplit("/", 1)[1].isdigit()]
+        if not versions:
+            return 404, arm_error("UserError", f"Could not find asset with name {env}"), {}
+        latest = max(versions)
+        return 200, {"id": path, "name": env, "properties": {"latestVersion": str(latest),
+                                                             "nextVersion": str(latest + 1)}}, {}
+
+    def _put_environment_version(self, path: str, sub: str, rg: str, ws: str, env: str, ver: str, body: Any,
+                                 **_: Any) -> Reply:
+        """Create an environment version (201). An existing version is immutable: the same definition
+        again answers 200 with it, a different one 409 (azure-ai-ml then tries the next version)."""
+        if path.split("/environments/")[0] not in self.workspaces:
+            return 404, arm_error("ResourceNotFound", f"Workspace not found: {path}"), {}
+        existing = self.environments.get(path)
+        if existing is not None:
+            if existing["properties"] == dict((body or {}).get("properties") or {}):
+                return 200, existing, {}
+            return 409, arm_error("UserError", f"Environment {env}:{ver} already exists and cannot be changed."), {}
+        arm_id = (f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}"
+                  f"/environments/{env}/versions/{ver}")
+        stored = {"id": arm_id, "name": ver, "type": "Microsoft.MachineLearningServices/workspaces/environments/versions",
+                  "properties": dict((body or {}).get("properties") or {})}
+        self.environments[path] = stored
+        return 201, stored, {}
 
     def _busy(self, resource_id: str) -> bool:
         return any(not op.done and op.id.startswith(resource_id) for op in self.operations.values())

@@ -20,8 +20,9 @@ operations, cloud metadata) serving the world a scenario describes instead of ca
   dimensions the ``$filter`` names with ``eq '*'`` (``deployment``, ``statusCode``): 200 for
   answered requests, errors three quarters 500 and one quarter 424; ``RequestLatency_P99`` by
   ``deployment``, the p99 in force while the deployment served in that minute. Values are the
-  exact (fractional) per-minute counts, so a window's sum is the in-memory count before
-  rounding; a minute without requests has no ``average``; ``top`` cuts the series; without
+  in-memory per-minute counts (``SyntheticMetrics.served``: the seeded noisy minutes, or exact
+  fractional counts with ``seed: null``), so a window's sum is the in-memory count; a minute
+  without requests has no ``average``; ``top`` cuts the series; without
   ``ValidateDimensions=false`` a ``statusCode`` filter is refused for the latency metric, as
   Azure does.
 - **Log Analytics** (``POST /v1/workspaces/{id}/query``): only the adapter's

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from rollout.alerts import (
+    Alert,
     AlertDecision,
     AlertTarget,
     ManagedScope,
@@ -53,24 +54,58 @@ def test_dimensions_come_from_every_criterion():
     assert alert.dimensions == (("deployment", "green"), ("statusCodeClass", "5xx"))
 
 
+NOT_COMMON = ("payload is not the Azure Monitor common alert schema (schemaId 'azureMonitorCommonAlertSchema'); "
+              "turn on 'Enable the common alert schema' for this webhook in the action group")
+
+
 @pytest.mark.parametrize("payload, message", [
-    pytest.param({"data": {}}, "common alert schema", id="no-schema-id"),
-    pytest.param({"schemaId": "AzureMonitorMetricAlert", "data": {}}, "Enable the common alert schema",
-                 id="legacy-metric-schema"),
-    pytest.param("text", "common alert schema", id="not-an-object"),
-    pytest.param({"schemaId": "azureMonitorCommonAlertSchema"}, "data is missing", id="no-data"),
-    pytest.param({"schemaId": "azureMonitorCommonAlertSchema", "data": {}}, "data.essentials is missing",
-                 id="no-essentials"),
+    pytest.param({"data": {}}, NOT_COMMON, id="no-schema-id"),
+    pytest.param({"schemaId": "AzureMonitorMetricAlert", "data": {}}, NOT_COMMON, id="legacy-metric-schema"),
+    pytest.param("text", NOT_COMMON, id="not-an-object"),
+    pytest.param({"schemaId": "azureMonitorCommonAlertSchema"}, "data is missing or not an object", id="no-data"),
+    pytest.param({"schemaId": "azureMonitorCommonAlertSchema", "data": {}},
+                 "data.essentials is missing or not an object", id="no-essentials"),
     pytest.param({"schemaId": "azureMonitorCommonAlertSchema", "data": {"essentials": {"alertRule": "r",
-                 "monitorCondition": "Fired"}}}, "alertTargetIDs is missing", id="no-targets"),
+                 "monitorCondition": "Fired"}}}, "data.essentials.alertTargetIDs is missing", id="no-targets"),
     pytest.param({"schemaId": "azureMonitorCommonAlertSchema", "data": {"essentials": {"alertRule": "r",
-                 "monitorCondition": "Acknowledged", "alertTargetIDs": ["/x"]}}}, "Fired or Resolved",
-                 id="unknown-condition"),
+                 "alertTargetIDs": ["/x"]}}}, "data.essentials.monitorCondition is missing", id="no-condition"),
+    pytest.param({"schemaId": "azureMonitorCommonAlertSchema", "data": {"essentials": {
+                 "monitorCondition": "Fired", "alertTargetIDs": ["/x"]}}}, "data.essentials.alertRule is missing",
+                 id="no-rule"),
+    pytest.param({"schemaId": "azureMonitorCommonAlertSchema", "data": {"essentials": {"alertRule": "r",
+                 "monitorCondition": "Acknowledged", "alertTargetIDs": ["/x"]}}},
+                 "data.essentials.monitorCondition must be Fired or Resolved", id="unknown-condition"),
 ])
 def test_invalid_payloads_say_what_is_wrong(payload, message):
     with pytest.raises(InvalidAlert) as caught:
         parse_alert(payload)
-    assert message in str(caught.value)
+    assert str(caught.value) == message
+
+
+def test_every_field_routing_and_status_need_is_parsed():
+    payload = sample("ml_endpoint_metric_alert_deployment_dimension_resolved.SYNTHETIC.json")
+    essentials = payload["data"]["essentials"]
+    alert = parse_alert(payload)
+    assert alert == Alert(
+        alert_id=essentials["alertId"], rule="ep1-green-5xx", monitor_condition="Resolved", signal_type="Metric",
+        target_ids=tuple(essentials["alertTargetIDs"]), dimensions=(("deployment", "green"), ("statusCodeClass", "5xx")),
+        fired_at=essentials["firedDateTime"], resolved_at=essentials["resolvedDateTime"], severity=essentials["severity"])
+    assert alert.summary() == {"alert_id": essentials["alertId"], "rule": "ep1-green-5xx",
+                               "monitor_condition": "Resolved", "signal_type": "Metric",
+                               "fired_at": essentials["firedDateTime"], "resolved_at": essentials["resolvedDateTime"]}
+
+
+@pytest.mark.parametrize("ids, expected", [
+    pytest.param({"alertId": "a", "originAlertId": "o"}, "a", id="alert-id"),
+    pytest.param({"alertId": None, "originAlertId": "o"}, "o", id="origin-when-no-alert-id"),
+    pytest.param({"alertId": "", "originAlertId": None}, "", id="neither"),
+])
+def test_alert_id_falls_back_to_the_origin_id(ids, expected):
+    payload = sample("ml_endpoint_metric_alert_deployment_dimension_fired.SYNTHETIC.json")
+    payload["data"]["essentials"].update(ids)
+    payload["data"]["essentials"]["signalType"] = None
+    alert = parse_alert(payload)
+    assert (alert.alert_id, alert.signal_type) == (expected, "")
 
 
 def _malformed(**changes):
@@ -92,29 +127,36 @@ def _malformed(**changes):
     return payload
 
 
+TARGETS_NOT_IDS = "data.essentials.alertTargetIDs must be a list of resource ids"
+ALLOF_NOT_OBJECTS = "data.alertContext.condition.allOf must be a list of objects"
+BAD_DIMENSION = "each dimension must be an object with a string name and a value"
+
+
 @pytest.mark.parametrize("payload, message", [
     pytest.param(_malformed(data=[]), "data is missing or not an object", id="data-a-list"),
     pytest.param(_malformed(data="text"), "data is missing or not an object", id="data-a-string"),
-    pytest.param(_malformed(data={"essentials": []}), "essentials is missing or not an object", id="essentials-a-list"),
-    pytest.param(_malformed(alertRule={"name": "r"}), "alertRule must be a string", id="rule-an-object"),
-    pytest.param(_malformed(alertId=7), "alertId must be a string", id="alert-id-a-number"),
-    pytest.param(_malformed(firedDateTime=[]), "firedDateTime must be a string", id="fired-a-list"),
-    pytest.param(_malformed(alertTargetIDs="/subscriptions/x"), "must be a list of resource ids", id="targets-a-string"),
-    pytest.param(_malformed(alertTargetIDs=[7]), "must be a list of resource ids", id="target-a-number"),
-    pytest.param(_malformed(alertContext="text"), "alertContext must be an object", id="context-a-string"),
-    pytest.param(_malformed(condition=[1]), "condition must be an object", id="condition-a-list"),
-    pytest.param(_malformed(allOf={"a": 1}), "allOf must be a list of objects", id="allof-an-object"),
-    pytest.param(_malformed(allOf=[7]), "allOf must be a list of objects", id="criterion-a-number"),
-    pytest.param(_malformed(dimensions=7), "dimensions must be a list", id="dimensions-a-number"),
-    pytest.param(_malformed(dimensions=["deployment"]), "string name and a value", id="dimension-a-string"),
-    pytest.param(_malformed(dimensions=[{"name": 7, "value": "green"}]), "string name", id="dimension-name-a-number"),
-    pytest.param(_malformed(dimensions=[{"name": "deployment", "value": ["green"]}]), "string name and a value",
+    pytest.param(_malformed(data={"essentials": []}), "data.essentials is missing or not an object",
+                 id="essentials-a-list"),
+    pytest.param(_malformed(alertRule={"name": "r"}), "data.essentials.alertRule must be a string", id="rule-an-object"),
+    pytest.param(_malformed(alertId=7), "data.essentials.alertId must be a string", id="alert-id-a-number"),
+    pytest.param(_malformed(firedDateTime=[]), "data.essentials.firedDateTime must be a string", id="fired-a-list"),
+    pytest.param(_malformed(alertTargetIDs="/subscriptions/x"), TARGETS_NOT_IDS, id="targets-a-string"),
+    pytest.param(_malformed(alertTargetIDs=[7]), TARGETS_NOT_IDS, id="target-a-number"),
+    pytest.param(_malformed(alertContext="text"), "data.alertContext must be an object", id="context-a-string"),
+    pytest.param(_malformed(condition=[1]), "data.alertContext.condition must be an object", id="condition-a-list"),
+    pytest.param(_malformed(allOf={"a": 1}), ALLOF_NOT_OBJECTS, id="allof-an-object"),
+    pytest.param(_malformed(allOf=[7]), ALLOF_NOT_OBJECTS, id="criterion-a-number"),
+    pytest.param(_malformed(dimensions=7), "data.alertContext.condition.allOf[].dimensions must be a list",
+                 id="dimensions-a-number"),
+    pytest.param(_malformed(dimensions=["deployment"]), BAD_DIMENSION, id="dimension-a-string"),
+    pytest.param(_malformed(dimensions=[{"name": 7, "value": "green"}]), BAD_DIMENSION, id="dimension-name-a-number"),
+    pytest.param(_malformed(dimensions=[{"name": "deployment", "value": ["green"]}]), BAD_DIMENSION,
                  id="dimension-value-a-list"),
 ])
 def test_malformed_payloads_are_refused_for_good(payload, message):
     with pytest.raises(InvalidAlert) as caught:
         parse_alert(payload)
-    assert message in str(caught.value)
+    assert str(caught.value) == message
 
 
 @pytest.mark.parametrize("context, dimensions", [
@@ -185,6 +227,11 @@ def _targeted(ids, dimensions=None):
     pytest.param(_targeted(["/subscriptions/x/resourceGroups/rg1/providers/Microsoft.MachineLearningServices"
                             "/workspaces/ws1/onlineEndpoints/ep1"]), (), id="other-subscription"),
     pytest.param(_targeted([ARM_WS1 + "/onlineEndpoints/ep1/extra"]), (), id="not-an-endpoint-or-deployment-id"),
+    pytest.param(_targeted([ARM_WS1 + "/onlineEndpoints/ep1", ARM_WS1], [("EndpointName", "ep2")]),
+                 (AlertTarget("ep1", WS1, ()), AlertTarget("ep2", WS1, ())), id="endpoint-id-then-workspace-id"),
+    pytest.param(_targeted([ARM_WS1 + "/"], [("EndpointName", "ep2")]), (AlertTarget("ep2", WS1, ()),),
+                 id="workspace-id-with-trailing-slash"),
+    pytest.param(_targeted([ARM_WS1], [("deployment", "green")]), (), id="workspace-id-without-endpoint-dimension"),
 ])
 def test_locate_routes_on_every_target_and_dimension(alert, expected):
     assert locate(alert, SCOPE) == expected
@@ -195,6 +242,8 @@ def test_log_analytics_scoped_alert_routes_by_endpoint_dimension():
     payload["data"]["alertContext"]["condition"]["allOf"][0]["dimensions"] = [
         {"name": "EndpointName", "value": "EP1"}, {"name": "DeploymentName", "value": "green"}]
     assert locate(parse_alert(payload), ManagedScope((WS1,), (LOGS.lower() + "/",))) == (AlertTarget("ep1", None, ("green",)),)
+    payload["data"]["essentials"]["alertTargetIDs"] = [LOGS.upper() + "/"]
+    assert locate(parse_alert(payload), ManagedScope((WS1,), (LOGS,))) == (AlertTarget("ep1", None, ("green",)),)
 
 
 FIRED = parse_alert(sample("ml_endpoint_metric_alert_deployment_dimension_fired.SYNTHETIC.json"))
@@ -234,6 +283,20 @@ def test_decide(alert, target, rollout, action, reason):
     assert decision.action == action
     assert reason in decision.reason
     assert decision.instance_id == (None if action == "ignore" else "rollout-ep1")
+
+
+@pytest.mark.parametrize("target, rollout, reason", [
+    pytest.param(None, ROLLOUT, "alert is not about an online endpoint in a workspace this app manages",
+                 id="outside-scope"),
+    pytest.param(AlertTarget("ep1", WS1), None, "endpoint 'ep1' has no running rollout", id="no-rollout"),
+    pytest.param(AlertTarget("ep1", WS1), RunningRollout("rollout-ep1", "green", OTHER),
+                 "the running rollout of 'ep1' is in another workspace", id="other-workspace"),
+    pytest.param(AlertTarget("ep1", WS1, ("blue", "red")), ROLLOUT,
+                 "alert 'ep1-green-5xx' fired for deployment 'blue', 'red', not the new deployment", id="others-named"),
+    pytest.param(AlertTarget("ep1", WS1, ("green",)), ROLLOUT, "alert 'ep1-green-5xx' fired", id="rollback"),
+])
+def test_decide_says_exactly_why(target, rollout, reason):
+    assert decide(FIRED, target, rollout, WS1).reason == reason
 
 
 def test_decide_without_a_default_workspace_trusts_the_target():

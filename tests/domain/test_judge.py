@@ -1,5 +1,6 @@
 """The sequential judge: one named row per case, and the guarantee checked by simulation."""
 
+import json
 import math
 import random
 
@@ -193,3 +194,16 @@ def test_the_first_check_gets_an_exact_one_look_test():
 ])
 def test_binomial_tail(requests, errors, rate, tail):
     assert binomial_tail(requests, errors, rate) == pytest.approx(tail, rel=1e-3)
+
+
+def test_state_and_judgement_round_trip_as_strict_json():
+    """The state must survive continue_as_new and the status: strict JSON, no Infinity."""
+    state, judgement, _ = run(JudgeConfig(error_threshold=0.0, latency_p99_threshold_ms=300, min_requests=10),
+                              minutes(1, 50, 0.02))
+    assert judgement.verdict is Verdict.FAIL
+    for wire in (state.to_dict(), judgement.to_dict()):
+        text = json.dumps(wire, allow_nan=False)
+        assert "Infinity" not in text
+    assert JudgeState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+    fresh = JudgeState()
+    assert JudgeState.from_dict(fresh.to_dict()) == fresh

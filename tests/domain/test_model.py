@@ -2,7 +2,7 @@
 
 import pytest
 
-from rollout.model import DeploymentMetrics, WorkspaceRef, normalize_traffic
+from rollout.model import DeploymentMetrics, DeploymentState, EndpointState, WorkspaceRef, normalize_traffic
 
 WS = WorkspaceRef("aaaa0a0a-bb1b-cc2c-dd3d-eeeeee4e4e4e", "Rg-One", "Ws-One")
 
@@ -55,3 +55,21 @@ def test_metrics_round_trip():
 ])
 def test_normalize_traffic(traffic, expected):
     assert normalize_traffic(traffic) == expected
+
+
+def test_deployment_state_wire_form():
+    state = DeploymentState("green", "Succeeded", 3, "Standard_F4s_v2")
+    assert state.to_dict() == {"name": "green", "provisioning_state": "Succeeded", "instance_count": 3,
+                               "instance_type": "Standard_F4s_v2"}
+    assert DeploymentState.from_dict(state.to_dict()) == state
+    assert DeploymentState.from_dict({"name": "g", "provisioning_state": "Failed", "instance_count": "2"}) == \
+        DeploymentState("g", "Failed", 2, None)
+
+
+def test_endpoint_state_wire_form():
+    state = EndpointState("ep1", "Succeeded", {"blue": 90, "green": 10}, {"green": 5})
+    assert state.to_dict() == {"name": "ep1", "provisioning_state": "Succeeded",
+                               "traffic": {"blue": 90, "green": 10}, "mirror_traffic": {"green": 5}}
+    assert EndpointState.from_dict(state.to_dict()) == state
+    assert EndpointState.from_dict({"name": "ep1", "provisioning_state": "Updating", "traffic": None}) == \
+        EndpointState("ep1", "Updating", {}, {})

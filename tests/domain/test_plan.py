@@ -6,7 +6,7 @@ import pytest
 
 from rollout.errors import InvalidRequest
 from rollout.model import DeploymentState, EndpointState
-from rollout.plan import DEFAULT_STEPS, PlanRejected, parse_request, resolve_plan
+from rollout.plan import DEFAULT_STEPS, PlanRejected, instance_id_for, parse_request, resolve_plan
 
 BASE = {"endpoint_name": "fraud-ep", "new_deployment": "green-v2"}
 
@@ -18,6 +18,12 @@ def test_defaults_are_the_seed_designs_values():
     assert request.check_interval == timedelta(minutes=1)
     assert (request.error_threshold, request.min_requests, request.max_inconclusive_windows) == (0.01, 100, 2)
     assert request.bake_time == timedelta(0) and request.metrics_source == "platform"
+
+
+def test_wire_form_of_the_defaults_round_trips():
+    request = parse_request(BASE)
+    assert request.to_dict()["traffic_steps"] is None and request.to_dict()["workspace"] is None
+    assert parse_request(request.to_dict()) == request
 
 
 def test_wire_form_round_trips():
@@ -60,6 +66,11 @@ def test_wire_form_round_trips():
     pytest.param({"bake_time": "soon"}, "bake_time", "ISO 8601", id="bake-not-iso"),
     pytest.param({"metrics_source": "prometheus"}, "metrics_source", "platform, log_analytics", id="source-unknown"),
     pytest.param({"workspace": {"subscription_id": "s"}}, "workspace", "exactly subscription_id", id="workspace-partial"),
+    pytest.param({"workspace": {"subscription_id": 7, "resource_group": "r", "workspace_name": "w"}}, "workspace",
+                 "(strings)", id="workspace-part-a-number"),
+    pytest.param({"workspace": {"subscription_id": "", "resource_group": "r", "workspace_name": "w"}}, "workspace",
+                 "(strings)", id="workspace-part-empty"),
+    pytest.param({"workspace": ["s", "r", "w"]}, "workspace", "(strings)", id="workspace-a-list"),
     pytest.param({"trafic_steps": [10, 100]}, "trafic_steps", "not a known field", id="unknown-field"),
     pytest.param({"error_threshold": float("nan")}, "error_threshold", "finite", id="threshold-nan"),
     pytest.param({"error_threshold": float("inf")}, "error_threshold", "finite", id="threshold-infinity"),
@@ -115,6 +126,8 @@ def test_bad_field_is_named(change, field, message):
     pytest.param({"max_inconclusive_windows": 100}, ("max_inconclusive_windows", 100), id="extensions-max"),
     pytest.param({"observation_window": "PT1S", "check_interval": "PT1S"}, ("check_interval", timedelta(seconds=1)),
                  id="interval-1s-equal-to-window"),
+    pytest.param({"observation_window": "PT1H", "check_interval": "PT10M"}, ("check_interval", timedelta(minutes=10)),
+                 id="interval-longer-than-the-default-window-but-not-this-one"),
     pytest.param({"observation_window": "P6D"}, ("observation_window", timedelta(days=6)), id="window-max"),
     pytest.param({"bake_time": "P6D"}, ("bake_time", timedelta(days=6)), id="bake-max"),
     pytest.param({"bake_time": "PT0S"}, ("bake_time", timedelta(0)), id="bake-zero"),
@@ -126,16 +139,54 @@ def test_values_at_the_edges_of_their_ranges_are_accepted(change, expected):
     assert getattr(parse_request({**BASE, **change}), field) == value
 
 
+@pytest.mark.parametrize("change, field, message", [
+    pytest.param({"observation_window": "PT0.5S"}, "observation_window", "must be at least 1 second", id="wait"),
+    pytest.param({"error_threshold": "x"}, "error_threshold", "must be a number", id="number"),
+    pytest.param({"error_threshold": float("nan")}, "error_threshold", "must be a finite number", id="finite"),
+    pytest.param({"error_threshold": 2}, "error_threshold", "must be between 0 and 1", id="number-range"),
+    pytest.param({"min_requests": 1.5}, "min_requests", "must be an integer", id="integer"),
+    pytest.param({"min_requests": 0}, "min_requests", "must be between 1 and 1000000000", id="integer-range"),
+    pytest.param({"traffic_steps": []}, "traffic_steps", "must be a non-empty list of integers", id="steps-empty"),
+    pytest.param({"traffic_steps": ["10"]}, "traffic_steps", "must contain only integers", id="steps-text"),
+    pytest.param({"traffic_steps": [0]}, "traffic_steps", "each step must be between 1 and 100", id="steps-range"),
+    pytest.param({"traffic_steps": [50, 50]}, "traffic_steps", "must be strictly increasing", id="steps-order"),
+    pytest.param({"workspace": 1}, "workspace", "must be an object with exactly subscription_id, resource_group and "
+                 "workspace_name (strings)", id="workspace"),
+    pytest.param({"old_deployment": "green-v2"}, "old_deployment", "must differ from new_deployment", id="old-is-new"),
+    pytest.param({"check_interval": "PT6M"}, "check_interval", "must not be longer than observation_window",
+                 id="interval"),
+    pytest.param({"metrics_source": "x"}, "metrics_source", "must be one of platform, log_analytics", id="source"),
+    pytest.param({"endpoint_name": None}, "endpoint_name", "is required", id="required"),
+])
+def test_messages_say_exactly_what_is_wrong(change, field, message):
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request({**BASE, **change})
+    assert [p.to_dict() for p in caught.value.problems] == [{"field": field, "message": message}]
+
+
+def test_the_instance_id_is_the_lower_cased_endpoint():
+    assert instance_id_for("Fraud-EP") == "rollout-fraud-ep"
+
+
 def test_every_bad_field_is_reported_at_once():
     with pytest.raises(InvalidRequest) as caught:
         parse_request({"new_deployment": "g", "error_threshold": 3, "extra": 1})
     assert {p.field for p in caught.value.problems} == {"endpoint_name", "new_deployment", "error_threshold", "extra"}
 
 
-def test_body_that_is_not_an_object():
+@pytest.mark.parametrize("prefix, field", [pytest.param("", "body", id="http-body"),
+                                           pytest.param("rollout.", "rollout", id="scenario-section")])
+def test_body_that_is_not_an_object(prefix, field):
     with pytest.raises(InvalidRequest) as caught:
-        parse_request([1, 2])
-    assert caught.value.problems[0].field == "body"
+        parse_request([1, 2], prefix)
+    assert [p.to_dict() for p in caught.value.problems] == [{"field": field, "message": "must be a JSON object"}]
+
+
+def test_fields_are_named_with_the_prefix():
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request({"new_deployment": "green-v2", "extra": 1}, "rollout.")
+    assert {p.field: p.message for p in caught.value.problems} == {
+        "rollout.extra": "is not a known field", "rollout.endpoint_name": "is required"}
 
 
 def _deployment(name, state="Succeeded", count=1):
@@ -159,6 +210,15 @@ BLUE_GREEN = [_deployment("blue-v1"), _deployment("green-v2")]
     pytest.param({}, {"blue-v1": 60, "red": 40}, BLUE_GREEN + [_deployment("red")], None, id="old-defaults-to-largest"),
     pytest.param({"old_deployment": "red", "traffic_steps": [40]}, {"blue-v1": 60, "red": 40},
                  BLUE_GREEN + [_deployment("red")], ("red", (40,), 40, {"blue-v1": 60}), id="old-named"),
+    pytest.param({}, {"green-v2": 60, "blue-v1": 40}, BLUE_GREEN, ("blue-v1", DEFAULT_STEPS, 100, {}),
+                 id="new-already-holds-the-most"),
+    pytest.param({"traffic_steps": [80]}, {"green-v2": 50, "red": 30, "blue-v1": 20},
+                 BLUE_GREEN + [_deployment("red")], ("red", (80,), 80, {"blue-v1": 20}),
+                 id="new-holds-the-most-old-is-the-next-largest"),
+    pytest.param({"traffic_steps": [70]}, {"green-v2": 40, "blue-v1": 30, "red": 30},
+                 BLUE_GREEN + [_deployment("red")], ("red", (70,), 70, {"blue-v1": 30}),
+                 id="tie-goes-to-the-name-last-in-order"),
+    pytest.param({"traffic_steps": [100]}, {"green-v2": 100}, BLUE_GREEN, None, id="only-new-holds-traffic"),
 ])
 def test_resolve_plan(request_extra, traffic, deployments, expected):
     request = parse_request({**BASE, **request_extra})
@@ -188,6 +248,16 @@ def test_resolve_plan(request_extra, traffic, deployments, expected):
                  "larger than the 50%", id="step-larger-than-share"),
     pytest.param({"traffic_steps": [10, 40]}, _endpoint({"blue-v1": 50, "red": 50}), BLUE_GREEN + [_deployment("red")],
                  "must equal the 50%", id="last-step-short-of-share"),
+    pytest.param({"traffic_steps": [5, 20, 40]}, _endpoint({"blue-v1": 50, "red": 50}),
+                 BLUE_GREEN + [_deployment("red")],
+                 "traffic_steps: the last step must equal the 50% old and new hold together, not 40",
+                 id="names-the-last-step-when-short"),
+    pytest.param({"traffic_steps": [5, 20, 60]}, _endpoint({"blue-v1": 50, "red": 50}),
+                 BLUE_GREEN + [_deployment("red")],
+                 "traffic_steps: step 60 is larger than the 50% old and new hold together", id="names-the-last-step-when-over"),
+    pytest.param({}, _endpoint({"blue-v1": 50, "red": 50}), BLUE_GREEN + [_deployment("red")],
+                 "old and new hold 50% together (another deployment holds the rest), so traffic_steps must be given, "
+                 "ending at that share", id="steps-required-with-a-third-deployment"),
 ])
 def test_plan_rejected_with_reason(request_extra, endpoint, deployments, reason):
     with pytest.raises(PlanRejected) as caught:

@@ -28,9 +28,23 @@ def test_rollback_traffic(plan, expected):
     assert rollback_traffic(plan) == expected
 
 
-def test_step_outside_shared_share_is_refused():
-    with pytest.raises(ValueError):
-        step_traffic(THREE, 61)
+@pytest.mark.parametrize("step", [pytest.param(61, id="over-shared"), pytest.param(-1, id="negative")])
+def test_step_outside_shared_share_is_refused(step):
+    with pytest.raises(ValueError, match=rf"^step {step} is outside 0\.\.60$"):
+        step_traffic(THREE, step)
+
+
+def test_step_zero_and_the_whole_share_are_steps():
+    assert step_traffic(THREE, 0) == {"blue": 60, "red": 40}
+    assert step_traffic(THREE, 60) == {"green": 60, "red": 40}
+
+
+NEW_LEADS = Plan(old="blue", new="green", steps=(70, 100), shared=100)
+
+
+def test_a_new_deployment_already_holding_the_most_traffic_is_stepped_like_any_other():
+    assert step_traffic(NEW_LEADS, 70) == {"blue": 30, "green": 70}
+    assert rollback_traffic(NEW_LEADS) == {"blue": 100}
 
 
 @pytest.mark.parametrize("a, b, same", [
@@ -51,6 +65,11 @@ def test_mirror_without(mirror, expected):
     assert mirror_without(mirror, "Green") == expected
 
 
-def test_describe_orders_largest_first():
-    assert describe({"green": 10, "blue": 90, "red": 0}) == "blue=90 green=10"
-    assert describe({}) == "(no traffic)"
+@pytest.mark.parametrize("traffic, text", [
+    pytest.param({"green": 10, "blue": 90, "red": 0}, "blue=90 green=10", id="largest-first-zeros-dropped"),
+    pytest.param({"alpha": 10, "zulu": 90}, "zulu=90 alpha=10", id="by-share-not-name"),
+    pytest.param({"b": 50, "A": 50}, "a=50 b=50", id="ties-by-name"),
+    pytest.param({}, "(no traffic)", id="empty"),
+])
+def test_describe_orders_largest_first(traffic, text):
+    assert describe(traffic) == text

@@ -222,6 +222,15 @@ def quitter(context: df.DurableOrchestrationContext):
     return "stopped" if winner == stop else "timed out"
 
 
+@app.orchestration_trigger(context_name="context")
+def collector(context: df.DurableOrchestrationContext):
+    """Waits for events ``a``, ``b`` and ``c`` in turn; returns their payloads."""
+    seen = []
+    for name in ("a", "b", "c"):
+        seen.append((yield context.wait_for_external_event(name)))
+    return seen
+
+
 REDEPLOYED = {"version": "v1"}
 """Which code ``redeployable`` runs; a test changes it mid-orchestration, as a redeploy would."""
 

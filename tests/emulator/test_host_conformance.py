@@ -149,3 +149,60 @@ def test_the_rollout_ends_when_aborted_not_when_its_abandoned_window_timer_would
 
     assert result.outcome == "aborted" and result.to_json()["final_traffic"] == {"blue-v1": 100}
     assert result.elapsed_seconds == 390
+
+
+# --- batching (the host's work item carries every message waiting for the instance) ------------------------
+
+
+def test_messages_waiting_for_an_instance_are_delivered_in_one_episode(hub):
+    hub.start("collector", "b1")
+    for name in ("a", "b", "c"):
+        hub.raise_event("b1", name, name.upper())
+    status = run_to_end(hub, "b1")
+
+    assert status["output"] == ["A", "B", "C"]
+    history = [T(e["EventType"]).name for e in hub.stored_history("b1")]
+    assert history[:6] == ["ORCHESTRATOR_STARTED", "EXECUTION_STARTED", "EVENT_RAISED", "EVENT_RAISED",
+                           "EVENT_RAISED", "EXECUTION_COMPLETED"]
+    assert history.count("ORCHESTRATOR_STARTED") == 1
+
+
+@pytest.mark.filterwarnings("ignore:Potential duplicate Task completion")  # events nobody waits for: the point
+def test_a_burst_of_events_is_delivered_in_batches_of_at_most_256(hub):
+    hub.start("listener", "b2")
+    hub.run_until_idle()
+    for n in range(600):
+        hub.raise_event("b2", "ignored", n)
+    hub.raise_event("b2", "note", "last")
+    status = run_to_end(hub, "b2")
+
+    assert status["output"] == {"note": "last", "type": "str"}
+    episodes = [T(e["EventType"]).name for e in hub.stored_history("b2")].count("ORCHESTRATOR_STARTED")
+    assert episodes == 1 + 3  # the start, then 601 messages as 256 + 256 + 89
+
+
+def test_an_orchestrator_error_without_out_of_proc_state_fails_with_the_hosts_message(hub):
+    # TaskOrchestrationShim: an exception carrying no $OutOfProcData$ becomes
+    # OrchestrationFailureException("Orchestrator function '<name>' failed: <message>").
+    def crashing(context_json: str) -> str:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    hub.registry.orchestrators["chain"] = crashing
+    hub.start("chain", "e1", {"n": 1})
+    status = run_to_end(hub, "e1")
+
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"] == "Orchestrator function 'chain' failed: maximum recursion depth exceeded"
+
+
+def test_activity_names_are_looked_up_ignoring_case_as_the_host_does(hub, fickle_choice):
+    # The extension keys functions by FunctionName, whose Equals is StringComparison.OrdinalIgnoreCase.
+    fickle_choice["activity"] = "DOUBLE"
+    hub.start("fickle", "k1")
+    hub.run_until_idle()
+    hub.raise_event("k1", "next")
+    status = run_to_end(hub, "k1")
+
+    assert status["runtimeStatus"] == "Completed" and status["output"] == "done"
+    assert [e["Name"] for e in of_type(hub.stored_history("k1"), T.TASK_SCHEDULED)] == ["DOUBLE"]
+    assert of_type(hub.stored_history("k1"), T.TASK_FAILED) == []

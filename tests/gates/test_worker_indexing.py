@@ -52,7 +52,7 @@ def test_the_worker_indexes_every_function_of_this_app() -> None:
         "alert_webhook", "autoscale_apply", "autoscale_remove", "check_health", "control_rollout",
         "create_deployment_start", "create_endpoint_start", "delete_start", "get_rollout", "lifecycle_inspect",
         "list_rollouts", "operation_poll", "preflight", "read_traffic", "rollout_orchestrator", "scale_start",
-        "set_traffic", "spec_check", "start_rollout",
+        "send_notifications", "set_traffic", "spec_check", "start_rollout", "view_rollout",
     ]
 
 

@@ -29,6 +29,7 @@ def test_the_routes_come_from_the_registered_http_functions() -> None:
         ("list_rollouts", "rollouts", ("GET",), "function", "req", ("client",)),
         ("get_rollout", "rollouts/{endpoint}", ("GET",), "function", "req", ("client",)),
         ("control_rollout", "rollouts/{endpoint}/{action}", ("POST",), "function", "req", ("client",)),
+        ("view_rollout", "rollouts/{endpoint}/view", ("GET",), "function", "req", ("client",)),
         ("alert_webhook", "alerts", ("POST",), "function", "req", ("client",)),
     }
 

@@ -1,34 +1,43 @@
 """``simulate --seed`` and ``--runs``: noisy metrics reproduce by seed, and many runs count outcomes."""
 
 import json
-import subprocess
-import sys
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from emulator.scenario import load_scenario
+from emulator.simulate import main, run_simulation
+
 ROOT = Path(__file__).parent.parent.parent
+EXAMPLES = ROOT / "examples"
 
 
-def simulate(*args):
-    return subprocess.run([sys.executable, "-m", "emulator", "simulate", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
-
-
-def checks(done):
-    return [e["new"] for e in json.loads(done.stdout)["timeline"] if e["kind"] == "health_check"]
+def checks(seed):
+    scenario = replace(load_scenario(EXAMPLES / "regression-caught.yaml"), seed=seed)
+    return [e["new"] for e in run_simulation(scenario).timeline if e["kind"] == "health_check"]
 
 
 def test_a_seed_reproduces_a_run_and_another_seed_changes_the_counts():
-    first = simulate("examples/regression-caught.yaml", "--json", "--seed", "5")
-    again = simulate("examples/regression-caught.yaml", "--json", "--seed", "5")
-    other = simulate("examples/regression-caught.yaml", "--json", "--seed", "6")
-    assert checks(first) == checks(again)
-    assert checks(first) != checks(other)
+    assert checks(5) == checks(5)
+    assert checks(5) != checks(6)
 
 
-def test_runs_count_outcomes_over_seeds():
+def test_runs_count_outcomes_over_seeds(capsys):
     """90 requests expected in 15 minutes against min_requests 100: the noise decides, seed by seed."""
-    done = simulate("examples/too-little-traffic.yaml", "--runs", "3", "--seed", "10", "--json")
-    summary = json.loads(done.stdout)
+    code = main([str(EXAMPLES / "too-little-traffic.yaml"), "--runs", "3", "--seed", "10", "--json"])
+    summary = json.loads(capsys.readouterr().out)
     assert summary["outcomes"] == {"promoted": 1, "rolled_back": 2}
     assert [r["seed"] for r in summary["results"]] == [10, 11, 12]
-    assert done.returncode == 1, "not every run was promoted"
+    assert code == 1, "not every run was promoted"
+
+
+@pytest.mark.parametrize("args", [
+    pytest.param(["--runs", "0"], id="zero"),
+    pytest.param(["--runs", "2", "--azure", "--real-clock"], id="azure"),
+    pytest.param(["--runs", "2", "--real-clock"], id="real-clock"),
+])
+def test_runs_refuses_what_it_cannot_do(args, capsys):
+    assert main([str(EXAMPLES / "healthy-promotion.yaml"), *args]) == 2
+    out, err = capsys.readouterr()
+    assert "--runs: must be at least 1" in err and out == ""

@@ -1,0 +1,1 @@
+"""``aml-rollout``: the command-line client of the app's HTTP API (``cli.main``)."""
