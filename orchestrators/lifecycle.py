@@ -1,5 +1,8 @@
 """The lifecycle phases of a rollout: creating, mirroring, scaling, autoscale and cleaning_up.
 
+Written against the orchestrator of helper "safety" (``host.intent``, ``host.wait``,
+``host.state_changed_since``); wired into ``orchestrators.rollout`` once that is on main.
+
 ``LifecyclePhases`` runs inside the rollout orchestrator (``orchestrators.rollout.RolloutRun``,
 its ``host``) with the same rules: activities gather, pure functions from ``rollout`` decide
 (``lifecycle_plan``, ``capacity``, ``operation``, ``cleanup``), and every wait is a durable timer
@@ -31,12 +34,12 @@ from rollout.cleanup import cleanup_decision
 from rollout.lifecycle_plan import capacity_decision, creation_decision
 from rollout.operation import LOG_LINES, NOT_FOUND, Observed, next_step, watch
 from rollout.plan import DEFAULT_STEPS
-from rollout.traffic import describe
+from rollout.record import clip
 
 Gen = Generator[Any, Any, Any]
-MIRROR_SOURCE = ("platform metrics of the new deployment (RequestsPerMinute and RequestLatency_P99 split by "
-                 "deployment); Azure does not document whether mirrored requests are counted there: with none "
-                 "counted the window stays inconclusive and the rollout rolls back, never passes")
+MIRROR_SOURCE = ("the new deployment's requests, errors and p99 in the request's metrics_source, split by deployment "
+                 "(Azure does not document that mirrored requests are counted there; with none counted the window "
+                 "stays inconclusive and the rollout rolls back, never passes)")
 
 
 class LifecyclePhases:
@@ -50,11 +53,9 @@ class LifecyclePhases:
         self.created_endpoint = False
 
     @property
-    def active(self) -> bool:
-        """Whether the request asks for anything beyond shifting traffic."""
-        life = self.lifecycle
-        return any(x is not None for x in (life.deployment, life.mirror, life.capacity, life.autoscale)) or \
-            life.cleanup.mode != "keep"
+    def needs_creating(self) -> bool:
+        """Whether the rollout starts with the ``creating`` phase (a deployment spec or pre-scaling asked for)."""
+        return self.lifecycle.deployment is not None or self.lifecycle.capacity is not None
 
     # --- records -------------------------------------------------------------------------------
 
@@ -67,7 +68,9 @@ class LifecyclePhases:
         return entry
 
     def end(self, entry: dict[str, Any], outcome: str, **details: Any) -> None:
-        entry.update(ended_at=self.host.now.isoformat(), outcome=outcome, **details)
+        """Close a phase entry; free text (Azure's messages can be long) is clipped as the record clips it."""
+        clipped = {k: clip(v) if isinstance(v, str) else v for k, v in details.items()}
+        entry.update(ended_at=self.host.now.isoformat(), outcome=outcome, **clipped)
         self.host.publish()
 
     # --- waiting -------------------------------------------------------------------------------
@@ -179,6 +182,7 @@ class LifecyclePhases:
             if not found["ok"]:
                 return str(found["error"]["message"])
             traffic = {k.lower(): v for k, v in (found["endpoint"].get("traffic") or {}).items()}
+            self.host.record.observe(traffic)
             deployments = {d["name"].lower(): d for d in found["deployments"]}
             new = self.host.request.new_deployment.lower()
             chosen = (old or "").lower() or max((n for n in traffic if n != new), key=lambda n: traffic[n], default="")
@@ -212,12 +216,12 @@ class LifecyclePhases:
         status, reason, logs = yield from self.watch_operation(kind, target, start, payload, timeout, instances)
         entry.setdefault("operations", []).append({"kind": kind, "target": target, "started_at": began.isoformat(),
                                                    "ended_at": self.host.now.isoformat(), "result": status,
-                                                   "detail": reason})
+                                                   "detail": clip(reason)})
         if status == "succeeded":
             self.host.publish()
             return None
         if logs is not None:
-            entry["logs"] = logs
+            entry["logs"] = {name: [clip(line) or "" for line in lines] for name, lines in logs.items()}
         if status == "failed":
             return self.fail(entry, reason)
         self.end(entry, "interrupted", reason=f"{self.host.intent.action} received; {kind} of {target!r} left to Azure")
@@ -240,22 +244,24 @@ class LifecyclePhases:
         try:
             target = mirror_plan(traffic, mirror, new, spec.percent)
         except CapacityRejected as exc:
-            return self.fail(entry, str(exc))
+            return self.fail(entry, f"pre-flight failed: {exc}")
         result = yield from self.host.call_with_retry("set_traffic", self.mirror_payload(traffic, target))
         if not result["ok"]:
             return self.fail(entry, f"mirroring failed: {result['error']['message']}")
         self.host.record.traffic_change(self.host.now, "mirror", traffic, result["endpoint"]["traffic"],
                                         f"mirror {spec.percent}% of live traffic to {new}")
+        self.host.mirror = dict(target)
         ended = yield from self.host.observe(spec.window)
         removed = yield from self.host.call_with_retry("set_traffic", self.mirror_payload(traffic, {}))
         if removed["ok"]:
             self.host.mirror = {}
             self.host.record.traffic_change(self.host.now, "unmirror", traffic, removed["endpoint"]["traffic"],
                                             "mirror removed")
-        self.end(entry, ended.action, reason=ended.reason,
-                 mirror_removed=bool(removed["ok"]), last_health=self.host.record.last_health)
+        self.end(entry, ended.action, reason=ended.reason, mirror_removed=bool(removed["ok"]))
         if not removed["ok"] and ended.action == "passed":
             return "failed", f"could not remove the mirror: {removed['error']['message']}"
+        if ended.action in ("rollback", "abort"):
+            return type(ended)(ended.action, f"mirroring: {ended.reason} (no user request was served by {new})")
         return None if ended.action == "passed" else ended
 
     # --- scaling -------------------------------------------------------------------------------
@@ -292,15 +298,47 @@ class LifecyclePhases:
         self.end(entry, "failed", reason=result["error"]["message"])
         return f"autoscale not applied: {result['error']['message']}"
 
-    def revert_window(self, deadline: datetime) -> Gen:
-        """Keep the old deployment warm until ``deadline``; returns a control action that ended it early, or None."""
+    def after_promotion(self, reason: str) -> Gen:
+        """The new deployment holds its whole share: autoscale it, then (cleanup scale_down or delete) keep the
+        old deployment warm for the revert window, honour a revert, and clean up. Returns the final record."""
+        host = self.host
+        notes = []
+        note = yield from self.apply_autoscale(host.plan.new)
+        if note:
+            notes.append(note)
+        if self.lifecycle.cleanup.mode == "keep":
+            return host.finish("promoted", "; ".join([reason, *notes]))
+        deadline = host.now + self.lifecycle.cleanup.revert_window
         entry = self.begin("cleaning_up", revert_until=deadline.isoformat(), cleanup=self.lifecycle.cleanup.mode)
-        self.host.record.revert_until = deadline.isoformat()
-        ended = yield from self.wait(deadline)
-        self.host.record.revert_until = None
-        entry["revert_window_ended"] = self.host.now.isoformat()
-        self.host.publish()
-        return entry, ended
+        host.record.revert_until = deadline.isoformat()
+        host.publish()
+        while (yield from self.wait(deadline)):
+            intent, host.intent = host.intent, None
+            if intent.action in ("revert", "rollback", "abort"):
+                host.record.revert_until = None
+                self.end(entry, "reverted", reason=intent.reason)
+                return (yield from host.roll_back("reverted", f"reverted after promotion: {intent.reason}"))
+        host.record.revert_until = None
+        entry["revert_window_ended"] = host.now.isoformat()
+        note = yield from self.clean_up(entry, host.plan.old)
+        if note:
+            notes.append(note)
+        return host.finish("promoted", "; ".join([reason, *notes]))
+
+    def first_rollout(self, new: str) -> Gen:
+        """A new endpoint with only the new deployment: give it 100% (it provisioned healthy), autoscale it, end."""
+        host = self.host
+        host.record.phase = "shifting"
+        target = {new.lower(): 100}
+        result = yield from host.call_with_retry("set_traffic", {**host.endpoint_input(), "traffic": target,
+                                                                 "mirror_traffic": None})
+        observed = (result.get("endpoint") or {}).get("traffic")
+        host.record.traffic_change(host.now, "step", target, observed,
+                                   f"first deployment of a new endpoint: {new} to 100%")
+        if not result["ok"]:
+            return host.finish("failed", f"giving {new} its traffic failed: {result['error']['message']}")
+        note = yield from self.apply_autoscale(new)
+        return host.finish("promoted", "; ".join(x for x in (f"new endpoint created with {new} serving 100%", note) if x))
 
     def clean_up(self, entry: dict[str, Any], old: str) -> Gen:
         """Apply ``cleanup`` to the old deployment; returns a note for the record (None: nothing went wrong)."""
@@ -326,11 +364,8 @@ class LifecyclePhases:
                 payload["instance_count"] = decision.instances
             status, reason, _ = yield from self.watch_operation(
                 kind, old, f"{kind}_start", payload, self.lifecycle.scale_timeout, decision.instances)
-            entry["operation"] = {"kind": kind, "result": status, "detail": reason}
+            entry["operation"] = {"kind": kind, "result": status, "detail": clip(reason)}
             if status != "succeeded":
                 note = f"cleanup of {old!r} did not complete: {reason}"
         self.end(entry, "failed" if note else "succeeded", reason=note or decision.reason)
         return note
-
-    def describe_traffic(self, traffic: dict[str, int]) -> str:
-        return describe(traffic)
