@@ -211,7 +211,7 @@ def test_vm_size_and_quota_from_the_region(backend: AzureBackend, endpoint: Life
     assert QuotaUsage("Standard DSv2 Family Cluster Dedicated vCPUs", 2, 24) in usages
     gets = [r for r in endpoint.calls("GET") if r.path.lower().endswith(("/usages", "/vmsizes"))]
     assert {r.path.lower().rsplit("/", 1)[1] for r in gets} == {"usages", "vmsizes"}
-    assert all("/locations/eastus/" in r.path.lower() for r in gets)
+    assert all("/locations/eastus/" in r.path.lower() and r.api_version == "2023-08-01-preview" for r in gets)
 
 
 def test_autoscale_setting_put_get_delete(backend: AzureBackend, endpoint: LifecycleFakeAzure) -> None:
