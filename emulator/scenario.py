@@ -35,6 +35,7 @@ Times are ISO 8601 offsets from the start of the simulation.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -218,8 +219,9 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 
 def _non_negative(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError("must be a non-negative number")
+    """A finite number >= 0 (NaN, the infinities and ints too large for a float are refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= sys.float_info.max:
+        raise ValueError("must be a finite non-negative number")
     return float(value)
 
 

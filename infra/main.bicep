@@ -126,7 +126,8 @@ module amlAccess 'modules/aml-access.bicep' = {
 }
 
 // What settings.py reads. Left to the app's defaults: AML_ROLLOUT_METRICS_LAG_SECONDS,
-// AML_ROLLOUT_MAX_ALERT_BYTES, ARM_CLOUD_METADATA_URL (only for clouds other than the public three).
+// AML_ROLLOUT_MAX_ALERT_BYTES, ARM_CLOUD_METADATA_URL (only for clouds other than the public three),
+// AML_ROLLOUT_NOTIFY (default notification targets: their URLs can hold secrets, so set them yourself).
 var appSettings = union({
   AML_ROLLOUT_SUBSCRIPTION_ID: amlSubscription
   AML_ROLLOUT_RESOURCE_GROUP: amlResourceGroupName

@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rollout.durations import format_duration, parse_duration
 from rollout.retry import MAX_ATTEMPTS, retry_delay
@@ -81,3 +83,20 @@ def test_parse_duration_accepts_exactly_the_limit():
 def test_format_duration_round_trips(delta, text):
     assert format_duration(delta) == text
     assert parse_duration(text, LIMIT) == delta
+
+
+@settings(max_examples=200, deadline=None)
+@given(delta=st.timedeltas(min_value=timedelta(0), max_value=LIMIT))
+def test_every_duration_in_range_round_trips_exactly(delta):
+    assert parse_duration(format_duration(delta), LIMIT) == delta
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=40) | st.from_regex(r"[Pp]([0-9]{1,25}[WwDd]){0,2}([Tt]([0-9.,]{1,30}[HhMmSs]){1,3})?",
+                                                fullmatch=True))
+def test_any_text_is_a_duration_in_range_or_a_value_error(text):
+    try:
+        delta = parse_duration(text, LIMIT)
+    except ValueError:
+        return
+    assert timedelta(0) <= delta <= LIMIT

@@ -58,6 +58,12 @@ def _with(path, value):
     pytest.param(_with("faults", [{"operation": "set_traffic", "error": "gremlins"}]), "faults[0]", id="unknown-fault"),
     pytest.param({**GOOD, "lode": {}}, "lode", id="unknown-top-level"),
     pytest.param(_with("workspace", {"subscription_id": "s"}), "workspace", id="partial-workspace"),
+    pytest.param(_with("load.requests_per_minute", float("nan")), "load.requests_per_minute", id="nan-load"),
+    pytest.param(_with("load.requests_per_minute", 10 ** 400), "load.requests_per_minute", id="load-too-big-for-a-float"),
+    pytest.param(_with("health.green", [{"error_rate": float("nan")}]), "health.green[0].error_rate", id="nan-error-rate"),
+    pytest.param(_with("health.green", [{"latency_p99_ms": float("inf")}]), "health.green[0].latency_p99_ms",
+                 id="infinite-latency"),
+    pytest.param(_with("health.green", [{"from": "P99999999999W"}]), "health.green[0].from", id="offset-overflow"),
 ])
 def test_bad_scenario_names_the_field(data, field):
     with pytest.raises(InvalidRequest) as caught:

@@ -28,6 +28,11 @@ esac
 exit 0
 """
 
+FAKE_CHECKOV = """#!/usr/bin/env bash
+echo "sh checkov" >> "$CALLS"
+exit "${CHECKOV_RC:-0}"
+"""
+
 
 @pytest.fixture()
 def project(tmp_path: Path) -> Path:
@@ -36,6 +41,10 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / ".ci").mkdir()
     shutil.copy(ROOT / ".ci" / "run", tmp_path / ".ci" / "run")
     requirements = b"pkg==1\n"
+    checkov = tmp_path / "tests" / "infra" / "checkov.sh"
+    checkov.parent.mkdir(parents=True)
+    checkov.write_text(FAKE_CHECKOV)
+    checkov.chmod(checkov.stat().st_mode | stat.S_IXUSR)
     (tmp_path / "requirements.txt").write_bytes(requirements)
     (tmp_path / "requirements-dev.txt").write_bytes(b"")
     (tmp_path / "requirements-worker.txt").write_bytes(b"")
@@ -70,9 +79,10 @@ def run(project: Path, *command: str, **codes: int) -> tuple[int, list[str]]:
         pytest.param(("dev", "lint"), {"ruff": 1}, 1, ["ruff", "mypy"], id="lint-ruff-fails"),
         pytest.param(("dev", "lint"), {"mypy": 1}, 1, ["ruff", "mypy"], id="lint-mypy-fails"),
         pytest.param(("dev", "lint"), {}, 0, ["ruff", "mypy"], id="lint-clean"),
-        pytest.param((".ci/run",), {"ruff": 1}, 1, ["ruff", "mypy"], id="ci-ruff-fails"),
-        pytest.param((".ci/run",), {"mypy": 1}, 1, ["ruff", "mypy"], id="ci-mypy-fails"),
-        pytest.param((".ci/run",), {}, 0, ["ruff", "mypy", "pytest"], id="ci-clean"),
+        pytest.param((".ci/run",), {"ruff": 1}, 1, ["checkov", "ruff", "mypy"], id="ci-ruff-fails"),
+        pytest.param((".ci/run",), {"mypy": 1}, 1, ["checkov", "ruff", "mypy"], id="ci-mypy-fails"),
+        pytest.param((".ci/run",), {"checkov": 1}, 1, ["checkov"], id="ci-checkov-fails"),
+        pytest.param((".ci/run",), {}, 0, ["checkov", "ruff", "mypy", "pytest"], id="ci-clean"),
     ],
 )
 def test_lint_failures_fail_the_command(
