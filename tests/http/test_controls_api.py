@@ -14,7 +14,7 @@ def control(api: Client, action: str, body: object = None):
 
 
 def test_pause_holds_the_step_and_resume_lets_it_go_on(api: Client) -> None:
-    api.start(observation_window="PT2S")
+    api.start(observation_window="PT2S", error_threshold=0.5)   # seeded noise must not roll this one back
     api.wait_until_observing()
     api.wait_for(lambda v: v["last_health"] is not None)      # a first check, to compare with later
     response = control(api, "pause", {"reason": "looking at the dashboards"})
