@@ -3,7 +3,7 @@
     POST /api/rollouts                      start a rollout (body: the rollout request)   202 400 409 413 503
     GET  /api/rollouts[?window=PT24H]       running rollouts and those created recently   200 400 503
     GET  /api/rollouts/{endpoint}           the endpoint's rollout: its record            200 400 404 503
-    POST /api/rollouts/{endpoint}/{action}  pause | resume | promote | abort              202 400 404 409 413 503
+    POST /api/rollouts/{endpoint}/{action}  pause | resume | promote | abort | resolve    202 400 404 409 413 503
     POST /api/alerts                        Azure Monitor action-group webhook            200 202 400 413 503
 
 Every route needs a function key (auth level FUNCTION); the alert route takes an Entra ID
@@ -46,6 +46,7 @@ from rollout.errors import ActionNotAllowed, FieldProblem, InvalidRequest, Rollo
 from rollout.model import WorkspaceRef
 from rollout.notify import redact_request
 from rollout.plan import NAME_RULE, RolloutRequest, instance_id_for, is_valid_name, parse_request
+from rollout.safety import versioned_input
 from rollout.wire import RUNNING_STATUSES
 from settings import Settings
 
@@ -148,7 +149,7 @@ async def get(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> f
 
 
 async def control(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    """Send pause, resume, promote or abort (optional body ``{"reason": str}``) to the running rollout.
+    """Send pause, resume, promote, abort or resolve (optional body ``{"reason": str}``) to the running rollout.
     202 when sent; 404 when nothing runs; 409 when the action does not fit the phase."""
     endpoint, action = endpoint_param(req), action_param(req)
     reason = reason_param(read_json(req, MAX_REQUEST_BYTES, required=False), action)
@@ -221,7 +222,7 @@ async def _start(client: Any, request: RolloutRequest) -> None:
     """``start_new``; when the task hub refuses, 409 if a rollout now runs (another worker won the race)."""
     instance_id = instance_id_for(request.endpoint_name)
     try:
-        await client.start_new(ORCHESTRATOR, instance_id, request.to_dict())
+        await client.start_new(ORCHESTRATOR, instance_id, versioned_input(request.to_dict()))
     except BACKEND_ERRORS:
         raise
     except Exception as exc:
@@ -281,7 +282,7 @@ def endpoint_param(req: func.HttpRequest) -> str:
 
 
 def action_param(req: func.HttpRequest) -> str:
-    """The ``{action}`` route parameter: pause, resume, promote or abort (case-insensitive)."""
+    """The ``{action}`` route parameter: pause, resume, promote, abort or resolve (case-insensitive)."""
     action = req.route_params.get("action", "").lower()
     if action not in OPERATOR_ACTIONS:
         raise InvalidRequest([FieldProblem("action", f"must be one of {', '.join(OPERATOR_ACTIONS)}")])

@@ -11,6 +11,7 @@ from rollout.alerts import RunningRollout
 from rollout.model import WorkspaceRef
 from rollout.notify import redact_request
 from rollout.plan import instance_id_for
+from rollout.safety import split_input
 from rollout.wire import RUNNING_STATUSES, decoded
 
 
@@ -30,8 +31,15 @@ def is_running(status: DurableOrchestrationStatus | None) -> TypeIs[DurableOrche
 def request_of(status: Any) -> dict[str, Any] | None:
     """The request the rollout was started with (decoded: the task hub returns it as JSON text,
     ``rollout.wire``), notification URLs redacted; None when the status does not carry it."""
+    request = raw_request_of(status)
+    return redact_request(request) if request is not None else None
+
+
+def raw_request_of(status: Any) -> dict[str, Any] | None:
+    """The request the rollout was started with, as the orchestrator got it (notification URLs
+    included, ``orchestration_version`` left out); None when the status does not carry it."""
     value = decoded(status.input_)
-    return redact_request(value) if isinstance(value, dict) else None
+    return split_input(value)[1] if isinstance(value, dict) else None
 
 
 async def find_rollout(client: Any, endpoint_name: str) -> DurableOrchestrationStatus | None:

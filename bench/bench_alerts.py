@@ -185,10 +185,94 @@ def measure_throughput() -> None:
         process.wait(10)
 
 
+# --- a burst of alerts must not delay a rollback ------------------------------------------------------
+
+BURST = int(os.environ.get("BENCH_BURST", "2000"))
+BURST_CONNECTIONS = 16
+
+
+def burst_payloads(count: int) -> list[Any]:
+    """``count`` mixed alerts: Resolved and Fired-for-the-old-deployment notes on the running rollout
+    (distinct alert ids, some repeated as Azure Monitor retries do), alerts outside the managed
+    workspace, and alerts for an endpoint with no rollout."""
+    kinds = []
+    for n in range(count):
+        payload = copy.deepcopy(FIRED)
+        essentials = payload["data"]["essentials"]
+        essentials["alertId"] = f"{essentials['alertId']}-{n % 500}"
+        kind = n % 4
+        if kind == 0:
+            essentials.update(monitorCondition="Resolved", resolvedDateTime="2026-01-01T00:09:00Z")
+        elif kind == 1:
+            payload["data"]["alertContext"]["condition"]["allOf"][0]["dimensions"][0]["value"] = "blue-v1"
+        elif kind == 2:
+            essentials["alertTargetIDs"] = ["/subscriptions/aaaa0a0a-bb1b-cc2c-dd3d-eeeeee4e4e4e/resourcegroups/"
+                                            "test-RG/providers/microsoft.storage/storageaccounts/test-storageAccount"]
+        else:
+            essentials["alertTargetIDs"] = [essentials["alertTargetIDs"][0].replace(ENDPOINT, "other-endpoint")]
+        kinds.append(payload)
+    return kinds
+
+
+def measure_burst() -> None:
+    """A bounded burst of ``BURST`` mixed alerts over ``BURST_CONNECTIONS`` keep-alive connections to an
+    in-process ``serve``; half-way through, the Fired alert for the new deployment. Prints the time from
+    sending that alert to the rollback applied on the simulated endpoint (target: under 2 s), how long the
+    burst took, and how many ``alert`` events the notes became."""
+    payloads = burst_payloads(BURST)
+    with LocalServer(default_scenario(), key=KEY) as server:
+        port = server.http.port
+        status, body = post(port, "/api/rollouts", REQUEST)
+        assert status == 202, body
+        changes = server.endpoint.changes
+        wait(lambda: changes[-1].traffic.get("green-v2") == 10)
+        bodies = [json.dumps(p).encode() for p in payloads]
+        next_index, lock, statuses = [0], threading.Lock(), {}
+        fired_at: list[datetime] = []
+
+        def worker() -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            while True:
+                with lock:
+                    index = next_index[0]
+                    next_index[0] += 1
+                if index >= len(bodies):
+                    break
+                if index == len(bodies) // 2:
+                    fired_at.append(datetime.now(UTC))
+                    code, _ = post(port, "/api/alerts", FIRED)
+                    assert code == 202
+                connection.request("POST", f"/api/alerts?code={KEY}", bodies[index], {"Content-Type": "application/json"})
+                reply = connection.getresponse()
+                reply.read()
+                with lock:
+                    statuses[reply.status] = statuses.get(reply.status, 0) + 1
+            connection.close()
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=worker) for _ in range(BURST_CONNECTIONS)]
+        for thread in threads:
+            thread.start()
+        wait(lambda: bool(fired_at) and changes[-1].traffic == {"blue-v1": 100}, timeout=600)
+        latency = (changes[-1].at - fired_at[0]).total_seconds()
+        for thread in threads:
+            thread.join()
+        took = time.monotonic() - started
+        history = server.hub.history(f"rollout-{ENDPOINT}")
+        events = sum(1 for e in history if e.get("EventType") == 15 and e.get("Name") == "alert")
+    print(f"burst of {BURST} mixed alerts ({BURST_CONNECTIONS} connections, {took:.1f} s, answers {statuses}): "
+          f"fired alert -> rollback applied {latency * 1000:.0f} ms (target < 2000 ms); "
+          f"record-only notes became {events} alert event(s)")
+
+
 def main() -> None:
+    if sys.argv[1:] == ["burst"]:
+        measure_burst()
+        return
     measure_latency()
     measure_modelled_azure_latency()
     measure_throughput()
+    measure_burst()
 
 
 if __name__ == "__main__":

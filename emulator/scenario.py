@@ -16,7 +16,7 @@ A scenario is a YAML or JSON file::
 Beyond those, for exercising the rollout: a deployment may set ``instance_count`` (default 1),
 ``provisioning_state`` (default Succeeded), ``instance_type`` and ``mirror_traffic``; the
 endpoint ``provisioning_state`` and ``update_seconds`` (how long an update keeps it busy,
-default 0); ``controls`` (``{at, action: pause|resume|promote|abort|rollback, reason}``, sent
+default 0); ``controls`` (``{at, action: pause|resume|promote|abort|rollback|resolve, reason}``, sent
 as an operator would); ``changes`` (``{at, traffic}``, someone else updating traffic);
 ``faults`` (``{operation: get_endpoint|list_deployments|set_traffic|metrics, error:
 conflict|throttled|transient|not_found|permission|service, from, until, times, retry_after}``).
@@ -63,7 +63,7 @@ from rollout.plan import RolloutRequest, parse_request
 
 DEFAULT_WORKSPACE = WorkspaceRef("00000000-0000-0000-0000-000000000000", "rg-aml-rollout-local", "mlw-local")
 FAULT_OPERATIONS = ("get_endpoint", "list_deployments", "set_traffic", "metrics")
-CONTROL_ACTIONS = ("pause", "resume", "promote", "abort", "rollback")
+CONTROL_ACTIONS = ("pause", "resume", "promote", "abort", "rollback", "resolve")
 _FAULT_ERRORS: dict[str, Callable[[float | None], AzureError]] = {
     "conflict": lambda after: UpdateConflict("simulated: another update is in progress"),
     "throttled": lambda after: Throttled("simulated: too many requests", retry_after=after),

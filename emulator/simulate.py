@@ -49,6 +49,7 @@ from rollout.durations import format_duration
 from rollout.errors import InvalidRequest
 from rollout.plan import instance_id_for
 from rollout.ports import Backend, MetricsPort
+from rollout.safety import versioned_input
 from rollout.traffic import describe
 from rollout.wire import RUNNING_STATUSES
 from settings import Settings, load_settings
@@ -156,7 +157,7 @@ def run_simulation(scenario: Scenario, backend: Backend | None = None,
     try:
         client = _Client(df.DurableOrchestrationClient(api.client_binding_json()), loop)
         instance = instance_id_for(scenario.rollout.endpoint_name)
-        hub.start(ORCHESTRATOR, instance, scenario.rollout.to_dict())
+        hub.start(ORCHESTRATOR, instance, versioned_input(scenario.rollout.to_dict()))
         _schedule_world(scenario, hub, client, backend, timeline, instance, clock, start)
         hub.run(until=lambda: _finished(hub, instance), max_virtual_seconds=MAX_VIRTUAL_DAYS * 86400)
         status = hub.get_status(instance) or {}

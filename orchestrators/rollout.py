@@ -2,27 +2,35 @@
 
 Gather, decide, apply: activities gather facts (endpoint state, metrics), pure functions from
 ``rollout`` decide (plan, traffic, verdicts, retries, control events), and this module applies
-the decision (set traffic, start a durable timer). Every wait is a durable timer raced against
-the control events with ``task_any``, so a ``rollback`` raised mid-window acts at once.
+the decision (set traffic, start a durable timer). Every wait (activity calls, retry timers,
+window timers) is raced against the control events (``orchestrators.waiting``), so an event acts
+at the next decision point and never lands on no waiter. A rollback or abort received before a
+step is applied means the step is never applied. A rollback never gives up: it is retried with
+backoff until traffic is safe or a person sends ``resolve``.
 
 Deterministic and replay-safe: no I/O, no clock but ``context.current_utc_datetime``, no
 exception types from activities (expected failures come back as ``{"ok": false}`` results).
+An instance started by another orchestration version is not replayed (``orchestrators.redeploy``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generator, Mapping
+from typing import Any, Callable, Generator, Mapping
 
 import azure.durable_functions as df
 
-from rollout.control import CONTROL_EVENTS, control_action
+from orchestrators.redeploy import after_redeploy
+from orchestrators.waiting import EventInbox, wait_for
+from rollout.control import ENDING_ACTIONS, Intent, control_action, merge_intent
 from rollout.model import DeploymentMetrics, DeploymentState, EndpointState
+from rollout.notes import notes_in
 from rollout.plan import Plan, PlanRejected, RolloutRequest, parse_request, resolve_plan
 from rollout.policy import HealthSample, Verdict, judge
-from rollout.record import RolloutRecord
-from rollout.retry import retry_delay
+from rollout.record import RolloutRecord, clip
+from rollout.retry import retry_delay, rollback_retry_delay
+from rollout.safety import can_replay, holds_traffic, rollback_from, split_input
 from rollout.traffic import describe, mirror_without, rollback_traffic, same_traffic, step_traffic
 from rollout.wire import decoded
 
@@ -34,8 +42,13 @@ Gen = Generator[Any, Any, Any]
 
 @bp.orchestration_trigger(context_name="context")
 def rollout_orchestrator(context: df.DurableOrchestrationContext) -> Gen:
-    """Run one rollout; the input is a rollout request dict, the output the final record."""
-    run = RolloutRun(context)
+    """Run one rollout; the input is ``rollout.safety.versioned_input(request)``, the output the final record."""
+    version, request, rollback_only = split_input(decoded(context.get_input()))
+    if not can_replay(version):
+        return (yield from after_redeploy(context, version, request))
+    run = RolloutRun(context, parse_request(request))
+    if rollback_only is not None:
+        return (yield from run.rollback_only(rollback_only))
     return (yield from run.execute())
 
 
@@ -47,45 +60,22 @@ class StepEnd:
     reason: str = ""
 
 
-class EventInbox:
-    """One persistent waiter per control event, replaced only once consumed.
-
-    A waiter stays open across activities, so an event raised while an activity runs is
-    kept and handled at the next wait instead of landing on an abandoned task.
-    """
-
-    def __init__(self, context: df.DurableOrchestrationContext) -> None:
-        self._context = context
-        self._waiters: dict[str, Any] = {}
-
-    def waiters(self) -> list[Any]:
-        """The open waiters, creating any that were consumed."""
-        for name in CONTROL_EVENTS:
-            if name not in self._waiters:
-                self._waiters[name] = self._context.wait_for_external_event(name)
-        return list(self._waiters.values())
-
-    def take_ready(self) -> tuple[str, Any] | None:
-        """The first event already received (in ``CONTROL_EVENTS`` order), consuming it."""
-        for name in CONTROL_EVENTS:
-            task = self._waiters.get(name)
-            if task is not None and task.is_completed:
-                del self._waiters[name]
-                return name, decoded(task.result)
-        return None
-
-
 class RolloutRun:
     """The state of one orchestration episode's replay of a rollout."""
 
-    def __init__(self, context: df.DurableOrchestrationContext) -> None:
+    def __init__(self, context: df.DurableOrchestrationContext, request: RolloutRequest,
+                 inbox: EventInbox | None = None) -> None:
         self.context = context
-        self.request: RolloutRequest = parse_request(decoded(context.get_input()))
+        self.request = request
         self.record = RolloutRecord(self.request.to_dict(), context.instance_id, self.now)
-        self.inbox = EventInbox(context)
+        self.inbox = inbox or EventInbox(context)
         self.plan: Plan | None = None
         self.expected: dict[str, int] = {}      # traffic this rollout last set (or found at pre-flight)
         self.mirror: dict[str, int] = {}        # mirror traffic as last known
+        self.intent: Intent | None = None       # an ending action received, not yet carried out
+        self.resolution: str | None = None      # a person's resolve, while a rollback is retried
+        self.holds = 0                          # pause/resume changes received (a window re-plans on each)
+        self.restart_window = False
 
     @property
     def now(self) -> datetime:
@@ -98,6 +88,8 @@ class RolloutRun:
         """Pre-flight, then each step: drift check, set traffic, observe; then bake."""
         self.publish()
         failure = yield from self.preflight()
+        if self.intent is not None and self.intent.action != "promote":
+            return self.finish(_outcome(self.intent.action), f"{self.intent.reason}; no traffic was changed")
         if failure:
             return self.finish("failed", failure)
         assert self.plan is not None
@@ -109,18 +101,18 @@ class RolloutRun:
 
     def preflight(self) -> Gen:
         """Read the endpoint and its deployments and resolve the plan; returns a failure reason or None."""
-        result = yield from self.call_with_retry("preflight", self.endpoint_input())
+        result = yield from self.call_with_retry("preflight", self.endpoint_input(), interruptible=True)
         if not result["ok"]:
             return f"pre-flight failed: {result['error']['message']}"
         endpoint = EndpointState.from_dict(result["endpoint"])
         deployments = [DeploymentState.from_dict(d) for d in result["deployments"]]
+        self.record.observe(endpoint.traffic)
         try:
             self.plan = resolve_plan(self.request, endpoint, deployments)
         except PlanRejected as exc:
             return f"pre-flight failed: {exc}"
         self.record.plan = {"old": self.plan.old, "new": self.plan.new, "steps": list(self.plan.steps),
                             "shared": self.plan.shared}
-        self.record.observe(endpoint.traffic)
         self.expected = dict(self.record.traffic)
         self.mirror = dict(endpoint.mirror_traffic)
         return None
@@ -130,11 +122,17 @@ class RolloutRun:
         assert self.plan is not None
         self.record.step_index, self.record.phase = index, "shifting"
         self.publish()
+        if self.intent is not None:
+            return (yield from self.act_on_intent())
         drift = yield from self.check_drift()
         if drift is not None:
             return drift
+        if self.intent is not None:
+            return (yield from self.act_on_intent())
         label = f"step {index + 1}/{len(self.plan.steps)}: {self.plan.new} to {step}%"
-        failure = yield from self.apply(step_traffic(self.plan, step), "step", label)
+        failure = yield from self.apply(step_traffic(self.plan, step), "step", label, interruptible=True)
+        if self.intent is not None:
+            return (yield from self.act_on_intent())
         if failure:
             return (yield from self.abandon(f"{label} failed: {failure}"))
         self.record.phase = "observing"
@@ -155,19 +153,26 @@ class RolloutRun:
                 return (yield from self.end_early(ended))
         return self.finish("promoted", f"{self.plan.new if self.plan else ''} healthy at every step")
 
+    def act_on_intent(self) -> Gen:
+        """Carry out the ending action received while waiting for something else."""
+        assert self.intent is not None
+        intent, self.intent = self.intent, None
+        return (yield from self.end_early(StepEnd(intent.action, intent.reason)))
+
     def end_early(self, ended: StepEnd) -> Gen:
         """Carry out a rollback, abort or promote decided during observation."""
         if ended.action == "promote":
             return (yield from self.promote(ended.reason))
-        outcome = "aborted" if ended.action == "abort" else "rolled_back"
-        return (yield from self.roll_back(outcome, ended.reason))
+        return (yield from self.roll_back(_outcome(ended.action), ended.reason))
 
     # --- traffic -----------------------------------------------------------------------------
 
     def check_drift(self) -> Gen:
         """Fail without touching traffic when someone else changed it; returns the final record or None."""
-        result = yield from self.call_with_retry("read_traffic", self.endpoint_input())
+        result = yield from self.call_with_retry("read_traffic", self.endpoint_input(), interruptible=True)
         if not result["ok"]:
+            if self.intent is not None:
+                return None
             return (yield from self.abandon(f"could not read traffic: {result['error']['message']}"))
         found = EndpointState.from_dict(result["endpoint"]).traffic
         if same_traffic(found, self.expected):
@@ -176,14 +181,16 @@ class RolloutRun:
         self.record.traffic_change(self.now, "drift", None, found, reason)
         return self.finish("failed", reason + "; traffic left as found")
 
-    def apply(self, target: Mapping[str, int], kind: str, reason: str) -> Gen:
-        """Set absolute traffic, read it back and compare; returns a failure reason or None."""
+    def apply(self, target: Mapping[str, int], kind: str, reason: str, interruptible: bool = False) -> Gen:
+        """Set absolute traffic, read it back and compare; returns a failure reason or None.
+
+        ``interruptible``: a rollback, abort (or promote) received during a retry wait stops the retries.
+        """
         assert self.plan is not None
         mirror = mirror_without(self.mirror, self.plan.new) if target.get(self.plan.new) else None
         payload = {**self.endpoint_input(), "traffic": dict(target), "mirror_traffic": mirror}
-        result = yield from self.call_with_retry("set_traffic", payload)
-        endpoint = result.get("endpoint")
-        observed = endpoint["traffic"] if isinstance(endpoint, dict) else None
+        result = yield from self.call_with_retry("set_traffic", payload, interruptible=interruptible)
+        observed = _traffic_of(result)
         if not result["ok"]:
             failed = f"{reason} (update failed: {result['error']['message']})"
             self.record.traffic_change(self.now, kind, target, observed, failed)
@@ -196,21 +203,98 @@ class RolloutRun:
             return f"traffic read back as {describe(observed or {})}, not {describe(target)}"
         return None
 
-    def roll_back(self, outcome: str, reason: str) -> Gen:
-        """Give the old deployment the whole shared share back, then end with ``outcome``."""
+    def roll_back(self, outcome: str, reason: str, from_current: bool = False) -> Gen:
+        """Give the old deployment the whole shared share back, then end with ``outcome``.
+
+        Never gives up: every failure (or a read-back that differs) is tried again after
+        ``rollout.retry.rollback_retry_delay``, publishing phase ``rolling_back`` with the last error,
+        until traffic is as intended or a person sends ``resolve``. ``from_current``: each try first
+        reads traffic and moves the new deployment's share as found (``rollout.safety.rollback_from``).
+        """
         assert self.plan is not None
-        self.record.phase = "rolling_back"
+        self.record.phase, self.intent = "rolling_back", None
         self.publish()
-        failure = yield from self.apply(rollback_traffic(self.plan), "rollback", reason)
-        if failure:
-            return self.finish("failed", f"{reason}; rollback to {self.plan.old} failed: {failure}")
-        return self.finish(outcome, reason)
+        attempt = 0
+        while True:
+            result, goal = yield from self.rollback_attempt(from_current)
+            attempt += 1
+            if result is None:
+                self.record.rollback_succeeded()
+                return self.finish(outcome, f"{reason}; {self.plan.new} holds no traffic")
+            observed = _traffic_of(result)
+            if result["ok"] and same_traffic(observed or {}, goal):
+                self.record.traffic_change(self.now, "rollback", goal, observed, reason)
+                self.record.rollback_succeeded()
+                return self.finish(outcome, reason)
+            if observed is not None:
+                self.record.observe(observed)
+            error = dict(result["error"]) if not result["ok"] else {
+                "message": f"traffic read back as {describe(observed or {})}, not {describe(goal)}"}
+            if self.resolution is not None:
+                return (yield from self.resolve(outcome, reason))
+            delay = rollback_retry_delay(attempt, error)
+            self.record.rollback_attempt_failed(self.now, attempt, str(error.get("message")),
+                                                self.now + timedelta(seconds=delay))
+            self.publish()
+            timer = self.context.create_timer(self.now + timedelta(seconds=delay))
+            if not (yield from self.wait(timer, stop=lambda: self.resolution is not None)):
+                timer.cancel()
+                return (yield from self.resolve(outcome, reason))
+
+    def rollback_attempt(self, from_current: bool) -> Gen:
+        """One try: (the ``set_traffic`` result, or a failed read's, and the traffic aimed at); (None,
+        traffic) when a read finds the new deployment already holding none."""
+        assert self.plan is not None
+        goal = rollback_traffic(self.plan)
+        if from_current:
+            read = yield from self.call("read_traffic", self.endpoint_input())
+            if not read["ok"]:
+                return read, goal
+            found = EndpointState.from_dict(read["endpoint"]).traffic
+            self.record.observe(found)
+            if not holds_traffic(found, self.plan.new):
+                return None, dict(found)
+            goal = rollback_from(found, self.plan.old, self.plan.new)
+        payload = {**self.endpoint_input(), "traffic": goal, "mirror_traffic": None}
+        result = yield from self.call("set_traffic", payload)
+        return result, goal
+
+    def resolve(self, outcome: str, reason: str) -> Gen:
+        """A person stopped a failing rollback: read traffic once and end, saying what it is."""
+        assert self.plan is not None
+        result = yield from self.call("read_traffic", self.endpoint_input())
+        found = EndpointState.from_dict(result["endpoint"]).traffic if result["ok"] else None
+        by = f"rollback stopped by a person ({self.resolution})"
+        if found is None:
+            self.record.traffic_change(self.now, "resolve", None, None, f"{by}; traffic could not be read")
+            return self.finish("failed", f"{reason}; {by}; traffic could not be read: {result['error']['message']}")
+        self.record.traffic_change(self.now, "resolve", None, found, by)
+        if holds_traffic(found, self.plan.new):
+            return self.finish("failed", f"{reason}; {by}; {self.plan.new} still holds traffic: {describe(found)}")
+        return self.finish(outcome, f"{reason}; {by}; traffic is safe: {describe(found)}")
+
+    def rollback_only(self, spec: Mapping[str, Any]) -> Gen:
+        """Return traffic of an endpoint whose last rollout ended unsafe (``rollout.safety.ended_unsafe``),
+        or of an instance a redeploy stopped, from the traffic as found."""
+        plan = spec.get("plan") or {}
+        self.plan = Plan(str(plan["old"]), str(plan["new"]), tuple(plan.get("steps") or ()), int(plan["shared"]))
+        self.record.plan = dict(plan)
+        return (yield from self.roll_back("rolled_back", str(spec.get("reason") or "rollback requested"),
+                                          from_current=True))
 
     def promote(self, reason: str) -> Gen:
-        """Give the new deployment its whole share now and end as promoted."""
+        """Give the new deployment its whole share now and end as promoted (a rollback received meanwhile wins)."""
         assert self.plan is not None
         self.record.phase = "shifting"
-        failure = yield from self.apply(step_traffic(self.plan, self.plan.shared), "promote", reason)
+        drift = yield from self.check_drift()        # also lets events queued behind the promote in
+        if drift is not None:
+            return drift
+        if self.intent is not None:
+            return (yield from self.act_on_intent())
+        failure = yield from self.apply(step_traffic(self.plan, self.plan.shared), "promote", reason,
+                                        interruptible=True)
+        if self.intent is not None:
+            return (yield from self.act_on_intent())
         if failure:
             return (yield from self.abandon(f"promotion failed: {failure}"))
         return self.finish("promoted", reason)
@@ -230,16 +314,19 @@ class RolloutRun:
         """
         start, extensions, faults = self.now, 0, 0
         deadline = start + window
+        self.restart_window = False
         while True:
+            if self.intent is not None:
+                intent, self.intent = self.intent, None
+                return StepEnd(intent.action, intent.reason)
+            if self.restart_window:
+                self.restart_window = False
+                start, extensions, deadline = self.now, 0, self.now + window
             due = self.now + self.request.check_interval
             open_ended = self.record.paused or self.now >= deadline   # paused, or re-checking after a fault
-            event = yield from self.wait_until(due if open_ended else min(due, deadline))
-            if event is not None:
-                ended, restart = self.handle_event(*event)
-                if ended is not None:
-                    return ended
-                if restart:
-                    start, extensions, deadline = self.now, 0, self.now + window
+            timer = self.context.create_timer(due if open_ended else min(due, deadline))
+            if not (yield from self.wait(timer, stop=self.state_changed_since(self.holds))):
+                timer.cancel()
                 continue
             verdict, message = yield from self.check_health(start)
             faults = faults + 1 if verdict is None else 0
@@ -247,7 +334,7 @@ class RolloutRun:
                 return StepEnd("rollback", f"health checks failed {faults} times in a row: {message}")
             if verdict is Verdict.FAIL:
                 return StepEnd("rollback", f"health check failed: {message}")
-            if self.record.paused or self.now < deadline or verdict is None:
+            if self.record.paused or self.restart_window or self.intent is not None or self.now < deadline or verdict is None:
                 continue
             if verdict is Verdict.PASS:
                 return StepEnd("passed")
@@ -255,30 +342,26 @@ class RolloutRun:
                 return StepEnd("rollback", f"still inconclusive after {extensions} extra window(s): {message}")
             extensions, deadline = extensions + 1, self.now + window
 
-    def handle_event(self, name: str, payload: Any) -> tuple[StepEnd | None, bool]:
-        """Apply a control event; returns (how the window ends or None, whether to restart it)."""
-        action, reason = control_action(name, payload, self.record.paused)
-        alert = payload.get("alert") if isinstance(payload, dict) else None
-        if isinstance(alert, dict):
-            self.record.note_alert(self.now, alert, "rolled back" if action == "rollback" else "recorded")
-        if action in ("rollback", "abort", "promote"):
-            return StepEnd(action, reason), False
-        if action in ("pause", "resume"):
-            self.record.hold_change(self.now, action, reason)
-        self.publish()
-        return None, action == "resume"
+    def state_changed_since(self, holds: int) -> Callable[[], bool]:
+        """A ``stop`` for a window timer: an ending action arrived, or the rollout was paused or resumed."""
+        return lambda: self.intent is not None or self.holds != holds
 
-    def wait_until(self, deadline: datetime) -> Gen:
-        """Wait for ``deadline`` or a control event, whichever comes first; returns the event or None."""
-        ready = self.inbox.take_ready()
-        if ready is not None:
-            return ready
-        timer = self.context.create_timer(deadline)
-        winner = yield self.context.task_any([timer, *self.inbox.waiters()])
-        if winner is timer:
-            return None
-        timer.cancel()
-        return self.inbox.take_ready()
+    def receive(self, name: str, payload: Any) -> None:
+        """Take one control event: record notes and holds now, keep an ending action as the intent."""
+        action, reason = control_action(name, payload, self.record.paused)
+        rolling_back = self.record.phase == "rolling_back"
+        for alert, count in notes_in(payload):
+            acted = action == "rollback" and not rolling_back
+            self.record.note_alert(self.now, alert, "rolled back" if acted else "recorded", count)
+        if action in ENDING_ACTIONS and not rolling_back:
+            self.intent = merge_intent(self.intent, action, reason)
+        elif action == "resolve" and rolling_back:
+            self.resolution = clip(reason)
+        elif action in ("pause", "resume") and not rolling_back:
+            self.record.hold_change(self.now, action, reason)
+            self.holds += 1
+            self.restart_window = self.restart_window or action == "resume"
+        self.publish()
 
     def check_health(self, window_start: datetime) -> Gen:
         """Measure new and old since ``window_start`` and judge; returns (verdict or None on a fault, message)."""
@@ -289,7 +372,7 @@ class RolloutRun:
         result = yield from self.call("check_health", payload)
         if not result["ok"]:
             message = result["error"]["message"]
-            self.record.last_health = {"at": self.now.isoformat(), "verdict": "error", "reason": message}
+            self.record.last_health = {"at": self.now.isoformat(), "verdict": "error", "reason": clip(message)}
             self.publish()
             return None, message
         metrics = result["metrics"]
@@ -303,7 +386,7 @@ class RolloutRun:
         self.publish()
         return judgement.verdict, judgement.reason
 
-    # --- activities ----------------------------------------------------------------------------
+    # --- activities and waits --------------------------------------------------------------------
 
     def endpoint_input(self) -> dict[str, Any]:
         workspace = self.request.workspace
@@ -311,26 +394,41 @@ class RolloutRun:
                 "old_deployment": self.request.old_deployment,
                 "workspace": None if workspace is None else workspace.to_dict()}
 
+    def wait(self, task: Any, stop: Callable[[], bool] | None = None) -> Gen:
+        """``orchestrators.waiting.wait_for`` with this run's inbox and ``receive``."""
+        return (yield from wait_for(self.context, self.inbox, task, self.receive, stop))
+
     def call(self, name: str, payload: Mapping[str, Any]) -> Gen:
-        """Call an activity once; an unexpected exception becomes a retryable ``{"ok": false}``."""
-        try:
-            result = yield self.context.call_activity(name, dict(payload))
-        except Exception as exc:  # TaskFailed: the activity raised something unexpected
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        """Call an activity once, racing the control events; an unexpected exception becomes a
+        retryable ``{"ok": false}``."""
+        task = self.context.call_activity(name, dict(payload))
+        yield from self.wait(task)
+        result = task.result
+        if isinstance(result, Exception):   # TaskFailed: the activity raised something unexpected
+            text = str(result).strip()
+            message = text.splitlines()[0] if text else type(result).__name__
             return {"ok": False, "error": {"kind": "ActivityFailed", "message": f"{name} raised: {message}",
                                            "retryable": True, "retry_after": None}}
         return result
 
-    def call_with_retry(self, name: str, payload: Mapping[str, Any]) -> Gen:
-        """Call an activity, retrying retryable failures on durable timers (``rollout.retry``)."""
+    def call_with_retry(self, name: str, payload: Mapping[str, Any], interruptible: bool = False) -> Gen:
+        """Call an activity, retrying retryable failures on durable timers (``rollout.retry``).
+
+        Each retry wait races the control events. ``interruptible``: once a rollback, abort or
+        promote has been received, no further try is made and the last failure is returned.
+        """
         attempt = 0
         while True:
             result = yield from self.call(name, payload)
             attempt += 1
             delay = None if result["ok"] else retry_delay(attempt, result["error"])
-            if delay is None:
+            if delay is None or (interruptible and self.intent is not None):
                 return result
-            yield self.context.create_timer(self.now + timedelta(seconds=delay))
+            timer = self.context.create_timer(self.now + timedelta(seconds=delay))
+            stop = (lambda: self.intent is not None) if interruptible else None
+            if not (yield from self.wait(timer, stop)):
+                timer.cancel()
+                return result
 
     # --- status --------------------------------------------------------------------------------
 
@@ -342,3 +440,12 @@ class RolloutRun:
         record = self.record.finish(self.now, outcome, reason)
         self.context.set_custom_status(record)
         return record
+
+
+def _outcome(action: str) -> str:
+    return "aborted" if action == "abort" else "rolled_back"
+
+
+def _traffic_of(result: Mapping[str, Any]) -> dict[str, int] | None:
+    endpoint = result.get("endpoint")
+    return dict(endpoint["traffic"]) if isinstance(endpoint, dict) else None

@@ -3,22 +3,40 @@
 Events: ``rollback`` and ``abort`` (return all traffic to the old deployment; outcomes
 ``rolled_back`` and ``aborted``), ``promote`` (give the new deployment its whole share now),
 ``pause`` / ``resume`` (hold the current step; health checks go on while paused, and a resume
-restarts the step's observation window), and ``alert`` (a record-only alert note).
+restarts the step's observation window), ``alert`` (record-only alert notes, possibly several
+coalesced into one event) and ``resolve`` (a person takes over a rollback that keeps failing:
+the rollout stops retrying, reads traffic once and ends).
+
+An ending action (rollback, abort, promote) received while the orchestrator waits for
+something else is kept as the rollout's *intent* and carried out at the next decision point,
+before any further traffic change: ``merge_intent`` says which one stands when several arrive.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
-# Checked in this order when several are waiting: the safe ones first.
-CONTROL_EVENTS = ("rollback", "abort", "promote", "pause", "resume", "alert")
-OPERATOR_ACTIONS = ("pause", "resume", "promote", "abort")
+# Taken in this order when several are waiting at once: the safe ones first.
+CONTROL_EVENTS = ("rollback", "abort", "resolve", "promote", "pause", "resume", "alert")
+OPERATOR_ACTIONS = ("pause", "resume", "promote", "abort", "resolve")
 ACTIVE_PHASES = ("preflight", "shifting", "observing", "baking")
+ENDING_ACTIONS = ("rollback", "abort", "promote")
+# Rank of each ending action: a safer one replaces a less safe one, never the reverse.
+_RANK = {"promote": 1, "rollback": 2, "abort": 2}
+
+
+@dataclass(frozen=True)
+class Intent:
+    """An ending action received and not yet carried out, with its reason."""
+
+    action: str
+    reason: str
 
 
 def control_action(event: str, payload: Any, paused: bool) -> tuple[str, str]:
     """Map an event to (action, reason): action is one of rollback, abort, promote, pause,
-    resume, note or ignore."""
+    resume, resolve, note or ignore."""
     reason = _reason(event, payload)
     if event == "pause" and paused:
         return "ignore", "pause ignored: already paused"
@@ -31,23 +49,43 @@ def control_action(event: str, payload: Any, paused: bool) -> tuple[str, str]:
     return "ignore", f"unknown event {event!r}"
 
 
+def merge_intent(current: Intent | None, action: str, reason: str) -> Intent | None:
+    """The ending action that stands after ``action`` arrives while ``current`` is pending.
+
+    Rollback and abort outrank promote (a rollout never moves towards the new deployment once
+    someone asked to go back); between two of the same rank the first received stands. An
+    action that is not an ending action changes nothing.
+    """
+    if action not in _RANK:
+        return current
+    if current is None or _RANK[action] > _RANK[current.action]:
+        return Intent(action, reason)
+    return current
+
+
 def _reason(event: str, payload: Any) -> str:
     reason = payload.get("reason") if isinstance(payload, Mapping) else None
-    if isinstance(reason, str) and reason:
-        return reason
-    return f"{event} requested"
+    return reason if isinstance(reason, str) and reason else f"{event} requested"
 
 
 def action_refusal(action: str, status: Mapping[str, Any] | None) -> str | None:
     """Why an operator action does not fit the rollout's phase now, or None when it does.
 
     ``status`` is the rollout's custom status (``RolloutRecord.to_dict``) or None before the
-    orchestrator first reported one.
+    orchestrator first reported one. ``resolve`` fits only while a rollback is being retried
+    (phase ``rolling_back``); every other action needs an active phase.
     """
     if action not in OPERATOR_ACTIONS:
         return f"unknown action {action!r}; use one of {', '.join(OPERATOR_ACTIONS)}"
     phase = (status or {}).get("phase", "preflight")
     paused = bool((status or {}).get("paused"))
+    if action == "resolve":
+        if phase != "rolling_back":
+            return f"the rollout is {phase}; resolve only stops a rollback that is being retried"
+        return None
+    if phase == "rolling_back":
+        return (f"the rollout is rolling back; {action} does not apply. If the rollback keeps failing, fix the "
+                "cause (the status shows the last error) or send resolve once traffic is safe")
     if phase not in ACTIVE_PHASES:
         return f"the rollout is {phase}; {action} needs a running rollout"
     if action == "pause" and paused:

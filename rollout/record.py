@@ -1,11 +1,21 @@
 """The rollout's record: what the custom status shows while it runs and the output when it ends.
 
 The orchestrator owns one ``RolloutRecord`` and appends to it; ``to_dict`` is the JSON shape of
-both the custom status and the orchestration output. Every traffic change lands in
-``history`` with the time, the traffic requested, the traffic read back, and the reason.
-Each health check set as ``last_health`` is also kept, compactly, in ``checks`` (the newest
-``MAX_CHECKS_KEPT``, fewer when the status would not fit ``STATUS_BUDGET_CHARS`` otherwise):
+both the custom status and the orchestration output. Traffic changes land in ``history``
+with the time, the traffic requested, the traffic read back, and the reason. Each health check
+set as ``last_health`` is also kept, compactly, in ``checks`` (the newest ``MAX_CHECKS_KEPT``):
 what the report's timeline draws.
+
+Bounded whatever operators and alerts do: the Durable extension fails an orchestration whose
+custom status is above 16 KB of UTF-16 JSON (``STATUS_LIMIT_BYTES``). Every list that grows
+with what people send keeps its newest entries and counts the rest: alert notes (newest
+``MAX_ALERTS_KEPT``, ``alerts_received`` counts all), pause/resume entries in ``history``
+(newest ``MAX_HOLDS_KEPT``), and free text is clipped to ``MAX_TEXT_CHARS``. When the status
+would still be longer than ``STATUS_BUDGET_CHARS``, the oldest ``checks`` go first, then the
+oldest ``history`` entries (``history_dropped`` counts every history entry left out). A rollback
+that is retried records its failed attempts and last error in ``rollback`` rather than one
+history entry per attempt; once it succeeds only the number of failed attempts and when they
+began stay.
 """
 
 from __future__ import annotations
@@ -17,12 +27,30 @@ from typing import Any, Mapping
 from rollout.model import normalize_traffic
 
 OUTCOMES = ("promoted", "rolled_back", "aborted", "failed")
-# Durable custom status is limited to 16 KB of UTF-16 JSON (about 8,000 characters): alert notes
-# are kept compact and only the newest ones; every traffic change is always kept.
+STATUS_LIMIT_BYTES = 16 * 1024     # the Durable extension's custom-status limit, UTF-16 JSON
+STATUS_BUDGET_CHARS = 7600         # what to_dict aims for (ASCII JSON chars, 2 UTF-16 bytes each), with margin
 MAX_ALERTS_KEPT = 10
 MAX_CHECKS_KEPT = 24           # about 110 characters each
 MAX_NOTIFICATIONS_KEPT = 10
-STATUS_BUDGET_CHARS = 8000
+MAX_HOLDS_KEPT = 6
+MAX_TEXT_CHARS = 300
+HOLD_KINDS = ("pause", "resume")
+
+
+def clip(text: str | None, limit: int = MAX_TEXT_CHARS) -> str | None:
+    """``text`` cut so that its JSON form (non-ASCII escaped, as the worker sends it) holds at most
+    ``limit`` characters, ending in ``...`` when cut; None stays None."""
+    if text is None or len(json.dumps(text)) - 2 <= limit:
+        return text
+    size, end = 0, 0
+    while size + len(json.dumps(text[end])) - 2 <= limit - 3:
+        size, end = size + len(json.dumps(text[end])) - 2, end + 1
+    return text[:end] + "..."
+
+
+def status_size_bytes(status: Any) -> int:
+    """Bytes of ``status`` as UTF-16 JSON, the way the Durable extension measures custom status."""
+    return len(json.dumps(status, default=str).encode("utf-16-le"))
 
 
 class RolloutRecord:
@@ -41,8 +69,10 @@ class RolloutRecord:
         self.checks: list[dict[str, Any]] = []
         self.notifications: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
+        self.history_dropped = 0
         self.alerts: list[dict[str, Any]] = []
         self.alerts_received = 0
+        self.rollback: dict[str, Any] | None = None
         self.steps_completed: list[int] = []
         self.outcome: str | None = None
         self.reason: str | None = None
@@ -71,35 +101,53 @@ class RolloutRecord:
         if observed is not None:
             self.traffic = normalize_traffic(observed)
         self.history.append({
-            "at": at.isoformat(), "kind": kind, "reason": reason,
+            "at": at.isoformat(), "kind": kind, "reason": clip(reason),
             "requested": None if requested is None else normalize_traffic(requested),
             "traffic": None if observed is None else normalize_traffic(observed),
         })
 
     def hold_change(self, at: datetime, kind: str, reason: str) -> None:
-        """Record a pause or resume (the traffic stays as it is)."""
+        """Record a pause or resume (the traffic stays as it is); only the newest are kept."""
         self.paused = kind == "pause"
-        self.history.append({"at": at.isoformat(), "kind": kind, "reason": reason,
+        self.history.append({"at": at.isoformat(), "kind": kind, "reason": clip(reason),
                              "requested": None, "traffic": dict(self.traffic)})
+        holds = [i for i, entry in enumerate(self.history) if entry["kind"] in HOLD_KINDS]
+        for index in reversed(holds[:-MAX_HOLDS_KEPT]):
+            del self.history[index]
+            self.history_dropped += 1
 
-    def note_alert(self, at: datetime, alert: Mapping[str, Any], action: str) -> None:
-        """Record an alert delivered to this rollout and what was done about it (the newest are kept)."""
-        self.alerts_received += 1
-        self.alerts.append({"at": at.isoformat(), "action": action, "rule": alert.get("rule"),
-                            "monitor_condition": alert.get("monitor_condition")})
+    def note_alert(self, at: datetime, alert: Mapping[str, Any], action: str, count: int = 1) -> None:
+        """Record an alert delivered to this rollout and what was done about it (the newest are kept).
+
+        ``count`` is how many deliveries this note stands for (coalesced duplicates included).
+        """
+        self.alerts_received += max(int(count), 1)
+        self.alerts.append({"at": at.isoformat(), "action": action, "rule": clip(_text(alert.get("rule")), 120),
+                            "monitor_condition": clip(_text(alert.get("monitor_condition")), 20)})
         del self.alerts[:-MAX_ALERTS_KEPT]
+
+    def rollback_attempt_failed(self, at: datetime, attempts: int, error: str, next_attempt_at: datetime) -> None:
+        """Record that rollback try ``attempts`` failed with ``error`` and when the next one is due."""
+        first = self.rollback["failing_since"] if self.rollback else at.isoformat()
+        self.rollback = {"attempts": attempts, "failing_since": first, "last_error": clip(error),
+                         "next_attempt_at": next_attempt_at.isoformat()}
+
+    def rollback_succeeded(self) -> None:
+        """The rollback's traffic is in place: keep how many tries failed before, not the last error."""
+        if self.rollback is not None:
+            self.rollback = {"attempts": self.rollback["attempts"], "failing_since": self.rollback["failing_since"]}
 
     def note_notifications(self, result: Mapping[str, Any]) -> None:
         """Record what ``send_notifications`` reported (URLs already redacted; the newest are kept)."""
         for sent in result.get("sent") or []:
-            self.notifications.append({key: sent.get(key) for key in
-                                       ("at", "event", "target", "format", "delivered", "attempts", "error")})
+            self.notifications.append({key: clip(sent.get(key)) if isinstance(sent.get(key), str) else sent.get(key)
+                                       for key in ("at", "event", "target", "format", "delivered", "attempts", "error")})
         del self.notifications[:-MAX_NOTIFICATIONS_KEPT]
 
     def finish(self, at: datetime, outcome: str, reason: str) -> dict[str, Any]:
         """End the rollout; returns the final record (the orchestration output)."""
         assert outcome in OUTCOMES, outcome
-        self.phase, self.outcome, self.reason, self.ended_at = "done", outcome, reason, at.isoformat()
+        self.phase, self.outcome, self.reason, self.ended_at = "done", outcome, clip(reason, 1000), at.isoformat()
         return self.to_dict()
 
     def current_step(self) -> int | None:
@@ -109,11 +157,15 @@ class RolloutRecord:
         return int(self.plan["steps"][self.step_index])
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape of custom status and output; the oldest ``checks`` are left out while it
-        would be longer than ``STATUS_BUDGET_CHARS`` as JSON."""
+        """The JSON shape of custom status and output, within ``STATUS_BUDGET_CHARS`` as JSON: while
+        longer, the oldest ``checks`` are left out, then the oldest ``history`` entries (counted in
+        ``history_dropped``); the record itself keeps them."""
         record = self._fields()
         while record["checks"] and len(json.dumps(record, default=str)) >= STATUS_BUDGET_CHARS:
             del record["checks"][:max(1, len(record["checks"]) // 4)]
+        while record["history"] and len(json.dumps(record, default=str)) >= STATUS_BUDGET_CHARS:
+            del record["history"][0]
+            record["history_dropped"] += 1
         return record
 
     def _fields(self) -> dict[str, Any]:
@@ -129,10 +181,12 @@ class RolloutRecord:
             "traffic": dict(self.traffic),
             "last_health": self.last_health,
             "history": list(self.history),
+            "history_dropped": self.history_dropped,
             "alerts": list(self.alerts),
             "alerts_received": self.alerts_received,
             "checks": list(self.checks),
             "notifications": list(self.notifications),
+            "rollback": self.rollback,
             "steps_completed": list(self.steps_completed),
             "started_at": self.started_at,
             "ended_at": self.ended_at,
@@ -153,3 +207,7 @@ def compact_check(health: Mapping[str, Any]) -> dict[str, Any]:
 
     return {"at": health.get("at"), "step": health.get("step"), "verdict": health.get("verdict"),
             "new": numbers(health.get("new")), "old": numbers(health.get("old"))}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

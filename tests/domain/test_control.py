@@ -28,7 +28,7 @@ def test_control_action(event, payload, paused, expected):
     pytest.param("promote", {"phase": "preflight"}, "still in pre-flight", id="promote-preflight"),
     pytest.param("abort", None, None, id="abort-before-first-status"),
     pytest.param("abort", {"phase": "done"}, "needs a running rollout", id="abort-done"),
-    pytest.param("abort", {"phase": "rolling_back"}, "needs a running rollout", id="abort-rolling-back"),
+    pytest.param("abort", {"phase": "rolling_back"}, "send resolve once traffic is safe", id="abort-rolling-back"),
     pytest.param("dance", {"phase": "observing"}, "unknown action", id="unknown-action"),
 ])
 def test_action_refusal(action, status, refusal):

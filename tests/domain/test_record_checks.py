@@ -66,13 +66,14 @@ def test_a_notification_is_asked_for_only_when_a_target_wants_it(kind: str, targ
 
 def test_the_oldest_checks_give_way_when_the_status_would_pass_its_budget() -> None:
     record = RolloutRecord({"endpoint_name": "ep1", "new_deployment": "green"}, "rollout-ep1", START)
-    for minute in range(40):
-        record.hold_change(START + timedelta(minutes=minute), "pause" if minute % 2 else "resume",
-                           f"a reason long enough to fill the history of a busy rollout, minute {minute}")
+    for minute in range(25):      # traffic changes are kept (pauses and resumes are bounded on their own)
+        record.traffic_change(START + timedelta(minutes=minute), "step", {"blue": 100 - minute, "green": minute},
+                              {"blue": 100 - minute, "green": minute},
+                              f"a reason long enough to fill the history of a busy rollout, minute {minute}")
     for minute in range(1, MAX_CHECKS_KEPT + 1):
         record.last_health = health(minute)
     out = record.to_dict()
     assert len(json.dumps(out)) < STATUS_BUDGET_CHARS
     assert 0 < len(out["checks"]) < MAX_CHECKS_KEPT
     assert out["checks"][-1]["at"] == health(MAX_CHECKS_KEPT)["at"]           # the newest stay
-    assert len(out["history"]) == 40                                           # history is never cut
+    assert len(out["history"]) == 25 and out["history_dropped"] == 0            # history goes only after checks

@@ -210,12 +210,23 @@ def test_persistent_conflict_fails_and_records_the_attempts():
     assert "update failed" in result.record["history"][0]["reason"]
 
 
-def test_conflict_during_rollback_is_recorded_as_a_failed_rollback():
-    result = simulate(faults=[{"operation": "set_traffic", "error": "conflict", "from": "PT6M"}],
+def test_a_rollback_that_keeps_failing_is_retried_until_it_succeeds():
+    result = simulate(faults=[{"operation": "set_traffic", "error": "permission", "from": "PT6M", "until": "PT40M"}],
                       controls=[{"at": "PT7M", "action": "rollback", "reason": "manual"}])
+    assert result.outcome == "rolled_back" and result.record["reason"] == "manual"
+    at, traffic = traffic_events(result)[-1]
+    assert traffic == {BLUE: 100} and 2400 <= at <= 2400 + 300, "retried past the fault, at most 300 s apart"
+    assert result.record["rollback"]["attempts"] >= 9 and "last_error" not in result.record["rollback"]
+
+
+def test_resolve_ends_a_rollback_that_cannot_succeed_with_the_traffic_as_it_is():
+    result = simulate(faults=[{"operation": "set_traffic", "error": "conflict", "from": "PT6M"}],
+                      controls=[{"at": "PT7M", "action": "rollback", "reason": "manual"},
+                                {"at": "PT30M", "action": "resolve", "reason": "ticket 42"}])
     assert result.outcome == "failed"
-    assert result.record["reason"].startswith("manual; rollback to blue-v1 failed: simulated: another update")
+    assert result.record["reason"].startswith("manual; rollback stopped by a person (ticket 42); green-v2 still holds")
     assert result.to_json()["final_traffic"] == {BLUE: 50, GREEN: 50}, "the traffic as it really is"
+    assert result.elapsed_seconds == 1800
 
 
 def test_someone_else_changing_traffic_fails_without_touching_it():
@@ -280,3 +291,28 @@ def test_the_status_stays_within_durables_custom_status_limit_on_a_busy_rollout(
     assert record["alerts_received"] == 25 and len(record["alerts"]) == MAX_ALERTS_KEPT
     assert record["alerts"][-1] == {"at": record["alerts"][-1]["at"], "action": "recorded",
                                     "rule": "fraud-detection-green-5xx", "monitor_condition": "Resolved"}
+
+
+# --- issue 8 §1, as reproduced: control events during pre-flight and during a retry wait ------------
+
+
+def test_pause_during_a_failing_preflight_then_resume_promotes():
+    result = simulate(faults=[{"operation": "get_endpoint", "error": "transient", "times": 1}],
+                      controls=[{"at": "PT2S", "action": "pause"}, {"at": "PT4M", "action": "resume"}])
+    assert result.outcome == "promoted" and result.record["reason"]
+    assert [h["kind"] for h in result.record["history"]][:3] == ["pause", "step", "resume"]
+
+
+def test_three_resolved_alerts_in_the_same_minute_are_recorded():
+    alerts = [{"at": "PT3S", "payload": "alerts/endpoint-5xx-resolved.json"}] * 3
+    result = simulate(alerts=alerts, faults=[{"operation": "get_endpoint", "error": "transient", "times": 1}])
+    assert result.outcome == "promoted" and result.record["alerts_received"] == 3
+
+
+def test_an_alert_during_a_throttled_step_update_means_the_step_is_never_applied():
+    result = simulate(faults=[{"operation": "set_traffic", "error": "throttled", "retry_after": 15, "from": "PT5M",
+                               "until": "PT6M"}],
+                      alerts=[{"at": "PT5M8S", "payload": "alerts/endpoint-5xx-fired.json"}],
+                      controls=[{"at": "PT5M12S", "action": "abort"}])
+    assert result.outcome == "rolled_back" and result.record["reason"] == "alert 'fraud-detection-green-5xx' fired"
+    assert [t for _, t in traffic_events(result)] == [{BLUE: 90, GREEN: 10}, {BLUE: 100}], "never 50/50"

@@ -13,10 +13,8 @@ from azure.durable_functions.models.history.HistoryEventType import HistoryEvent
 
 from emulator.simulate import run_simulation
 from emulator.taskhub import flatten_actions
-from function_app import app
+from tests.rollout.sdk_history import ORCHESTRATOR
 from tests.rollout.test_orchestrator import scenario
-
-ORCHESTRATOR = {f.get_function_name(): f.get_user_function() for f in app.get_functions()}["rollout_orchestrator"]
 
 
 @pytest.mark.parametrize("overrides", [

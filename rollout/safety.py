@@ -1,0 +1,85 @@
+"""Pure rules for recovering traffic: orchestration versions, rollback targets, unsafe endings.
+
+**Versioning.** The orchestration input carries ``orchestration_version`` beside the rollout
+request (``versioned_input``). A deployment of this app replays only instances started with
+its own ``ORCHESTRATION_VERSION`` (an input without the key is version 1, the code before the
+rule). Bump ``ORCHESTRATION_VERSION`` whenever a change alters the sequence of activities or
+timers the orchestrator schedules, or what it decides from the same history.
+
+**Rollback targets.** ``rollback_from`` gives the new deployment's whole share to the old one,
+from traffic as read now (every other deployment keeps its share).
+
+**Unsafe endings.** ``ended_unsafe`` says whether a rollout's final record leaves the new
+deployment holding traffic after a non-successful end: an alert for that endpoint then starts
+a rollback rather than being ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from rollout.model import normalize_traffic
+
+ORCHESTRATION_VERSION = 2
+VERSION_KEY = "orchestration_version"
+ROLLBACK_KEY = "rollback_only"
+
+
+def versioned_input(request: Mapping[str, Any], rollback_only: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The orchestration input: the request, this code's version, and for a rollback-only run
+    ``{"plan": {"old", "new", ...}, "reason": str}``."""
+    value = {**request, VERSION_KEY: ORCHESTRATION_VERSION}
+    if rollback_only is not None:
+        value[ROLLBACK_KEY] = dict(rollback_only)
+    return value
+
+
+def split_input(raw: Any) -> tuple[int, dict[str, Any], dict[str, Any] | None]:
+    """(version, request, rollback_only or None) of an orchestration input; version 1 when absent."""
+    if not isinstance(raw, Mapping):
+        return 1, {}, None
+    request = {k: v for k, v in raw.items() if k not in (VERSION_KEY, ROLLBACK_KEY)}
+    version = raw.get(VERSION_KEY, 1)
+    rollback = raw.get(ROLLBACK_KEY)
+    return (version if isinstance(version, int) and not isinstance(version, bool) else 0,
+            request, dict(rollback) if isinstance(rollback, Mapping) else None)
+
+
+def can_replay(version: int) -> bool:
+    """Whether this code may replay an instance started with ``version``."""
+    return version == ORCHESTRATION_VERSION
+
+
+def rollback_from(traffic: Mapping[str, int], old: str, new: str) -> dict[str, int]:
+    """Traffic with the new deployment's share moved to the old one; others unchanged."""
+    current = normalize_traffic(traffic)
+    moved = current.pop(new.lower(), 0)
+    current[old.lower()] = current.get(old.lower(), 0) + moved
+    return normalize_traffic(current)
+
+
+def holds_traffic(traffic: Mapping[str, Any] | None, deployment: str) -> bool:
+    """Whether ``deployment`` has a non-zero share of ``traffic``."""
+    if not isinstance(traffic, Mapping):
+        return False
+    return any(str(name).lower() == deployment.lower() and _positive(share) for name, share in traffic.items())
+
+
+def ended_unsafe(record: Mapping[str, Any] | None) -> bool:
+    """Whether a rollout's record ends without success and with the new deployment holding traffic.
+
+    ``record`` is what the status shows (output, or the last custom status of an orchestration
+    that failed outside the record). A promoted rollout is safe by definition; one with no plan
+    never moved traffic.
+    """
+    if not isinstance(record, Mapping) or record.get("outcome") == "promoted":
+        return False
+    plan = record.get("plan")
+    if not isinstance(plan, Mapping) or not isinstance(plan.get("new"), str) or not isinstance(plan.get("old"), str):
+        return False
+    traffic = record.get("final_traffic") or record.get("traffic")
+    return holds_traffic(traffic, plan["new"])
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
