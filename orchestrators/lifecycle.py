@@ -1,8 +1,5 @@
 """The lifecycle phases of a rollout: creating, mirroring, scaling, autoscale and cleaning_up.
 
-Written against the orchestrator of helper "safety" (``host.intent``, ``host.wait``,
-``host.state_changed_since``); wired into ``orchestrators.rollout`` once that is on main.
-
 ``LifecyclePhases`` runs inside the rollout orchestrator (``orchestrators.rollout.RolloutRun``,
 its ``host``) with the same rules: activities gather, pure functions from ``rollout`` decide
 (``lifecycle_plan``, ``capacity``, ``operation``, ``cleanup``), and every wait is a durable timer
@@ -34,14 +31,9 @@ from rollout.cleanup import cleanup_decision
 from rollout.lifecycle_plan import capacity_decision, creation_decision
 from rollout.operation import LOG_LINES, NOT_FOUND, Observed, next_step, watch
 from rollout.plan import DEFAULT_STEPS
+from rollout.traffic import describe
 
 Gen = Generator[Any, Any, Any]
-MAX_TEXT_CHARS = 300
-
-
-def clip(text: str | None, limit: int = MAX_TEXT_CHARS) -> str | None:
-    """``text`` cut to ``limit`` characters, ending in ``...`` when cut (Azure's messages can be long)."""
-    return text if text is None or len(text) <= limit else text[:limit - 3] + "..."
 MIRROR_SOURCE = ("the new deployment's requests, errors and p99 in the request's metrics_source, split by deployment "
                  "(Azure does not document that mirrored requests are counted there; with none counted the window "
                  "stays inconclusive and the rollout rolls back, never passes)")
@@ -73,9 +65,7 @@ class LifecyclePhases:
         return entry
 
     def end(self, entry: dict[str, Any], outcome: str, **details: Any) -> None:
-        """Close a phase entry; free text (Azure's messages can be long) is clipped as the record clips it."""
-        clipped = {k: clip(v) if isinstance(v, str) else v for k, v in details.items()}
-        entry.update(ended_at=self.host.now.isoformat(), outcome=outcome, **clipped)
+        entry.update(ended_at=self.host.now.isoformat(), outcome=outcome, **details)
         self.host.publish()
 
     # --- waiting -------------------------------------------------------------------------------
@@ -221,12 +211,12 @@ class LifecyclePhases:
         status, reason, logs = yield from self.watch_operation(kind, target, start, payload, timeout, instances)
         entry.setdefault("operations", []).append({"kind": kind, "target": target, "started_at": began.isoformat(),
                                                    "ended_at": self.host.now.isoformat(), "result": status,
-                                                   "detail": clip(reason)})
+                                                   "detail": reason})
         if status == "succeeded":
             self.host.publish()
             return None
         if logs is not None:
-            entry["logs"] = {name: [clip(line) or "" for line in lines] for name, lines in logs.items()}
+            entry["logs"] = logs
         if status == "failed":
             return self.fail(entry, reason)
         self.end(entry, "interrupted", reason=f"{self.host.intent.action} received; {kind} of {target!r} left to Azure")
@@ -369,8 +359,11 @@ class LifecyclePhases:
                 payload["instance_count"] = decision.instances
             status, reason, _ = yield from self.watch_operation(
                 kind, old, f"{kind}_start", payload, self.lifecycle.scale_timeout, decision.instances)
-            entry["operation"] = {"kind": kind, "result": status, "detail": clip(reason)}
+            entry["operation"] = {"kind": kind, "result": status, "detail": reason}
             if status != "succeeded":
                 note = f"cleanup of {old!r} did not complete: {reason}"
         self.end(entry, "failed" if note else "succeeded", reason=note or decision.reason)
         return note
+
+    def describe_traffic(self, traffic: dict[str, int]) -> str:
+        return describe(traffic)
