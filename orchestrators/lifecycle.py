@@ -31,7 +31,7 @@ from rollout.cleanup import cleanup_decision
 from rollout.lifecycle_plan import capacity_decision, creation_decision
 from rollout.operation import LOG_LINES, NOT_FOUND, Observed, next_step, watch
 from rollout.plan import DEFAULT_STEPS
-from rollout.traffic import describe
+from rollout.record import clip
 
 Gen = Generator[Any, Any, Any]
 MIRROR_SOURCE = ("the new deployment's requests, errors and p99 in the request's metrics_source, split by deployment "
@@ -65,7 +65,9 @@ class LifecyclePhases:
         return entry
 
     def end(self, entry: dict[str, Any], outcome: str, **details: Any) -> None:
-        entry.update(ended_at=self.host.now.isoformat(), outcome=outcome, **details)
+        """Close a phase entry; free text (Azure's messages can be long) is clipped as the record clips it."""
+        clipped = {k: clip(v) if isinstance(v, str) else v for k, v in details.items()}
+        entry.update(ended_at=self.host.now.isoformat(), outcome=outcome, **clipped)
         self.host.publish()
 
     # --- waiting -------------------------------------------------------------------------------
@@ -211,12 +213,12 @@ class LifecyclePhases:
         status, reason, logs = yield from self.watch_operation(kind, target, start, payload, timeout, instances)
         entry.setdefault("operations", []).append({"kind": kind, "target": target, "started_at": began.isoformat(),
                                                    "ended_at": self.host.now.isoformat(), "result": status,
-                                                   "detail": reason})
+                                                   "detail": clip(reason)})
         if status == "succeeded":
             self.host.publish()
             return None
         if logs is not None:
-            entry["logs"] = logs
+            entry["logs"] = {name: [clip(line) or "" for line in lines] for name, lines in logs.items()}
         if status == "failed":
             return self.fail(entry, reason)
         self.end(entry, "interrupted", reason=f"{self.host.intent.action} received; {kind} of {target!r} left to Azure")
@@ -359,11 +361,8 @@ class LifecyclePhases:
                 payload["instance_count"] = decision.instances
             status, reason, _ = yield from self.watch_operation(
                 kind, old, f"{kind}_start", payload, self.lifecycle.scale_timeout, decision.instances)
-            entry["operation"] = {"kind": kind, "result": status, "detail": reason}
+            entry["operation"] = {"kind": kind, "result": status, "detail": clip(reason)}
             if status != "succeeded":
                 note = f"cleanup of {old!r} did not complete: {reason}"
         self.end(entry, "failed" if note else "succeeded", reason=note or decision.reason)
         return note
-
-    def describe_traffic(self, traffic: dict[str, int]) -> str:
-        return describe(traffic)

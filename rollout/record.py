@@ -34,6 +34,7 @@ MAX_CHECKS_KEPT = 24           # about 110 characters each
 MAX_NOTIFICATIONS_KEPT = 10
 MAX_HOLDS_KEPT = 6
 MAX_TEXT_CHARS = 300
+MAX_PHASES_KEPT = 6      # lifecycle phases shown in the status: the first (creating) and the newest
 HOLD_KINDS = ("pause", "resume")
 
 
@@ -192,7 +193,8 @@ class RolloutRecord:
             "notifications": list(self.notifications),
             "rollback": self.rollback,
             "steps_completed": list(self.steps_completed),
-            "phases": [_without_logs(entry) for entry in self.phases],
+            "phases": [_without_logs(entry) for entry in _kept_phases(self.phases)],
+            "phases_dropped": max(0, len(self.phases) - MAX_PHASES_KEPT),
             "revert_until": self.revert_until,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
@@ -225,3 +227,10 @@ def _without_logs(entry: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(logs, Mapping):
         return dict(entry)
     return {**entry, "logs": {name: f"{len(lines)} lines, in the output" for name, lines in logs.items()}}
+
+
+def _kept_phases(phases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The phases the status shows: all of them up to ``MAX_PHASES_KEPT``, else the first and the newest."""
+    if len(phases) <= MAX_PHASES_KEPT:
+        return phases
+    return [phases[0], *phases[-(MAX_PHASES_KEPT - 1):]]
