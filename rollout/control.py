@@ -103,7 +103,8 @@ def action_refusal(action: str, status: Mapping[str, Any] | None) -> str | None:
     if phase in ("autoscaling", "cleaning_up"):
         return f"the rollout is {phase}: the new deployment is promoted; use revert within the revert window"
     if action == "promote" and phase in BEFORE_TRAFFIC:
-        return f"the rollout is still in {phase}; promote fits once traffic starts shifting"
+        shown = "pre-flight" if phase == "preflight" else phase
+        return f"the rollout is still in {shown}; promote fits once traffic starts shifting"
     if action in ("pause", "resume") and phase == "preflight":
         return f"the rollout is still in pre-flight; {action} fits once traffic starts shifting"
     return None
