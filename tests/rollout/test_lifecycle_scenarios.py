@@ -178,3 +178,18 @@ def test_todays_request_has_no_lifecycle_phase() -> None:
     }, ROOT / "examples")
     result = run_simulation(world)
     assert result.outcome == "promoted" and result.record["phases"] == [] and result.elapsed_seconds == 600
+
+
+def test_an_alert_in_the_revert_window_reverts() -> None:
+    result, life, backend = simulate({"cleanup": "delete", "revert_window": "PT30M"},
+                                     alerts=[{"at": "PT50M30S", "payload": "alerts/endpoint-5xx-fired.json"}])
+    assert result.outcome == "reverted" and "fraud-detection-green-5xx" in result.record["reason"]
+    assert backend.workspace.endpoint("fraud-detection-endpoint").traffic == {BLUE: 100}
+    assert [w[0] for w in life.writes] == ["create"]
+
+
+def test_a_revert_after_the_window_is_too_late_and_the_old_deployment_is_deleted() -> None:
+    result, life, backend = simulate({"cleanup": "delete", "revert_window": "PT10M"},
+                                     controls=[{"at": "PT50M30S", "action": "revert"}])
+    assert result.outcome == "promoted" and result.elapsed_seconds == 39 * 60   # 12 + 3 x 5 + 10 + 2 minutes
+    assert BLUE not in backend.workspace.endpoint("fraud-detection-endpoint").deployments
