@@ -193,3 +193,19 @@ def test_a_revert_after_the_window_is_too_late_and_the_old_deployment_is_deleted
                                      controls=[{"at": "PT50M30S", "action": "revert"}])
     assert result.outcome == "promoted" and result.elapsed_seconds == 39 * 60   # 12 + 3 x 5 + 10 + 2 minutes
     assert BLUE not in backend.workspace.endpoint("fraud-detection-endpoint").deployments
+
+
+@pytest.mark.parametrize("example, outcome, says", [
+    pytest.param("create-and-roll-out", "promoted", "healthy at every step", id="create-and-roll-out"),
+    pytest.param("creation-fails", "failed", "ImageBuildFailure", id="creation-fails"),
+    pytest.param("out-of-quota", "failed", "needs 24 more cores", id="out-of-quota"),
+])
+def test_the_lifecycle_examples(example: str, outcome: str, says: str) -> None:
+    from emulator.scenario import load_scenario
+
+    result = run_simulation(load_scenario(ROOT / "examples" / f"{example}.yaml"))
+    assert result.outcome == outcome and says in result.record["reason"]
+    if example == "create-and-roll-out":
+        assert phases(result) == ["creating", "mirroring", "scaling", "scaling", "autoscaling", "cleaning_up"]
+    if example == "creation-fails":
+        assert result.record["phases"][0]["logs"]["inference-server"]
