@@ -63,7 +63,7 @@ from rollout.plan import RolloutRequest, parse_request
 
 DEFAULT_WORKSPACE = WorkspaceRef("00000000-0000-0000-0000-000000000000", "rg-aml-rollout-local", "mlw-local")
 FAULT_OPERATIONS = ("get_endpoint", "list_deployments", "set_traffic", "metrics")
-CONTROL_ACTIONS = ("pause", "resume", "promote", "abort", "rollback", "resolve")
+CONTROL_ACTIONS = ("pause", "resume", "promote", "abort", "rollback", "resolve", "revert")
 _FAULT_ERRORS: dict[str, Callable[[float | None], AzureError]] = {
     "conflict": lambda after: UpdateConflict("simulated: another update is in progress"),
     "throttled": lambda after: Throttled("simulated: too many requests", retry_after=after),

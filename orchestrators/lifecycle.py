@@ -1,8 +1,5 @@
 """The lifecycle phases of a rollout: creating, mirroring, scaling, autoscale and cleaning_up.
 
-Written against the orchestrator of helper "safety" (``host.intent``, ``host.wait``,
-``host.state_changed_since``); wired into ``orchestrators.rollout`` once that is on main.
-
 ``LifecyclePhases`` runs inside the rollout orchestrator (``orchestrators.rollout.RolloutRun``,
 its ``host``) with the same rules: activities gather, pure functions from ``rollout`` decide
 (``lifecycle_plan``, ``capacity``, ``operation``, ``cleanup``), and every wait is a durable timer
@@ -34,14 +31,9 @@ from rollout.cleanup import cleanup_decision
 from rollout.lifecycle_plan import capacity_decision, creation_decision
 from rollout.operation import LOG_LINES, NOT_FOUND, Observed, next_step, watch
 from rollout.plan import DEFAULT_STEPS
+from rollout.record import clip
 
 Gen = Generator[Any, Any, Any]
-MAX_TEXT_CHARS = 300
-
-
-def clip(text: str | None, limit: int = MAX_TEXT_CHARS) -> str | None:
-    """``text`` cut to ``limit`` characters, ending in ``...`` when cut (Azure's messages can be long)."""
-    return text if text is None or len(text) <= limit else text[:limit - 3] + "..."
 MIRROR_SOURCE = ("the new deployment's requests, errors and p99 in the request's metrics_source, split by deployment "
                  "(Azure does not document that mirrored requests are counted there; with none counted the window "
                  "stays inconclusive and the rollout rolls back, never passes)")
