@@ -19,6 +19,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 import activities
+import activities.lifecycle
 from activities.notify import bp as notifications
 from api import http
 from api.view import bp as view_routes
@@ -31,12 +32,13 @@ T = TypeVar("T")
 
 def build_app(*, backend: Callable[[], Backend], settings: Callable[[], Settings],
               alert_auth: func.AuthLevel = func.AuthLevel.FUNCTION) -> df.DFApp:
-    """The orchestrator, the activities (given ``backend``), the notification sender, the HTTP routes
-    (given ``settings``) and the report page, every HTTP route at auth level FUNCTION but the alert
+    """The orchestrator, the activities and the lifecycle activities (given ``backend``), the notification
+    sender, the HTTP routes (given ``settings``) and the report page, every HTTP route at auth level FUNCTION but the alert
     route, at ``alert_auth`` (ANONYMOUS only with Secure Webhook validation: ``api.entra``)."""
     app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
     app.register_functions(orchestrators)
     app.register_functions(activities.blueprint(backend))
+    app.register_functions(activities.lifecycle.blueprint(backend))
     app.register_functions(notifications)
     app.register_functions(http.blueprint(settings, alert_auth))
     app.register_functions(view_routes)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from azure.core.pipeline.transport import HttpTransport
 
     from adapters.azure_common import ClientTuning, CloudEndpoints
-    from rollout.ports import EndpointPort, MetricsPort
+    from rollout.ports import AutoscalePort, EndpointPort, LifecyclePort, MetricsPort
 
 @dataclass(frozen=True)
 class AzureSettings:
@@ -94,6 +94,36 @@ class AzureBackend:
                 client = build_ml_client(target, shared.credential, shared.cloud, shared.transport, shared.tuning)
                 self._endpoint_ports[target] = AzureMLEndpoints(client, target, shared.tuning.lro_timeout)
             return self._endpoint_ports[target]
+
+    def lifecycle(self, workspace: WorkspaceRef | None) -> LifecyclePort:
+        """The deployment lifecycle port for ``workspace``: its own ``MLClient``, whose response hook records
+        the operation URLs of the writes it starts, built on first use."""
+        target = self._workspace(workspace)
+        with self._lock:
+            key = ("lifecycle", target)
+            if key not in self._clients:
+                from adapters.azure_ml import AzureMLLifecycle, OperationUrls, build_ml_client, build_operation_reader
+
+                shared = self._share()
+                urls = OperationUrls()
+                client = build_ml_client(target, shared.credential, shared.cloud, shared.transport, shared.tuning,
+                                         response_hook=urls.hook)
+                reader = build_operation_reader(shared.credential, shared.cloud, shared.transport, shared.tuning)
+                self._clients[key] = AzureMLLifecycle(client, target, urls, reader)
+            port: LifecyclePort = self._clients[key]
+            return port
+
+    def autoscale(self, workspace: WorkspaceRef | None) -> AutoscalePort:
+        """The autoscale settings port for ``workspace``'s resource group (the subscription's Monitor client)."""
+        target = self._workspace(workspace)
+        with self._lock:
+            from adapters.azure_monitor import AzureAutoscale, build_monitor_client
+
+            shared, key = self._share(), ("monitor", target.subscription_id)
+            if key not in self._clients:
+                self._clients[key] = build_monitor_client(target.subscription_id, shared.credential, shared.cloud,
+                                                          shared.transport, shared.tuning)
+            return AzureAutoscale(self._clients[key], target)
 
     def metrics(self, workspace: WorkspaceRef | None, source: str) -> MetricsPort:
         """The metrics port for ``workspace`` and ``source`` ("platform" or "log_analytics"), built on first use."""

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.core.pipeline.transport import HttpTransport
 from azure.mgmt.monitor import MonitorManagementClient
 from azure.monitor.query import LogsQueryClient, LogsQueryStatus
@@ -282,3 +282,53 @@ def _rows(table: Any) -> dict[str, DeploymentMetrics]:
         found[str(record.get("DeploymentName", "")).lower()] = DeploymentMetrics(
             requests, errors, float(p99) if p99 is not None and requests else None)
     return found
+
+
+AUTOSCALE_ROLE_HINT = (
+    "The app's identity needs Microsoft.Insights/autoscalesettings/read, /write and /delete on the "
+    "resource group (the 'Monitoring Contributor' role has them)."
+)
+
+
+class AzureAutoscale:
+    """``AutoscalePort`` over ``MonitorManagementClient.autoscale_settings`` (api-version 2022-10-01) for one
+    resource group. Bodies are REST-shaped dicts (``properties.profiles``, capacities as strings).
+
+    ``put_setting`` is one synchronous PUT (no long-running operation); ``delete_setting`` is one
+    DELETE, a missing setting (404) counting as deleted; ``get_setting`` is one GET (404: None).
+    """
+
+    def __init__(self, client: MonitorManagementClient, workspace: WorkspaceRef) -> None:
+        self._client = client
+        self.workspace = workspace
+
+    def _call(self, action: str, work: Callable[[], T]) -> T:
+        try:
+            return work()
+        except AzureError as exc:
+            raise translate(exc, action, AUTOSCALE_ROLE_HINT) from exc
+
+    def get_setting(self, name: str) -> dict[str, Any] | None:
+        try:
+            found = self._client.autoscale_settings.get(self.workspace.resource_group, name)
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise translate(exc, f"reading autoscale setting {name!r}", AUTOSCALE_ROLE_HINT) from exc
+        return dict(found.serialize(keep_readonly=True))
+
+    def put_setting(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        from azure.mgmt.monitor.models import AutoscaleSettingResource
+
+        resource = AutoscaleSettingResource.from_dict(dict(body))
+        written = self._call(f"writing autoscale setting {name!r}", lambda: self._client.autoscale_settings.create_or_update(
+            self.workspace.resource_group, name, resource))
+        return dict(written.serialize(keep_readonly=True))
+
+    def delete_setting(self, name: str) -> None:
+        try:
+            self._client.autoscale_settings.delete(self.workspace.resource_group, name)
+        except ResourceNotFoundError:
+            return
+        except AzureError as exc:
+            raise translate(exc, f"deleting autoscale setting {name!r}", AUTOSCALE_ROLE_HINT) from exc

@@ -21,6 +21,9 @@ as an operator would); ``changes`` (``{at, traffic}``, someone else updating tra
 ``faults`` (``{operation: get_endpoint|list_deployments|set_traffic|metrics, error:
 conflict|throttled|transient|not_found|permission|service, from, until, times, retry_after}``).
 A health segment omitting ``error_rate`` or ``latency_p99_ms`` keeps the previous segment's.
+``lifecycle`` describes how the simulated Azure ML provisions (``emulator.simulated_lifecycle.LifecycleWorld``:
+``create_minutes``, ``scale_minutes``, ``delete_minutes``, ``quota`` per VM family, ``total_quota``,
+``quota_failure_on``, ``failures: {deployment: image_build|crash_loop|out_of_quota}``).
 ``recorded_metrics: FILE`` replays recorded per-minute metrics instead of ``load`` and
 ``health`` (``emulator.recorded``: CSV, Azure Monitor metrics JSON or a Log Analytics result).
 ``seed`` (an integer, default ``DEFAULT_SEED``) seeds the metrics' noise: Poisson requests,
@@ -42,6 +45,7 @@ import yaml
 
 from emulator.recorded import Recording, load_recording
 from emulator.simulated_azure import Fault, HealthSegment
+from emulator.simulated_lifecycle import LifecycleWorld, parse_world
 from rollout.durations import parse_duration
 from rollout.errors import (
     AzureError,
@@ -59,7 +63,7 @@ from rollout.plan import RolloutRequest, parse_request
 
 DEFAULT_WORKSPACE = WorkspaceRef("00000000-0000-0000-0000-000000000000", "rg-aml-rollout-local", "mlw-local")
 FAULT_OPERATIONS = ("get_endpoint", "list_deployments", "set_traffic", "metrics")
-CONTROL_ACTIONS = ("pause", "resume", "promote", "abort", "rollback", "resolve")
+CONTROL_ACTIONS = ("pause", "resume", "promote", "abort", "rollback", "resolve", "revert")
 _FAULT_ERRORS: dict[str, Callable[[float | None], AzureError]] = {
     "conflict": lambda after: UpdateConflict("simulated: another update is in progress"),
     "throttled": lambda after: Throttled("simulated: too many requests", retry_after=after),
@@ -69,7 +73,7 @@ _FAULT_ERRORS: dict[str, Callable[[float | None], AzureError]] = {
     "service": lambda after: ServiceError("simulated: 400 BadRequest"),
 }
 _TOP_LEVEL = ("workspace", "endpoint", "rollout", "load", "health", "alerts", "controls", "changes", "faults",
-              "seed", "recorded_metrics")
+              "seed", "recorded_metrics", "lifecycle")
 DEFAULT_SEED = 1
 
 
@@ -113,6 +117,7 @@ class Scenario:
     faults: tuple[Fault, ...] = field(default_factory=tuple)
     seed: int | None = DEFAULT_SEED
     recorded: Recording | None = None
+    lifecycle: LifecycleWorld | None = None
 
 
 def report_problems(source: str, error: InvalidRequest, stream: TextIO) -> None:
@@ -176,7 +181,7 @@ def parse_scenario(data: Any, base: Path, require_rollout: bool = True, simulate
     scenario = Scenario(
         workspace=workspace, endpoint_name=endpoint["name"], deployments=deployments, traffic=traffic,
         mirror_traffic=mirror, requests_per_minute=rpm, rollout=rollout,
-        health=_health(data.get("health") or {}, {d.name for d in deployments}, problems),
+        health=_health(data.get("health") or {}, {d.name for d in deployments} | _created(rollout), problems),
         endpoint_provisioning_state=str(endpoint.get("provisioning_state", "Succeeded")),
         update_seconds=problems.get("endpoint.update_seconds", lambda: _non_negative(endpoint.get("update_seconds", 0)), 0.0),
         alerts=tuple(_timed_list(data, "alerts", problems, lambda item, name: _alert(item, name, base))),
@@ -185,10 +190,26 @@ def parse_scenario(data: Any, base: Path, require_rollout: bool = True, simulate
         faults=tuple(_timed_list(data, "faults", problems, _fault)),
         seed=problems.get("seed", lambda: _seed(data.get("seed", DEFAULT_SEED)), DEFAULT_SEED),
         recorded=problems.get("recorded_metrics", lambda: _recorded(data, base)),
+        lifecycle=_lifecycle(data, problems),
     )
     if problems.found:
         raise InvalidRequest(problems.found)
     return scenario
+
+
+def _created(rollout: RolloutRequest | None) -> set[str]:
+    """The deployment a rollout creates (it may have health before it exists)."""
+    return {rollout.new_deployment} if rollout is not None and rollout.lifecycle.deployment is not None else set()
+
+
+def _lifecycle(data: Mapping[str, Any], problems: _Problems) -> LifecycleWorld | None:
+    """The ``lifecycle`` section (``emulator.simulated_lifecycle.LifecycleWorld``), or None."""
+    if data.get("lifecycle") is None:
+        return None
+    world, found = parse_world(data["lifecycle"])
+    for name, message in found:
+        problems.add(name, message)
+    return world
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

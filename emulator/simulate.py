@@ -41,6 +41,7 @@ from emulator.management_api import ManagementApi
 from emulator.recorded import RecordedMetrics
 from emulator.scenario import Scenario, load_scenario, report_problems
 from emulator.simulated_azure import SimulatedBackend, SimulatedWorkspace, SyntheticMetrics, TrafficChange
+from emulator.simulated_lifecycle import configure
 from emulator.taskhub import TaskHub
 from emulator.worker import APP_SCRIPT, WORKER_LOOP, load_app, refusal
 from rollout.alerts import ManagedScope
@@ -82,6 +83,7 @@ class SimulationResult:
             "reason": self.record.get("reason"),
             "final_traffic": self.record.get("final_traffic") or self.record.get("traffic") or {},
             "steps_completed": self.record.get("steps_completed", []),
+            "phases": self.record.get("phases", []),
             "elapsed_seconds": self.elapsed_seconds,
             "timeline": self.timeline,
         }
@@ -96,7 +98,12 @@ def build_workspace(scenario: Scenario, now: Callable[[], datetime]) -> Simulate
     workspace.faults.extend(dataclasses.replace(fault) for fault in scenario.faults)   # the world counts them down
     metrics: MetricsPort = SyntheticMetrics(workspace, scenario.requests_per_minute, scenario.health, scenario.seed) \
         if scenario.recorded is None else RecordedMetrics(workspace, scenario.recorded)
-    return SimulatedBackend(workspace, metrics)
+    backend = SimulatedBackend(workspace, metrics)
+    if scenario.lifecycle is not None:
+        configure(backend.lifecycle(None), scenario.lifecycle)
+        if isinstance(metrics, SyntheticMetrics):
+            metrics.count_mirrored = scenario.lifecycle.mirror_in_metrics
+    return backend
 
 
 class Timeline:
@@ -106,6 +113,7 @@ class Timeline:
         self.start = start
         self.events: list[dict[str, Any]] = []
         self._last_check: str | None = None
+        self._phase_events: list[dict[str, Any]] = []
 
     def add(self, at: datetime, kind: str, **details: Any) -> None:
         self.events.append({"at_seconds": (at - self.start).total_seconds(), "kind": kind, **details})
@@ -115,6 +123,7 @@ class Timeline:
         status = record.get("custom_status")
         if record.get("kind") != "custom_status" or not isinstance(status, dict):
             return
+        self._on_phase(status)
         health = status.get("last_health")
         if not health or health.get("at") == self._last_check:
             return
@@ -122,6 +131,17 @@ class Timeline:
         self.add(datetime.fromisoformat(health["at"]), "health_check", step=health.get("step"),
                  verdict=health.get("verdict"), reason=health.get("reason"), new=health.get("new"),
                  old=health.get("old"), error_rate=health.get("error_rate"))
+
+    def _on_phase(self, status: dict[str, Any]) -> None:
+        """One ``phase`` event per lifecycle phase (``record.phases``) at its start, its figures kept up to date."""
+        phases = [entry for entry in status.get("phases") or [] if isinstance(entry, dict) and entry.get("started_at")]
+        for index, entry in enumerate(phases):
+            details = {k: v for k, v in entry.items() if k not in ("started_at", "phase")}
+            if index < len(self._phase_events):
+                self._phase_events[index].update(details)
+                continue
+            self.add(datetime.fromisoformat(entry["started_at"]), "phase", phase=entry.get("phase"), **details)
+            self._phase_events.append(self.events[-1])
 
     def sorted(self) -> list[dict[str, Any]]:
         return sorted(self.events, key=lambda e: e["at_seconds"])
@@ -224,13 +244,16 @@ def _result(status: dict[str, Any], changes: list[TrafficChange] | None, timelin
             timeline.add(datetime.fromisoformat(entry["at"]), "traffic", traffic=entry["traffic"], by="read back",
                          reason=entry["reason"])
         changes = []
-    reasons = {entry["at"]: entry["reason"] for entry in history}
+    reasons: dict[str, list[str]] = {}
+    for entry in history:     # several changes may share a moment (a mirror removed, then a step)
+        reasons.setdefault(entry["at"], []).append(entry["reason"])
     for change in changes:
         if change.by == "setup":
             continue
         fallback = "set by the rollout" if change.by == "aml-rollout" else f"changed outside the rollout ({change.by})"
+        found = reasons.get(change.at.isoformat()) or []
         timeline.add(change.at, "traffic", traffic=dict(change.traffic), by=change.by,
-                     reason=reasons.get(change.at.isoformat(), fallback))
+                     mirror=dict(change.mirror_traffic), reason=found.pop(0) if found else fallback)
     ended = datetime.fromisoformat(record["ended_at"]) if record.get("ended_at") else now
     timeline.add(ended, "outcome", outcome=record.get("outcome") or "failed", reason=record.get("reason"))
     return SimulationResult(record, str(status.get("runtimeStatus")), (ended - start).total_seconds(),
@@ -267,6 +290,11 @@ def render(scenario: Scenario, result: SimulationResult) -> str:
     for event in result.timeline:
         lines.append(f"  {_clock(event['at_seconds'])}  {_describe_event(event, old, new)}")
     lines.append(f"Outcome: {result.outcome} - {result.record.get('reason')}")
+    for entry in result.record.get("phases") or []:
+        for container, log in (entry.get("logs") or {}).items() if isinstance(entry.get("logs"), dict) else ():
+            if isinstance(log, list) and log:
+                lines.append(f"Last lines of {container}'s log ({len(log)} in the record):")
+                lines.extend(f"    {line}" for line in log[-5:])
     lines.append(f"Final traffic: {describe(result.to_json()['final_traffic'])}"
                  f"   steps completed: {result.record.get('steps_completed', [])}"
                  f"   virtual time: {timedelta(seconds=int(result.elapsed_seconds))}")
@@ -276,7 +304,11 @@ def render(scenario: Scenario, result: SimulationResult) -> str:
 def _describe_event(event: dict[str, Any], old: str, new: str) -> str:
     kind = event["kind"]
     if kind == "traffic":
-        return f"traffic   {describe(event['traffic']):<28} {event['reason']}"
+        mirror = event.get("mirror") or {}
+        shown = describe(event["traffic"]) + "".join(f" (mirror {n}={p})" for n, p in mirror.items())
+        return f"traffic   {shown:<28} {event['reason']}"
+    if kind == "phase":
+        return f"phase     {event.get('phase')}: {_phase_summary(event)}"
     if kind == "health_check":
         return (f"check     {_metrics(new, event.get('new'))}; {_metrics(old, event.get('old'))}"
                 f" -> {event['verdict']}: {event['reason']}")
@@ -286,6 +318,31 @@ def _describe_event(event: dict[str, Any], old: str, new: str) -> str:
     if kind == "control":
         return f"control   {event['action']}: {event['reason']}"
     return f"{kind:<9} {event.get('outcome', '')}: {event.get('reason', '')}"
+
+
+def _phase_summary(event: dict[str, Any]) -> str:
+    """One line of a lifecycle phase's figures."""
+    phase = event.get("phase")
+    if phase == "creating":
+        decision, capacity = event.get("decision") or {}, event.get("capacity") or {}
+        made = [what for what, key in (("endpoint", "create_endpoint"), ("deployment", "create_deployment"))
+                if decision.get(key)]
+        text = f"create {' and '.join(made)}" if made else "nothing to create"
+        if capacity:
+            text += (f"; instances per step {capacity.get('instances')}, quota needs {capacity.get('needed_cores')} "
+                     f"cores, {capacity.get('free_cores')} free")
+        return text
+    if phase == "mirroring":
+        minutes = int(event.get("window_s") or 0) // 60
+        return f"{event.get('percent')}% mirrored for {minutes} min, judged on {event.get('judged_on')}"
+    if phase == "scaling":
+        step = int(event.get("step_index") or 0) + 1
+        return f"{event.get('from_instances')} -> {event.get('to_instances')} instances before step {step}"
+    if phase == "autoscaling":
+        return f"autoscale on {event.get('deployment')}"
+    if phase == "cleaning_up":
+        return f"cleanup {event.get('cleanup')} after the revert window (until {event.get('revert_until')})"
+    return ""
 
 
 def cloud_backend(scenario: Scenario, settings: Settings | None = None) -> tuple[Backend, Scenario]:

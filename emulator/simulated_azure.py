@@ -20,12 +20,15 @@ import random
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from emulator import noise
 from rollout.errors import AzureError, ResourceNotFound, ServiceError, UpdateConflict
 from rollout.model import DeploymentMetrics, DeploymentState, EndpointState, WorkspaceRef, normalize_traffic
 from rollout.ports import MetricsPort
+
+if TYPE_CHECKING:
+    from emulator.simulated_lifecycle import SimulatedAutoscale, SimulatedLifecycle
 
 Now = Callable[[], datetime]
 
@@ -197,7 +200,12 @@ class SyntheticMetrics:
     the seed, the deployment and the minute, so any query sees the same minutes and a run
     reproduces. A query covering part of a minute gets a binomial thinning of that minute.
     With ``seed=None`` the counts are the exact expectations (errors = rate x requests).
+    Mirrored requests are not counted (Azure does not document that its per-deployment metrics
+    include them); ``count_mirrored`` True counts a deployment's mirror share as well, for a
+    scenario that assumes they are (``lifecycle.mirror_in_metrics``).
     """
+
+    count_mirrored = False
 
     def __init__(self, workspace: SimulatedWorkspace, requests_per_minute: float,
                  health: Mapping[str, Sequence[HealthSegment]], seed: int | None = None) -> None:
@@ -259,7 +267,7 @@ class SyntheticMetrics:
         name = deployment.lower()
         requests = errors = 0.0
         p99: float | None = None
-        for seg_start, seg_end, share in _share_periods(name, changes, start, end):
+        for seg_start, seg_end, share in _share_periods(name, changes, start, end, self.count_mirrored):
             for h_start, h_end, segment in self._health_periods(name, seg_start, seg_end):
                 served = self.requests_per_minute * share / 100 * (h_end - h_start).total_seconds() / 60
                 if served <= 0:
@@ -281,13 +289,15 @@ class SyntheticMetrics:
                 yield lo, hi, segment
 
 
-def _share_periods(name: str, changes: Sequence[TrafficChange], start: datetime, end: datetime):
-    """(from, to, live share) for ``name`` over [start, end), from the traffic history."""
+def _share_periods(name: str, changes: Sequence[TrafficChange], start: datetime, end: datetime,
+                   mirrored: bool = False):
+    """(from, to, share) for ``name`` over [start, end), from the traffic history: its live share,
+    plus its mirror share when ``mirrored``."""
     for index, change in enumerate(changes):
         next_at = changes[index + 1].at if index + 1 < len(changes) else end
         lo, hi = max(start, change.at), min(end, next_at)
         if lo < hi:
-            yield lo, hi, change.traffic.get(name, 0)
+            yield lo, hi, change.traffic.get(name, 0) + (change.mirror_traffic.get(name, 0) if mirrored else 0)
 
 
 class SimulatedBackend:
@@ -297,6 +307,8 @@ class SimulatedBackend:
         self.workspace = workspace
         self._endpoints = SimulatedEndpointPort(workspace)
         self._metrics = metrics
+        self._lifecycle: SimulatedLifecycle | None = None
+        self._autoscale: SimulatedAutoscale | None = None
 
     def endpoints(self, workspace: WorkspaceRef | None) -> SimulatedEndpointPort:
         self._check(workspace)
@@ -305,6 +317,24 @@ class SimulatedBackend:
     def metrics(self, workspace: WorkspaceRef | None, source: str) -> MetricsPort:
         self._check(workspace)
         return self._metrics
+
+    def lifecycle(self, workspace: WorkspaceRef | None) -> SimulatedLifecycle:
+        """The deployment lifecycle of the workspace (``emulator.simulated_lifecycle``), made on first use."""
+        self._check(workspace)
+        if self._lifecycle is None:
+            from emulator.simulated_lifecycle import SimulatedLifecycle
+
+            self._lifecycle = SimulatedLifecycle(self.workspace)
+        return self._lifecycle
+
+    def autoscale(self, workspace: WorkspaceRef | None) -> SimulatedAutoscale:
+        """The workspace's autoscale settings (``emulator.simulated_lifecycle``), made on first use."""
+        self._check(workspace)
+        if self._autoscale is None:
+            from emulator.simulated_lifecycle import SimulatedAutoscale
+
+            self._autoscale = SimulatedAutoscale(self.workspace)
+        return self._autoscale
 
     def _check(self, workspace: WorkspaceRef | None) -> None:
         if workspace is not None and workspace != self.workspace.workspace:

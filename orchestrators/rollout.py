@@ -21,6 +21,7 @@ from typing import Any, Callable, Generator, Mapping
 
 import azure.durable_functions as df
 
+from orchestrators.lifecycle import LifecyclePhases
 from orchestrators.redeploy import after_redeploy
 from orchestrators.waiting import EventInbox, wait_for
 from rollout.control import ENDING_ACTIONS, Intent, control_action, merge_intent
@@ -76,6 +77,7 @@ class RolloutRun:
         self.resolution: str | None = None      # a person's resolve, while a rollback is retried
         self.holds = 0                          # pause/resume changes received (a window re-plans on each)
         self.restart_window = False
+        self.life = LifecyclePhases(self)
 
     @property
     def now(self) -> datetime:
@@ -87,12 +89,26 @@ class RolloutRun:
     def execute(self) -> Gen:
         """Pre-flight, then each step: drift check, set traffic, observe; then bake."""
         self.publish()
+        if self.life.needs_creating:
+            created = yield from self.life.creating(self.request.new_deployment, self.request.old_deployment)
+            if self.intent is not None and self.intent.action != "promote":
+                return self.finish(_outcome(self.intent.action), f"{self.intent.reason}; no traffic was changed")
+            if created is not None:
+                return self.finish("failed", created[1])
+            if self.life.created_endpoint:
+                return (yield from self.life.first_rollout(self.request.new_deployment))
         failure = yield from self.preflight()
         if self.intent is not None and self.intent.action != "promote":
             return self.finish(_outcome(self.intent.action), f"{self.intent.reason}; no traffic was changed")
         if failure:
             return self.finish("failed", failure)
         assert self.plan is not None
+        if self.request.lifecycle.mirror is not None:
+            mirrored = yield from self.life.mirroring(dict(self.record.traffic), dict(self.mirror), self.plan.new)
+            if isinstance(mirrored, StepEnd):
+                return (yield from self.end_early(mirrored))
+            if mirrored is not None:
+                return self.finish("failed", mirrored[1])
         for index, step in enumerate(self.plan.steps):
             ended = yield from self.run_step(index, step)
             if ended is not None:
@@ -129,6 +145,12 @@ class RolloutRun:
             return drift
         if self.intent is not None:
             return (yield from self.act_on_intent())
+        scaled = yield from self.life.scale_for_step(index, self.plan.new)
+        if self.intent is not None:
+            return (yield from self.act_on_intent())
+        if scaled is not None:
+            return (yield from self.abandon(f"scaling {self.plan.new} before step {index + 1} failed: {scaled[1]}"))
+        self.record.phase = "shifting"
         label = f"step {index + 1}/{len(self.plan.steps)}: {self.plan.new} to {step}%"
         failure = yield from self.apply(step_traffic(self.plan, step), "step", label, interruptible=True)
         if self.intent is not None:
@@ -151,7 +173,7 @@ class RolloutRun:
             ended = yield from self.observe(self.request.bake_time)
             if ended.action != "passed":
                 return (yield from self.end_early(ended))
-        return self.finish("promoted", f"{self.plan.new if self.plan else ''} healthy at every step")
+        return (yield from self.life.after_promotion(f"{self.plan.new if self.plan else ''} healthy at every step"))
 
     def act_on_intent(self) -> Gen:
         """Carry out the ending action received while waiting for something else."""
@@ -297,7 +319,7 @@ class RolloutRun:
             return (yield from self.act_on_intent())
         if failure:
             return (yield from self.abandon(f"promotion failed: {failure}"))
-        return self.finish("promoted", reason)
+        return (yield from self.life.after_promotion(reason))
 
     def abandon(self, reason: str) -> Gen:
         """A step could not be carried out: return traffic to the old deployment and end as failed."""
@@ -437,9 +459,10 @@ class RolloutRun:
         self.context.set_custom_status(self.record.to_dict())
 
     def finish(self, outcome: str, reason: str) -> dict[str, Any]:
-        record = self.record.finish(self.now, outcome, reason)
-        self.context.set_custom_status(record)
-        return record
+        """End: the custom status is the bounded record, the output the full one (container logs included)."""
+        output = self.record.finish(self.now, outcome, reason)
+        self.context.set_custom_status(self.record.to_dict())
+        return output
 
 
 def _outcome(action: str) -> str:

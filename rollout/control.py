@@ -2,7 +2,8 @@
 
 Events: ``rollback`` and ``abort`` (return all traffic to the old deployment; outcomes
 ``rolled_back`` and ``aborted``), ``promote`` (give the new deployment its whole share now),
-``pause`` / ``resume`` (hold the current step; health checks go on while paused, and a resume
+``revert`` (after promotion, within the revert window: the old deployment gets its traffic back,
+outcome ``reverted``), ``pause`` / ``resume`` (hold the current step; health checks go on while paused, and a resume
 restarts the step's observation window), ``alert`` (record-only alert notes, possibly several
 coalesced into one event) and ``resolve`` (a person takes over a rollback that keeps failing:
 the rollout stops retrying, reads traffic once and ends).
@@ -18,12 +19,14 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 # Taken in this order when several are waiting at once: the safe ones first.
-CONTROL_EVENTS = ("rollback", "abort", "resolve", "promote", "pause", "resume", "alert")
-OPERATOR_ACTIONS = ("pause", "resume", "promote", "abort", "resolve")
-ACTIVE_PHASES = ("preflight", "shifting", "observing", "baking")
-ENDING_ACTIONS = ("rollback", "abort", "promote")
+CONTROL_EVENTS = ("rollback", "abort", "revert", "resolve", "promote", "pause", "resume", "alert")
+OPERATOR_ACTIONS = ("pause", "resume", "promote", "abort", "resolve", "revert")
+ACTIVE_PHASES = ("preflight", "creating", "mirroring", "scaling", "shifting", "observing", "baking", "autoscaling",
+                 "cleaning_up")
+BEFORE_TRAFFIC = ("preflight", "creating", "mirroring")
+ENDING_ACTIONS = ("rollback", "abort", "promote", "revert")
 # Rank of each ending action: a safer one replaces a less safe one, never the reverse.
-_RANK = {"promote": 1, "rollback": 2, "abort": 2}
+_RANK = {"promote": 1, "rollback": 2, "abort": 2, "revert": 2}
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,16 @@ def action_refusal(action: str, status: Mapping[str, Any] | None) -> str | None:
         return "the rollout is already paused"
     if action == "resume" and not paused:
         return "the rollout is not paused"
-    if action in ("pause", "resume", "promote") and phase == "preflight":
+    if action == "revert":
+        if phase != "cleaning_up" or not (status or {}).get("revert_until"):
+            return (f"the rollout is {phase}; revert fits only after promotion, within the revert window "
+                    "(cleanup scale_down or delete)")
+        return None
+    if phase in ("autoscaling", "cleaning_up"):
+        return f"the rollout is {phase}: the new deployment is promoted; use revert within the revert window"
+    if action == "promote" and phase in BEFORE_TRAFFIC:
+        shown = "pre-flight" if phase == "preflight" else phase
+        return f"the rollout is still in {shown}; promote fits once traffic starts shifting"
+    if action in ("pause", "resume") and phase == "preflight":
         return f"the rollout is still in pre-flight; {action} fits once traffic starts shifting"
     return None

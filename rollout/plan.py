@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeGuard
 
 from rollout.durations import format_duration, parse_duration
 from rollout.errors import FieldProblem, InvalidRequest
+from rollout.lifecycle_request import LIFECYCLE_FIELDS, LifecycleRequest, parse_lifecycle
 from rollout.model import DeploymentState, EndpointState, WorkspaceRef, normalize_traffic
 from rollout.notify import NotifyTarget, parse_targets
 
@@ -56,6 +57,8 @@ class RolloutRequest:
     bake_time: timedelta = timedelta(0)
     metrics_source: str = "platform"
     workspace: WorkspaceRef | None = None
+    lifecycle: LifecycleRequest = field(default_factory=LifecycleRequest)
+    """deployment, endpoint, mirror, capacity, autoscale, cleanup and their timeouts (``rollout.lifecycle_request``)."""
     notify: tuple[NotifyTarget, ...] = ()        # webhooks to tell (``rollout.notify``)
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,6 +78,7 @@ class RolloutRequest:
             "bake_time": format_duration(self.bake_time),
             "metrics_source": self.metrics_source,
             "workspace": None if self.workspace is None else self.workspace.to_dict(),
+            **self.lifecycle.to_dict(),
             "notify": [target.to_dict() for target in self.notify],
         }
 
@@ -202,8 +206,13 @@ def parse_request(data: Any, prefix: str = "") -> RolloutRequest:
     """
     if not isinstance(data, Mapping):
         raise InvalidRequest([FieldProblem(prefix.rstrip(".") or "body", "must be a JSON object")])
-    problems = [FieldProblem(prefix + key, "is not a known field") for key in data if key not in _FIELDS]
+    problems = [FieldProblem(prefix + key, "is not a known field") for key in data
+                if key not in _FIELDS and key not in LIFECYCLE_FIELDS]
     values: dict[str, Any] = {}
+    try:
+        values["lifecycle"] = parse_lifecycle(data, prefix)
+    except InvalidRequest as exc:
+        problems += exc.problems
     for key, parse in _FIELDS.items():
         if data.get(key) is None:
             if key in _REQUIRED:

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 from rollout.model import normalize_traffic
 
-OUTCOMES = ("promoted", "rolled_back", "aborted", "failed")
+OUTCOMES = ("promoted", "rolled_back", "aborted", "failed", "reverted")
 STATUS_LIMIT_BYTES = 16 * 1024     # the Durable extension's custom-status limit, UTF-16 JSON
 STATUS_BUDGET_CHARS = 7600         # what to_dict aims for (ASCII JSON chars, 2 UTF-16 bytes each), with margin
 MAX_ALERTS_KEPT = 10
@@ -34,6 +34,7 @@ MAX_CHECKS_KEPT = 24           # about 110 characters each
 MAX_NOTIFICATIONS_KEPT = 10
 MAX_HOLDS_KEPT = 6
 MAX_TEXT_CHARS = 300
+MAX_PHASES_KEPT = 6      # lifecycle phases shown in the status: the first (creating) and the newest
 HOLD_KINDS = ("pause", "resume")
 
 
@@ -74,6 +75,9 @@ class RolloutRecord:
         self.alerts_received = 0
         self.rollback: dict[str, Any] | None = None
         self.steps_completed: list[int] = []
+        self.phases: list[dict[str, Any]] = []
+        """One entry per lifecycle phase (creating, mirroring, scaling, autoscaling, cleaning_up) with its times and figures."""
+        self.revert_until: str | None = None
         self.outcome: str | None = None
         self.reason: str | None = None
         self.ended_at: str | None = None
@@ -145,10 +149,11 @@ class RolloutRecord:
         del self.notifications[:-MAX_NOTIFICATIONS_KEPT]
 
     def finish(self, at: datetime, outcome: str, reason: str) -> dict[str, Any]:
-        """End the rollout; returns the final record (the orchestration output)."""
+        """End the rollout; returns the final record (the orchestration output): ``to_dict`` with the
+        phases' container logs in full (the custom status carries only their line counts)."""
         assert outcome in OUTCOMES, outcome
         self.phase, self.outcome, self.reason, self.ended_at = "done", outcome, clip(reason, 1000), at.isoformat()
-        return self.to_dict()
+        return {**self.to_dict(), "phases": [dict(entry) for entry in self.phases]}
 
     def current_step(self) -> int | None:
         """The new deployment's share at the current step, or None before the first step."""
@@ -188,6 +193,9 @@ class RolloutRecord:
             "notifications": list(self.notifications),
             "rollback": self.rollback,
             "steps_completed": list(self.steps_completed),
+            "phases": [_without_logs(entry) for entry in _kept_phases(self.phases)],
+            "phases_dropped": max(0, len(self.phases) - MAX_PHASES_KEPT),
+            "revert_until": self.revert_until,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "outcome": self.outcome,
@@ -211,3 +219,18 @@ def compact_check(health: Mapping[str, Any]) -> dict[str, Any]:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _without_logs(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A phase entry for the custom status: container logs replaced by their line counts (the output has them)."""
+    logs = entry.get("logs")
+    if not isinstance(logs, Mapping):
+        return dict(entry)
+    return {**entry, "logs": {name: f"{len(lines)} lines, in the output" for name, lines in logs.items()}}
+
+
+def _kept_phases(phases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The phases the status shows: all of them up to ``MAX_PHASES_KEPT``, else the first and the newest."""
+    if len(phases) <= MAX_PHASES_KEPT:
+        return phases
+    return [phases[0], *phases[-(MAX_PHASES_KEPT - 1):]]

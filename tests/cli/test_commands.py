@@ -95,8 +95,7 @@ def test_a_bad_request_lists_every_bad_field_on_one_line(server: LocalServer, tm
     pytest.param(["list"], None, 5, "error: the app refused the function key (401)", id="no-key"),
     pytest.param(["status", "other-endpoint"], KEY, 2, "error: endpoint 'other-endpoint' has no rollout", id="unknown-endpoint"),
     pytest.param(["pause", ENDPOINT], KEY, 2, f"error: endpoint '{ENDPOINT}' has no rollout", id="nothing-to-pause"),
-    pytest.param(["revert", ENDPOINT], KEY, 2, "error: this app has no revert yet (it comes with the rollout lifecycle work)",
-                 id="no-revert-route-yet"),
+    pytest.param(["revert", ENDPOINT], KEY, 2, f"error: endpoint '{ENDPOINT}' has no rollout", id="nothing-to-revert"),
     pytest.param(["start", "/no/such/file.yaml"], KEY, 2, "error: cannot read /no/such/file.yaml: No such file or directory",
                  id="missing-file"),
 ])

@@ -263,3 +263,18 @@ def test_plan_rejected_with_reason(request_extra, endpoint, deployments, reason)
     with pytest.raises(PlanRejected) as caught:
         resolve_plan(parse_request({**BASE, **request_extra}), endpoint, deployments)
     assert reason in str(caught.value)
+
+
+def test_lifecycle_fields_are_part_of_the_request() -> None:
+    data = {**BASE, "deployment": {"model": "azureml:m:2", "environment": "azureml:e:1", "instance_type": "Standard_DS3_v2"},
+            "cleanup": "delete", "mirror": {"percent": 10}}
+    request = parse_request(data)
+    assert request.lifecycle.deployment is not None and request.lifecycle.cleanup.mode == "delete"
+    assert parse_request(request.to_dict()) == request
+
+
+def test_lifecycle_problems_join_the_others() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request({**BASE, "min_requests": 0, "deployment": {"model": "./model.pkl"}, "mirror": {"percent": 60}})
+    fields = [p.field for p in caught.value.problems]
+    assert {"min_requests", "deployment.model", "deployment.environment", "mirror.percent"} <= set(fields)

@@ -49,8 +49,10 @@ def write_app(folder: Path, body: str) -> Path:
 def test_the_worker_indexes_every_function_of_this_app() -> None:
     app = load_app()
     assert sorted(f.get_function_name() for f in registered_functions(app)) == [
-        "alert_webhook", "check_health", "control_rollout", "get_rollout", "list_rollouts", "preflight",
-        "read_traffic", "rollout_orchestrator", "send_notifications", "set_traffic", "start_rollout", "view_rollout",
+        "alert_webhook", "autoscale_apply", "autoscale_remove", "check_health", "control_rollout",
+        "create_deployment_start", "create_endpoint_start", "delete_start", "get_rollout", "lifecycle_inspect",
+        "list_rollouts", "operation_poll", "preflight", "read_traffic", "rollout_orchestrator", "scale_start",
+        "send_notifications", "set_traffic", "spec_check", "start_rollout", "view_rollout",
     ]
 
 

@@ -15,7 +15,8 @@ def test_start_answers_202_with_the_id_and_where_to_poll_and_steer(api: Client) 
     status_url = f"{api.base_url}/api/rollouts/{ENDPOINT}"
     assert body["id"] == INSTANCE
     assert body["status_url"] == status_url and response.header("Location") == status_url
-    assert body["actions"] == {a: f"{status_url}/{a}" for a in ("pause", "resume", "promote", "abort", "resolve")}
+    assert body["actions"] == {a: f"{status_url}/{a}" for a in ("pause", "resume", "promote", "abort", "resolve",
+                                                                          "revert")}
     assert body["request"]["observation_window"] == "PT30S" and body["request"]["error_threshold"] == 0.01
     assert KEY not in response.body.decode() and KEY not in str(response.headers)
 

@@ -27,7 +27,8 @@ def test_examples_json(example, code, outcome, final):
     assert done.returncode == code, done.stderr
     result = json.loads(done.stdout)
     assert (result["outcome"], result["final_traffic"]) == (outcome, final)
-    assert set(result) == {"outcome", "reason", "final_traffic", "steps_completed", "elapsed_seconds", "timeline"}
+    assert set(result) == {"outcome", "reason", "final_traffic", "steps_completed", "elapsed_seconds", "timeline",
+                           "phases"}
     assert all({"at_seconds", "kind"} <= set(event) for event in result["timeline"])
     assert result["timeline"][-1]["kind"] == "outcome"
 

@@ -1,0 +1,217 @@
+"""Autoscale profile, cleanup, revert window and the long-operation poll state machine: named rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from rollout.autoscale import AutoscaleSpec, autoscale_setting, parse_autoscale, setting_name
+from rollout.capacity import CapacitySpec, QuotaUsage, VmSize
+from rollout.cleanup import CleanupSpec, cleanup_decision, parse_cleanup, revert_deadline, revert_refusal
+from rollout.errors import InvalidRequest
+from rollout.lifecycle_plan import capacity_decision, creation_decision
+from rollout.operation import LOG_LINES, Observed, last_lines, next_step, watch
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+DEP = ("/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
+       "/onlineEndpoints/ep/deployments/green")
+EP = DEP.rsplit("/deployments/", 1)[0]
+
+
+# --- autoscale ---------------------------------------------------------------------------------
+
+
+def rules_of(body: dict) -> list[tuple[str, str, str, str, float]]:
+    return [(r["metricTrigger"]["metricName"], r["metricTrigger"]["operator"], r["scaleAction"]["direction"],
+             r["scaleAction"]["cooldown"], r["metricTrigger"]["threshold"]) for r in body["properties"]["profiles"][0]["rules"]]
+
+
+def test_default_profile_scales_out_fast_and_in_slowly() -> None:
+    body = autoscale_setting(parse_autoscale(True), DEP, EP, "eastus", instance_count=3)
+    assert body["properties"]["targetResourceUri"] == DEP and body["properties"]["enabled"] is True
+    assert body["properties"]["profiles"][0]["capacity"] == {"minimum": "1", "maximum": "10", "default": "3"}
+    assert rules_of(body) == [("CpuUtilizationPercentage", "GreaterThan", "Increase", "PT5M", 70.0),
+                              ("CpuUtilizationPercentage", "LessThan", "Decrease", "PT30M", 25.0)]
+
+
+def test_every_rule_kind_with_its_metric_source() -> None:
+    spec = parse_autoscale({"min_instances": 2, "max_instances": 8, "default_instances": 4, "memory_out_percent": 80,
+                            "requests_out_per_minute": 600, "latency_out_ms": 250, "scale_in_cooldown": "PT1H"})
+    body = autoscale_setting(spec, DEP, EP, "eastus", instance_count=1)
+    rules = body["properties"]["profiles"][0]["rules"]
+    sources = {r["metricTrigger"]["metricName"]: r["metricTrigger"]["metricResourceUri"] for r in rules}
+    assert sources == {"CpuUtilizationPercentage": DEP, "MemoryUtilizationPercentage": DEP,
+                       "RequestsPerMinute": EP, "RequestLatency": EP}
+    assert [r["scaleAction"]["direction"] for r in rules if r["metricTrigger"]["operator"] == "LessThan"] == ["Decrease"]
+    assert body["properties"]["profiles"][0]["capacity"] == {"minimum": "2", "maximum": "8", "default": "4"}
+    assert rules[-1]["scaleAction"]["cooldown"] == "PT1H"
+
+
+@pytest.mark.parametrize("count, default", [
+    pytest.param(0, "1", id="below-min"), pytest.param(5, "5", id="inside"), pytest.param(40, "10", id="above-max")])
+def test_default_capacity_is_current_count_clamped(count: int, default: str) -> None:
+    body = autoscale_setting(AutoscaleSpec(), DEP, EP, "eastus", instance_count=count)
+    assert body["properties"]["profiles"][0]["capacity"]["default"] == default
+
+
+@pytest.mark.parametrize("data, field", [
+    pytest.param({"min_instances": 0}, "autoscale.min_instances", id="min-zero"),
+    pytest.param({"max_instances": 60}, "autoscale.max_instances", id="max-above-azure-limit"),
+    pytest.param({"min_instances": 5, "max_instances": 3}, "autoscale.min_instances", id="min-above-max"),
+    pytest.param({"default_instances": 20}, "autoscale.default_instances", id="default-above-max"),
+    pytest.param({"cpu_in_percent": 80}, "autoscale.cpu_in_percent", id="in-above-out-flaps"),
+    pytest.param({"cpu_out_percent": 101}, "autoscale.cpu_out_percent", id="percent-above-100"),
+    pytest.param({"latency_out_ms": 0}, "autoscale.latency_out_ms", id="latency-zero"),
+    pytest.param({"scale_out_cooldown": "PT10S"}, "autoscale.scale_out_cooldown", id="cooldown-below-azure-min"),
+    pytest.param({"cpu_out_percent": None}, "autoscale", id="no-scale-out-rule"),
+    pytest.param({"predictive": True}, "autoscale.predictive", id="unknown-field"),
+    pytest.param("yes", "autoscale", id="not-an-object"),
+])
+def test_parse_autoscale_names_the_field(data: object, field: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_autoscale(data)
+    assert field in [p.field for p in caught.value.problems]
+
+
+def test_setting_name_is_per_deployment() -> None:
+    assert setting_name("Fraud-EP", "Green") == "aml-rollout-fraud-ep-green"
+
+
+# --- cleanup and revert ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode, traffic, mirror, instances, action, target", [
+    pytest.param("keep", {"green": 100}, {}, 3, "none", None, id="keep"),
+    pytest.param("delete", {"green": 100}, {}, 3, "delete", None, id="delete-idle-old"),
+    pytest.param("delete", {"green": 90, "blue": 10}, {}, 3, "none", None, id="never-delete-with-live-traffic"),
+    pytest.param("delete", {"green": 100}, {"BLUE": 10}, 3, "none", None, id="never-delete-with-mirror-traffic"),
+    pytest.param("delete", {"green": 100}, {}, None, "none", None, id="already-gone"),
+    pytest.param("scale_down", {"green": 100}, {}, 4, "scale", 1, id="scale-down-to-one"),
+    pytest.param("scale_down", {"green": 100}, {}, 1, "none", None, id="already-at-minimum"),
+    pytest.param("scale_down", {"green": 50, "Blue": 50}, {}, 4, "none", None, id="never-scale-down-with-traffic"),
+])
+def test_cleanup_decision(mode: str, traffic: dict[str, int], mirror: dict[str, int], instances: int | None,
+                          action: str, target: int | None) -> None:
+    decision = cleanup_decision(CleanupSpec(mode), "blue", traffic, mirror, instances)
+    assert (decision.action, decision.instances) == (action, target)
+
+
+@pytest.mark.parametrize("mode, window, field", [
+    pytest.param("remove", None, "cleanup", id="unknown-mode"),
+    pytest.param(None, "P2D", "revert_window", id="window-too-long"),
+    pytest.param(None, "half an hour", "revert_window", id="window-not-duration"),
+])
+def test_parse_cleanup_names_the_field(mode: object, window: object, field: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_cleanup(mode, window)
+    assert [p.field for p in caught.value.problems] == [field]
+
+
+def test_parse_cleanup_defaults() -> None:
+    assert parse_cleanup(None, None) == CleanupSpec("keep", timedelta(minutes=30))
+
+
+@pytest.mark.parametrize("now, deadline, refused", [
+    pytest.param(T0, None, "only after promotion", id="before-promotion"),
+    pytest.param(T0 + timedelta(minutes=29), T0 + timedelta(minutes=30), None, id="inside-window"),
+    pytest.param(T0 + timedelta(minutes=30), T0 + timedelta(minutes=30), "ended", id="window-over"),
+])
+def test_revert_refusal(now: datetime, deadline: datetime | None, refused: str | None) -> None:
+    found = revert_refusal(now, deadline)
+    assert (found is None) if refused is None else (found is not None and refused in found)
+
+
+def test_revert_deadline_adds_bake_and_window() -> None:
+    assert revert_deadline(T0, timedelta(minutes=10), CleanupSpec()) == T0 + timedelta(minutes=40)
+
+
+# --- long operations ----------------------------------------------------------------------------
+
+
+CREATE = watch("create", "green", T0)
+SCALE = watch("scale", "green", T0, instances=3)
+DELETE = watch("delete", "blue", T0)
+
+
+@pytest.mark.parametrize("operation, observed, minutes, action, logs, says", [
+    pytest.param(CREATE, Observed("Creating"), 1, "wait", False, "Creating", id="create-in-progress"),
+    pytest.param(CREATE, Observed("Succeeded", 1), 12, "succeeded", False, "Succeeded", id="create-done"),
+    pytest.param(CREATE, Observed("Failed", 0, "ImageBuildFailure", "Image build failed."), 20, "failed", True,
+                 "ImageBuildFailure: Image build failed.", id="create-image-build-fails-with-logs"),
+    pytest.param(CREATE, Observed("Failed", 0, "BadRequest", "Not enough quota available for Standard_F4s_v2"), 1,
+                 "failed", True, "Not enough quota", id="create-out-of-quota-in-operation"),
+    pytest.param(CREATE, Observed("Canceled"), 3, "failed", True, "without a message", id="create-canceled"),
+    pytest.param(CREATE, Observed("Creating"), 45, "failed", True, "timed out after 45 minutes", id="create-timeout"),
+    pytest.param(CREATE, Observed("NotFound"), 5, "failed", False, "no longer exists", id="create-deleted-meanwhile"),
+    pytest.param(SCALE, Observed("Updating", 2), 5, "wait", False, "Updating", id="scale-in-progress"),
+    pytest.param(SCALE, Observed("Succeeded", 3), 5, "succeeded", False, "", id="scale-done"),
+    pytest.param(SCALE, Observed("Succeeded", 5), 5, "failed", False, "reports 5 instances, not 3",
+                 id="scale-overridden"),
+    pytest.param(SCALE, Observed("Scaling", 2), 20, "failed", False, "timed out after 20 minutes", id="scale-timeout"),
+    pytest.param(DELETE, Observed("Deleting"), 2, "wait", False, "Deleting", id="delete-in-progress"),
+    pytest.param(DELETE, Observed("NotFound"), 2, "succeeded", False, "deleted", id="delete-done"),
+    pytest.param(DELETE, Observed("Failed", None, "BadRequest", "has live traffic"), 2, "failed", False,
+                 "has live traffic", id="delete-refused"),
+])
+def test_next_step(operation, observed: Observed, minutes: int, action: str, logs: bool, says: str) -> None:
+    step = next_step(operation, observed, T0 + timedelta(minutes=minutes))
+    assert (step.action, step.fetch_logs) == (action, logs)
+    assert says in step.reason
+
+
+def test_wait_never_polls_past_the_deadline() -> None:
+    step = next_step(CREATE, Observed("Creating"), T0 + timedelta(minutes=44, seconds=30))
+    assert step.poll_at == CREATE.deadline
+
+
+def test_observed_round_trips() -> None:
+    seen = Observed("Failed", 0, "ResourceNotReady", "User container has crashed")
+    assert Observed.from_dict(seen.to_dict()) == seen
+
+
+def test_last_lines_keeps_the_tail() -> None:
+    text = "".join(f"line {n}\n" for n in range(250)) + "\n\n"
+    kept = last_lines(text)
+    assert len(kept) == LOG_LINES and kept[0] == "line 150" and kept[-1] == "line 249"
+
+
+# --- creation and capacity decisions -------------------------------------------------------------
+
+
+
+@pytest.mark.parametrize("endpoint, new, has_spec, differences, expected, refused", [
+    pytest.param("NotFound", "NotFound", True, [], (True, True), None, id="new-endpoint-creates-both"),
+    pytest.param("NotFound", "NotFound", False, [], (False, False), "endpoint does not exist", id="new-endpoint-no-spec"),
+    pytest.param("Updating", "NotFound", True, [], (False, False), "Updating, not Succeeded", id="endpoint-busy"),
+    pytest.param("Succeeded", "NotFound", True, [], (False, True), None, id="creates-deployment"),
+    pytest.param("Succeeded", "NotFound", False, [], (False, False), "give 'deployment'", id="missing-without-spec"),
+    pytest.param("Succeeded", "Succeeded", True, [], (False, False), None, id="same-spec-used-as-is"),
+    pytest.param("Succeeded", "Succeeded", True, ["model: wanted x"], (False, False), "never rebuilt",
+                 id="different-spec-refused"),
+    pytest.param("Succeeded", "Failed", True, [], (False, False), "is Failed", id="failed-deployment-refused"),
+    pytest.param("Succeeded", "Succeeded", False, [], (False, False), None, id="todays-request-unchanged"),
+])
+def test_creation_decision(endpoint: str, new: str, has_spec: bool, differences: list[str],
+                           expected: tuple[bool, bool], refused: str | None) -> None:
+    decision = creation_decision(endpoint, new, "green", has_spec, differences)
+    assert (decision.create_endpoint, decision.create_deployment) == expected
+    assert (decision.refusal is None) if refused is None else (refused in (decision.refusal or ""))
+
+
+DS3 = VmSize("Standard_DS3_v2", "standardDSv2Family", 4)
+FAMILY = [QuotaUsage("Standard DSv2 Family Cluster Dedicated vCPUs", 16, 48)]
+
+
+@pytest.mark.parametrize("spec, held, size, instances, needed, refused", [
+    pytest.param(None, 0, DS3, (1, 1, 1), 8, None, id="no-capacity-keeps-instance-count"),
+    pytest.param(CapacitySpec(), 0, DS3, (1, 2, 4), 20, None, id="prescale-fits"),
+    pytest.param(CapacitySpec(headroom=3.0), 0, DS3, (1, 5, 9), 44, "needs 44 more cores", id="prescale-beyond-quota"),
+    pytest.param(CapacitySpec(), 1, DS3, (1, 2, 4), 12, None, id="held-instances-counted"),
+    pytest.param(CapacitySpec(), 0, None, (1, 2, 4), 0, "not offered", id="unknown-vm-size"),
+])
+def test_capacity_decision(spec: CapacitySpec | None, held: int, size: VmSize | None, instances: tuple[int, ...],
+                           needed: int, refused: str | None) -> None:
+    decision = capacity_decision(spec, (10, 50, 100), 3, 100, 1, held, size, FAMILY)
+    assert (decision.instances, decision.needed_cores) == (instances, needed)
+    assert (decision.refusal is None) if refused is None else (refused in (decision.refusal or ""))
