@@ -1,11 +1,14 @@
 """The one composition point: the Function App built from explicit dependencies.
 
-    build_app(backend=provider, settings=provider) -> df.DFApp
+    build_app(backend=provider, settings=provider[, alert_auth=level, alert_validator=function]) -> df.DFApp
 
 ``backend`` provides the ``rollout.ports.Backend`` the activities reach Azure ML and the metrics
 through; ``settings`` the ``settings.Settings`` the HTTP routes read (the managed workspaces, the
-alert size limit). Both are providers: zero-argument callables, called when a function first
-needs them, so building the app builds nothing else. ``function_app.py`` passes
+alert size limit); ``alert_validator`` what checks the alert route's Entra ID tokens given those
+settings (default ``api.entra.validator_for``: the tenant's published signing keys when the
+settings turn Secure Webhook validation on, else none). ``backend`` and ``settings`` are
+providers: zero-argument callables, called when a function first needs them, so building the app
+builds nothing else. ``function_app.py`` passes
 ``azure_defaults()``: the environment is read and the Azure SDK clients are built on first use,
 once. The emulator passes its simulated backend and its own settings with ``provide``.
 """
@@ -22,6 +25,7 @@ import activities
 import activities.lifecycle
 from activities.notify import bp as notifications
 from api import http
+from api.entra import AlertValidator, validator_for
 from api.view import bp as view_routes
 from orchestrators.rollout import bp as orchestrators
 from rollout.ports import Backend
@@ -31,16 +35,18 @@ T = TypeVar("T")
 
 
 def build_app(*, backend: Callable[[], Backend], settings: Callable[[], Settings],
-              alert_auth: func.AuthLevel = func.AuthLevel.FUNCTION) -> df.DFApp:
-    """The orchestrator, the activities and the lifecycle activities (given ``backend``), the notification
-    sender, the HTTP routes (given ``settings``) and the report page, every HTTP route at auth level FUNCTION but the alert
-    route, at ``alert_auth`` (ANONYMOUS only with Secure Webhook validation: ``api.entra``)."""
+              alert_auth: func.AuthLevel = func.AuthLevel.FUNCTION,
+              alert_validator: AlertValidator = validator_for) -> df.DFApp:
+    """The orchestrator, the activities and the lifecycle activities (given ``backend``), the
+    notification sender, the HTTP routes (given ``settings``) and the report page, every HTTP route
+    at auth level FUNCTION but the alert route, at ``alert_auth`` (ANONYMOUS only with Secure
+    Webhook validation: ``api.entra``), whose tokens ``alert_validator`` checks."""
     app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
     app.register_functions(orchestrators)
     app.register_functions(activities.blueprint(backend))
     app.register_functions(activities.lifecycle.blueprint(backend))
     app.register_functions(notifications)
-    app.register_functions(http.blueprint(settings, alert_auth))
+    app.register_functions(http.blueprint(settings, alert_auth, alert_validator))
     app.register_functions(view_routes)
     return app
 

@@ -33,7 +33,7 @@ import asyncio
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import azure.functions as func
 
@@ -121,26 +121,20 @@ class EntraValidator:
         return None
 
 
+AlertValidator = Callable[[Settings], "EntraValidator | None"]
+"""What checks the alert route's tokens, given the app's settings (None: validation off).
+``bootstrap.build_app`` takes one (default ``validator_for``); the emulator's tests pass their own,
+whose signing keys are not Entra ID's."""
+
 _lock = threading.Lock()
 _validators: dict[tuple[str, tuple[str, ...], str], EntraValidator] = {}
-_installed: EntraValidator | None = None
-
-
-def use_validator(validator: EntraValidator | None) -> None:
-    """Make ``validator`` the one used whenever the settings turn validation on (the emulator and
-    tests, whose signing keys are not Entra ID's); None: build it from the settings again."""
-    global _installed
-    with _lock:
-        _installed = validator
 
 
 def validator_for(settings: Settings) -> EntraValidator | None:
-    """The validator the settings ask for (cached per tenant, audiences and cloud), or None when off."""
+    """The validator the settings ask for (cached per tenant, audiences and cloud, with the
+    tenant's published signing keys), or None when off."""
     if not settings.alert_auth_tenant_id or not settings.alert_auth_audiences:
         return None
-    with _lock:
-        if _installed is not None:
-            return _installed
     return _validator(settings.alert_auth_tenant_id, settings.alert_auth_audiences, settings.cloud)
 
 
@@ -157,10 +151,9 @@ def _validator(tenant: str, audiences: tuple[str, ...], cloud: str) -> EntraVali
         return found
 
 
-async def refuse_unless_entra(req: func.HttpRequest, settings: Settings) -> func.HttpResponse | None:
-    """None when Secure Webhook validation is off or the request's token passes; else the 401
-    (or 503 when the signing keys cannot be fetched) to answer."""
-    validator = validator_for(settings)
+async def refuse_unless_entra(req: func.HttpRequest, validator: EntraValidator | None) -> func.HttpResponse | None:
+    """None when Secure Webhook validation is off (``validator`` None) or the request's token passes;
+    else the 401 (or 503 when the signing keys cannot be fetched) to answer."""
     if validator is None:
         return None
     try:

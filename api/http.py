@@ -36,7 +36,7 @@ import azure.functions as func
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
 from api.alert_delivery import deliver_alert
-from api.entra import refuse_unless_entra
+from api.entra import AlertValidator, EntraValidator, refuse_unless_entra, validator_for
 from api.instance_query import query_all_instances
 from api.problems import BACKEND_ERRORS, BackendUnavailable, BodyTooLarge, answers_problems
 from api.rollouts import find_rollout, is_running, request_of, runtime_status_name
@@ -63,8 +63,10 @@ _AUTH = func.AuthLevel.FUNCTION
 # --- routes --------------------------------------------------------------------------------
 
 
-def blueprint(settings: Callable[[], Settings], alert_auth: func.AuthLevel = _AUTH) -> df.Blueprint:
-    """The five routes; ``settings()`` is called when a request needs the app's settings.
+def blueprint(settings: Callable[[], Settings], alert_auth: func.AuthLevel = _AUTH,
+              alert_validator: AlertValidator = validator_for) -> df.Blueprint:
+    """The five routes; ``settings()`` is called when a request needs the app's settings, and
+    ``alert_validator(settings)`` when an alert arrives (``api.entra``: None, validation off).
 
     ``alert_auth``: the alert route's auth level, FUNCTION unless Secure Webhook validation is
     configured (``api.entra.alert_auth_level``: ANONYMOUS, and every request must then carry
@@ -100,7 +102,8 @@ def blueprint(settings: Callable[[], Settings], alert_auth: func.AuthLevel = _AU
     @bp.durable_client_input(client_name="client")
     @answers_problems(retry_unexpected=True)
     async def alert_webhook(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-        return await alert(req, client, settings())
+        current = settings()
+        return await alert(req, client, current, alert_validator(current))
 
     return bp
 
@@ -173,8 +176,10 @@ async def control(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
     return json_response(202, body, {"Location": links["status"]})
 
 
-async def alert(req: func.HttpRequest, client: df.DurableOrchestrationClient, settings: Settings) -> func.HttpResponse:
-    """Azure Monitor's action-group webhook (common alert schema).
+async def alert(req: func.HttpRequest, client: df.DurableOrchestrationClient, settings: Settings,
+                validator: EntraValidator | None) -> func.HttpResponse:
+    """Azure Monitor's action-group webhook (common alert schema); ``validator`` checks its
+    Entra ID token first (None: Secure Webhook validation off, the function key guards the route).
 
     202 when the alert was handed to the endpoint's running rollout (rollback, or a note);
     200 with ``done: false`` when nothing was done (no running rollout, outside the managed
@@ -182,7 +187,7 @@ async def alert(req: func.HttpRequest, client: df.DurableOrchestrationClient, se
     ``Settings.max_alert_bytes``; 503 with Retry-After whenever it cannot be handed over now
     (Azure Monitor retries 503, never 500), including on an unexpected error.
     """
-    refusal = await refuse_unless_entra(req, settings)
+    refusal = await refuse_unless_entra(req, validator)
     if refusal is not None:
         return refusal
     payload = read_json(req, settings.max_alert_bytes)

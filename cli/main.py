@@ -1,7 +1,9 @@
 """``aml-rollout``: start, follow and steer rollouts through the app's HTTP API.
 
-    aml-rollout start FILE|- [--wait]          start a rollout (request as YAML or JSON; a scenario file's
-                                               ``rollout`` part is used); --wait follows it to its outcome
+    aml-rollout start FILE|- [--set FIELD=VALUE]... [--wait]
+                                               start a rollout (request as YAML or JSON; a scenario file's
+                                               ``rollout`` part is used); --set overrides a field of it;
+                                               --wait follows it to its outcome
     aml-rollout status ENDPOINT [--json]       where the endpoint's rollout stands
     aml-rollout watch ENDPOINT                 a live view until the outcome
     aml-rollout list [--window PT24H] [--json] running and recent rollouts
@@ -50,6 +52,9 @@ def parser() -> argparse.ArgumentParser:
     verbs = top.add_subparsers(dest="verb", required=True, metavar="VERB")
     start = verbs.add_parser("start", help="start a rollout from a request file (YAML or JSON; - reads stdin)")
     start.add_argument("file")
+    start.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="overrides",
+                       help="set a top-level field of the request (repeatable); VALUE is read as JSON when it is "
+                            "JSON (--set 'traffic_steps=[10, 100]'), as text otherwise (--set new_deployment=green-42)")
     start.add_argument("--wait", action="store_true", help="follow the rollout; exit 0 only when promoted")
     start.add_argument("--interval", type=float, default=DEFAULT_INTERVAL, help="seconds between polls (default 2)")
     status = verbs.add_parser("status", help="where the endpoint's rollout stands")
@@ -102,6 +107,23 @@ def read_request(name: str, stdin: TextIO) -> Any:
     return data
 
 
+def apply_overrides(request: Any, overrides: list[str]) -> Any:
+    """``request`` with each ``FIELD=VALUE`` of ``--set`` applied in order (a later one wins): VALUE
+    parsed as JSON when it parses, the text itself otherwise. ``CliError`` for one without ``=``."""
+    if not overrides:
+        return request
+    updated = dict(request)
+    for item in overrides:
+        field, equals, value = item.partition("=")
+        if not equals or not field.strip():
+            raise CliError(f"--set {item!r} is not FIELD=VALUE", "e.g. --set new_deployment=green-42")
+        try:
+            updated[field.strip()] = json.loads(value)
+        except ValueError:
+            updated[field.strip()] = value
+    return updated
+
+
 def _poller(client: ApiClient, endpoint: str, err: TextIO, sleep: Callable[[float], None]) -> Callable[[], dict[str, Any]]:
     """A fetch of the endpoint's record that rides out ``TRANSIENT_TRIES`` failed polls in a row."""
 
@@ -129,7 +151,7 @@ def run(args: argparse.Namespace, client: ApiClient, stdin: TextIO, out: TextIO,
         sleep: Callable[[float], None] = time.sleep) -> int:
     """Carry out one parsed command; returns the exit code (``CliError`` for failures)."""
     if args.verb == "start":
-        started = client.start(read_request(args.file, stdin))
+        started = client.start(apply_overrides(read_request(args.file, stdin), args.overrides))
         endpoint = started.get("endpoint_name", "?")
         print(f"started {started.get('id')}: {started.get('new_deployment')} on {endpoint}", file=out, flush=True)
         if not args.wait:

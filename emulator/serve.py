@@ -33,7 +33,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from api.entra import alert_auth_level
+from api.entra import AlertValidator, alert_auth_level, validator_for
 from bootstrap import build_app, provide
 from emulator.clock import RealClock
 from emulator.http_host import HttpHost, route_prefix_from_host_json
@@ -82,22 +82,23 @@ class LocalServer:
     ``port`` 0 picks a free port; ``key`` None generates one; ``settings`` None uses
     ``serve_settings(scenario)``; ``client_binding`` None uses the management API's (a test may
     point the functions at another task hub); ``backend`` None is the scenario's simulated
-    workspace (``serve --azure`` passes ``AzureBackend``). The app is ``bootstrap.build_app``
-    given that backend and those settings; the hub and the host index it with the Python
+    workspace (``serve --azure`` passes ``AzureBackend``); ``alert_validator`` None checks alert
+    tokens as production does (``api.entra.validator_for``). The app is ``bootstrap.build_app``
+    given those; the hub and the host index it with the Python
     worker's code. ``start`` and ``stop`` run and end the hub, the management API and the host.
     """
 
     def __init__(self, scenario: Scenario, *, port: int = 0, key: str | None = None,
                  settings: Settings | None = None, client_binding: str | None = None,
                  backend: Backend | None = None, queue_polling: QueuePolling | None = None,
-                 state: Path | None = None) -> None:
+                 state: Path | None = None, alert_validator: AlertValidator | None = None) -> None:
         self.scenario = scenario
         self.key = key or secrets.token_urlsafe(24)
         self.settings = settings or serve_settings(scenario)
         self.clock = RealClock()
         self.backend: Backend = backend or build_workspace(scenario, self.clock.now)
         app = build_app(backend=provide(self.backend), settings=provide(self.settings),
-                        alert_auth=alert_auth_level(self.settings))
+                        alert_auth=alert_auth_level(self.settings), alert_validator=alert_validator or validator_for)
         # ``state``: the task hub in a SQLite file (emulator.store); rollouts there carry on.
         self.store = None if state is None else SqliteStore(state)
         if self.store is not None and isinstance(self.backend, SimulatedBackend):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cli.main import apply_overrides
 from emulator.serve import LocalServer
 from tests.cli.helpers import KEY, cli
 
@@ -76,6 +77,35 @@ def test_a_second_start_names_the_running_rollout(server: LocalServer) -> None:
     assert error.startswith(f"error: endpoint '{ENDPOINT}' already has a rollout running: rollout-{ENDPOINT} (phase ")
     assert hint == f"hint: `aml-rollout watch {ENDPOINT}` follows it; `aml-rollout abort ...` ends it"
     cli("abort", ENDPOINT, url=server.url)
+
+
+def test_set_overrides_fields_of_the_request_file_before_it_is_sent(server: LocalServer, tmp_path: Path) -> None:
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({**REQUEST, "endpoint_name": "placeholder", "new_deployment": "placeholder"}))
+    run = cli("start", str(request), "--set", f"endpoint_name={ENDPOINT}", "--set", "new_deployment=green-v2",
+              "--set", "traffic_steps=[50, 100]", url=server.url)
+    assert run.code == 0, run.err
+    raw = json.loads(cli("status", ENDPOINT, "--json", url=server.url).out)
+    assert raw["new_deployment"] == "green-v2" and raw["request"]["traffic_steps"] == [50, 100]
+    cli("abort", ENDPOINT, url=server.url)
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    pytest.param([], {"a": 1}, id="none"),
+    pytest.param(["b=green-42"], {"a": 1, "b": "green-42"}, id="text-when-not-json"),
+    pytest.param(["a=[10, 100]"], {"a": [10, 100]}, id="json-list-replaces"),
+    pytest.param(["a=0.05"], {"a": 0.05}, id="json-number"),
+    pytest.param(["a=x=y"], {"a": "x=y"}, id="first-equals-splits"),
+    pytest.param(["a=2", "a=3"], {"a": 3}, id="later-wins"),
+])
+def test_set_values_are_json_when_they_parse_and_text_otherwise(overrides: list[str], expected: dict[str, object]) -> None:
+    assert apply_overrides({"a": 1}, overrides) == expected
+
+
+@pytest.mark.parametrize("item", [pytest.param("new_deployment", id="no-equals"), pytest.param("=green", id="no-field")])
+def test_a_set_without_field_and_value_is_refused_before_any_request(item: str) -> None:
+    run = cli("start", "-", "--set", item, url="http://127.0.0.1:9", stdin=json.dumps(REQUEST))
+    assert run.code == 2 and run.err.splitlines()[0] == f"error: --set {item!r} is not FIELD=VALUE"
 
 
 def test_a_bad_request_lists_every_bad_field_on_one_line(server: LocalServer, tmp_path: Path) -> None:

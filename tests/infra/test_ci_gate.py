@@ -2,18 +2,23 @@
 
 The step's ``run`` script is taken from .github/workflows/rollout.yml and executed with bash, its
 ``env`` filled the way GitHub evaluates ``${{ vars.X }}`` / ``${{ inputs.X }}``, the function key in
-``AML_ROLLOUT_FUNCTION_KEY`` (what the previous step exports), against ``./dev serve``'s server
-(``LocalServer``, real clock). One change for time: the step polls every 30 s; here every 0.2 s.
-What cannot run here: actions/checkout, setup-python, azure/login and reading the key with az.
+``AML_ROLLOUT_KEY`` (what the previous step exports), against ``./dev serve``'s server
+(``LocalServer``, real clock), with the ``aml-rollout`` that ./dev installed from this repository on
+PATH (the workflow's install step does ``pip install .``). One change for time: the step polls every
+30 s; here every 0.2 s. What cannot run here: actions/checkout, setup-python, the install itself,
+azure/login and reading the key with az; instead the install's premise is checked: the project's
+dependencies cover every third-party module the client imports.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +32,6 @@ from tests.http.helpers import ENDPOINT, FIXTURES, KEY, NEW, OLD, SCENARIO, Clie
 from tests.infra.templates import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "rollout.yml"
-GATE = ROOT / "examples" / "ci" / "rollout_gate.py"
 FIRED = "ml_endpoint_metric_alert_deployment_dimension_fired.SYNTHETIC.json"
 
 
@@ -41,7 +45,7 @@ def server() -> Iterator[LocalServer]:
 def rollout_step() -> dict[str, Any]:
     workflow = yaml.safe_load(WORKFLOW.read_text())
     steps = workflow["jobs"]["rollout"]["steps"]
-    step, = [s for s in steps if "rollout_gate.py" in s.get("run", "")]
+    step, = [s for s in steps if "aml-rollout start" in s.get("run", "")]
     return step
 
 
@@ -54,10 +58,12 @@ def start_step(url: str, key: str = KEY, endpoint: str = ENDPOINT, deployment: s
     step = rollout_step()
     context = {"vars": {"AML_ROLLOUT_URL": url}, "inputs": {"endpoint": endpoint, "deployment": deployment}}
     env = {name: github_expression(str(value), context) for name, value in step["env"].items()}
-    script = step["run"].replace("--poll-seconds 30", "--poll-seconds 0.2")
+    script = step["run"].replace("--interval 30", "--interval 0.2")
     assert script != step["run"], "the step no longer polls every 30 s: update this test"
-    bin_dir = Path(sys.executable).parent          # `python` = the runner's Python (setup-python)
-    full_env = {**os.environ, **env, "AML_ROLLOUT_FUNCTION_KEY": key, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    bin_dir = Path(sys.executable).parent          # .venv/bin: python and the aml-rollout ./dev installed
+    assert (bin_dir / "aml-rollout").exists(), "run through ./dev, which installs the aml-rollout script"
+    outside = {name: value for name, value in os.environ.items() if not name.startswith("AML_ROLLOUT_")}
+    full_env = {**outside, **env, "AML_ROLLOUT_KEY": key, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     return subprocess.Popen(["bash", "-e", "-c", script], cwd=ROOT, env=full_env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -74,6 +80,46 @@ def wait_for_rollout(api: Client) -> None:
         time.sleep(0.05)
 
 
+def test_the_workflow_installs_the_client_from_the_repository_before_the_rollout_step() -> None:
+    steps = yaml.safe_load(WORKFLOW.read_text())["jobs"]["rollout"]["steps"]
+    runs = [step.get("run", "") for step in steps]
+    install = next(i for i, run in enumerate(runs) if re.search(r"pip install\b.* \.$", run.strip()))
+    assert install < runs.index(rollout_step()["run"])
+
+
+IMPORTS = """
+import importlib.metadata, json, sys
+before = set(sys.modules)
+import cli.main, report                     # report: what `aml-rollout report` imports on use
+ours = {"cli", "report", "rollout", "adapters"}
+names = {m.split(".")[0] for m in set(sys.modules) - before} - ours - set(sys.stdlib_module_names)
+dists = importlib.metadata.packages_distributions()
+print(json.dumps(sorted({d for m in names for d in dists.get(m, [])})))
+"""
+
+
+def _pins(*files: str) -> dict[str, str]:
+    pins = {}
+    for name in files:
+        for line in (ROOT / name).read_text().splitlines():
+            match = re.match(r"([A-Za-z0-9_.-]+)(?:\[[^]]*\])?==(\S+)", line)
+            if match:
+                pins[match[1].lower()] = match[2]
+    return pins
+
+
+def test_the_project_dependencies_cover_what_the_client_imports_at_the_pinned_versions() -> None:
+    """``pip install .`` on a clean runner must bring every third-party module ``aml-rollout`` imports."""
+    done = subprocess.run([sys.executable, "-c", IMPORTS], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    imported = {name.lower() for name in json.loads(done.stdout)}
+    declared = dict(re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", d).groups()   # type: ignore[union-attr]
+                    for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    assert imported and imported <= {name.lower() for name in declared}, imported
+    pins = _pins("requirements.txt", "requirements-dev.txt")
+    assert {name.lower(): version for name, version in declared.items()} == \
+        {name.lower(): pins[name.lower()] for name in declared}
+
+
 def test_step_passes_when_the_rollout_is_promoted(server: LocalServer) -> None:
     api = Client(server.url)
     process = start_step(server.url)
@@ -81,7 +127,7 @@ def test_step_passes_when_the_rollout_is_promoted(server: LocalServer) -> None:
     assert api.post(f"/api/rollouts/{ENDPOINT}/promote", {"reason": "checked by hand"}).status == 202
     code, out, err = finish(process)
     assert code == 0, out + err
-    assert "outcome: promoted" in out and KEY not in out + err
+    assert out.splitlines()[-1].startswith("promoted: ") and KEY not in out + err
     assert server.endpoint.traffic == {NEW: 100}
 
 
@@ -92,7 +138,7 @@ def test_step_fails_when_an_alert_rolls_the_rollout_back(server: LocalServer) ->
     assert api.post("/api/alerts", alert(FIRED)).status == 202
     code, out, err = finish(process)
     assert code == 1, out + err
-    assert "outcome: rolled_back" in out
+    assert out.splitlines()[-1].startswith("rolled_back: ")
     assert server.endpoint.traffic == {OLD: 100}
 
 
@@ -102,7 +148,7 @@ def test_step_fails_when_the_rollout_is_aborted(server: LocalServer) -> None:
     wait_for_rollout(api)
     assert api.post(f"/api/rollouts/{ENDPOINT}/abort").status == 202
     code, out, _ = finish(process)
-    assert code == 1 and "outcome: aborted" in out
+    assert code == 3 and out.splitlines()[-1].startswith("aborted: ")
 
 
 def test_step_fails_when_another_rollout_runs_on_the_endpoint(server: LocalServer) -> None:
@@ -110,44 +156,16 @@ def test_step_fails_when_another_rollout_runs_on_the_endpoint(server: LocalServe
     first = start_step(server.url)
     wait_for_rollout(api)
     code, out, err = finish(start_step(server.url))
-    assert code == 1 and "refused the rollout (409)" in err
+    assert code == 2 and f"endpoint '{ENDPOINT}' already has a rollout running" in err
     api.post(f"/api/rollouts/{ENDPOINT}/abort")
     finish(first)
 
 
 def test_step_fails_on_a_bad_request_naming_the_field(server: LocalServer) -> None:
     code, _, err = finish(start_step(server.url, deployment="no such deployment!"))
-    assert code == 1 and "(400)" in err and "new_deployment" in err
+    assert code == 2 and "the app refused the request" in err and "new_deployment" in err
 
 
-def test_step_stops_with_3_when_the_key_is_refused(server: LocalServer) -> None:
+def test_step_stops_with_its_own_code_when_the_key_is_refused(server: LocalServer) -> None:
     code, out, err = finish(start_step(server.url, key="wrong-key"))
-    assert code == 3 and "401" in err and "wrong-key" not in out + err
-
-
-def test_a_full_rollout_through_the_script_ends_promoted(server: LocalServer, tmp_path: Path) -> None:
-    env = {**os.environ, "AML_ROLLOUT_FUNCTION_KEY": KEY}
-    done = subprocess.run([sys.executable, str(GATE), "--app-url", server.url,
-                           "--request", str(ROOT / "examples" / "ci" / "rollout-request.json"),
-                           "--set", f"endpoint_name={ENDPOINT}", "--set", f"new_deployment={NEW}",
-                           "--set", "traffic_steps=[50, 100]", "--set", "observation_window=PT2S",
-                           "--set", "check_interval=PT1S", "--set", "min_requests=1", "--poll-seconds", "0.2"],
-                          env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "outcome: promoted" in done.stdout and "phase" in done.stdout
-
-
-def test_the_script_refuses_to_run_without_a_key() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "AML_ROLLOUT_FUNCTION_KEY"}
-    done = subprocess.run([sys.executable, str(GATE), "--app-url", "http://127.0.0.1:9", "--request",
-                           str(ROOT / "examples" / "ci" / "rollout-request.json")],
-                          env=env, capture_output=True, text=True, timeout=30)
-    assert done.returncode == 2 and "AML_ROLLOUT_FUNCTION_KEY" in done.stderr
-
-
-def test_an_unreachable_app_is_exit_3() -> None:
-    env = {**os.environ, "AML_ROLLOUT_FUNCTION_KEY": KEY}
-    done = subprocess.run([sys.executable, str(GATE), "--app-url", "http://127.0.0.1:9", "--request",
-                           str(ROOT / "examples" / "ci" / "rollout-request.json")],
-                          env=env, capture_output=True, text=True, timeout=30)
-    assert done.returncode == 3 and "POST http://127.0.0.1:9/api/rollouts" in done.stderr
+    assert code == 5 and "401" in err and "wrong-key" not in out + err

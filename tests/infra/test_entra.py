@@ -20,7 +20,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from api.entra import AZURE_MONITOR_APP_ID, SECURE_WEBHOOK_ROLE, EntraValidator, JwksSigningKeys, KeysUnavailable, use_validator
+from api.entra import AZURE_MONITOR_APP_ID, SECURE_WEBHOOK_ROLE, EntraValidator, JwksSigningKeys, KeysUnavailable, validator_for
 from emulator.scenario import parse_scenario
 from emulator.serve import LocalServer
 from rollout.model import WorkspaceRef
@@ -145,6 +145,27 @@ def test_settings_turn_validation_on_with_tenant_and_audience() -> None:
     assert load_settings({}).alert_auth_audiences == () and load_settings({}).alert_auth_tenant_id is None
 
 
+@pytest.mark.parametrize("environment, issuer, jwks_url", [
+    pytest.param({}, None, None, id="off-without-settings"),
+    pytest.param({"AML_ROLLOUT_ALERT_AUTH_TENANT_ID": TENANT}, None, None, id="off-without-audience"),
+    pytest.param({"AML_ROLLOUT_ALERT_AUTH_TENANT_ID": TENANT, "AML_ROLLOUT_ALERT_AUTH_AUDIENCE": APP_ID}, ISSUER,
+                 f"https://login.microsoftonline.com/{TENANT}/discovery/v2.0/keys", id="public-cloud"),
+    pytest.param({"AML_ROLLOUT_ALERT_AUTH_TENANT_ID": TENANT, "AML_ROLLOUT_ALERT_AUTH_AUDIENCE": APP_ID,
+                  "AML_ROLLOUT_CLOUD": "AzureUSGovernment"}, f"https://login.microsoftonline.us/{TENANT}/v2.0",
+                 f"https://login.microsoftonline.us/{TENANT}/discovery/v2.0/keys", id="us-government"),
+])
+def test_the_default_validator_is_built_from_the_settings_once(environment: dict[str, str], issuer: str | None,
+                                                               jwks_url: str | None) -> None:
+    settings = load_settings(environment)
+    built = validator_for(settings)
+    if issuer is None:
+        assert built is None
+        return
+    assert built is not None and built.issuer == issuer and built.audiences == (APP_ID,)
+    assert isinstance(built.keys, JwksSigningKeys) and built.keys.url == jwks_url
+    assert validator_for(load_settings(environment)) is built
+
+
 # --- over HTTP ----------------------------------------------------------------------------------
 
 
@@ -152,11 +173,11 @@ def test_settings_turn_validation_on_with_tenant_and_audience() -> None:
 def server(validator: EntraValidator) -> Iterator[LocalServer]:
     settings = Settings(workspace=WorkspaceRef.from_dict(WORKSPACE), alert_auth_tenant_id=TENANT,
                         alert_auth_audiences=(APP_ID, APP_URI))
-    use_validator(validator)
-    local = LocalServer(parse_scenario(SCENARIO, FIXTURES, require_rollout=False), key=KEY, settings=settings).start()
+    # the validator the settings ask for, with the loopback JWKS instead of Entra ID's keys
+    local = LocalServer(parse_scenario(SCENARIO, FIXTURES, require_rollout=False), key=KEY, settings=settings,
+                        alert_validator=lambda asked: validator if asked.alert_auth_tenant_id else None).start()
     yield local
     local.stop()
-    use_validator(None)
 
 
 def _start(api: Client) -> None:
