@@ -8,6 +8,7 @@
     3     the rollout was aborted by an operator
     4     the rollout failed (or ended with an outcome this client does not know)
     5     the app cannot be reached, refused the key (401/403), or failed (5xx)
+    6     the rollout was promoted, then reverted within its revert window
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ EXIT_USAGE = 2
 EXIT_ABORTED = 3
 EXIT_FAILED = 4
 EXIT_UNREACHABLE = 5
+EXIT_REVERTED = 6
 
 OUTCOME_EXIT_CODES = {"promoted": EXIT_OK, "rolled_back": EXIT_ROLLED_BACK, "aborted": EXIT_ABORTED,
-                      "failed": EXIT_FAILED}
+                      "failed": EXIT_FAILED, "reverted": EXIT_REVERTED}
 
 
 def exit_code_for(outcome: str | None) -> int:

@@ -7,7 +7,7 @@
     aml-rollout status ENDPOINT [--json]       where the endpoint's rollout stands
     aml-rollout watch ENDPOINT                 a live view until the outcome
     aml-rollout list [--window PT24H] [--json] running and recent rollouts
-    aml-rollout pause|resume|promote|abort|revert ENDPOINT [--reason TEXT]
+    aml-rollout pause|resume|promote|abort|resolve|revert ENDPOINT [--reason TEXT]
     aml-rollout report ENDPOINT -o FILE        the rollout as one self-contained HTML page
     aml-rollout register --workspace SUB/RG/WS [--model FOLDER --model-name NAME]
                 [--environment-name NAME --conda-file FILE --image IMAGE]
@@ -31,12 +31,12 @@ import yaml
 
 from cli.client import ApiClient, check_url
 from cli.config import connection
-from cli.errors import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, CliError, exit_code_for
+from cli.errors import EXIT_OK, EXIT_UNREACHABLE, CliError, exit_code_for
 from cli.register import AzureRegistrar, Registrar, check_inputs, parse_workspace, register
 from cli.summary import describe_traffic, summary_lines
 from cli.watch import DEFAULT_INTERVAL, watch
 
-CONTROL_VERBS = ("pause", "resume", "promote", "abort", "revert")
+CONTROL_VERBS = ("pause", "resume", "promote", "abort", "resolve", "revert")
 TRANSIENT_TRIES = 5       # consecutive failed polls (unreachable, 5xx) a watch rides out before giving up
 
 
@@ -193,14 +193,7 @@ def run(args: argparse.Namespace, client: ApiClient, stdin: TextIO, out: TextIO,
 
 
 def _control(client: ApiClient, verb: str, endpoint: str, reason: str | None, out: TextIO) -> int:
-    try:
-        answer = client.control(endpoint, verb, reason)
-    except CliError as exc:
-        if verb == "revert" and exc.status in (400, 404) and "action" in exc.message:
-            raise CliError("this app has no revert yet (it comes with the rollout lifecycle work)",
-                           "to return traffic to the old deployment now: aml-rollout abort ENDPOINT "
-                           "while the rollout runs", EXIT_USAGE, exc.status) from None
-        raise
+    answer = client.control(endpoint, verb, reason)
     print(f"sent {verb} to {answer.get('instance_id')}: {answer.get('reason')}", file=out)
     return EXIT_OK
 

@@ -126,6 +126,7 @@ def test_a_bad_request_lists_every_bad_field_on_one_line(server: LocalServer, tm
     pytest.param(["status", "other-endpoint"], KEY, 2, "error: endpoint 'other-endpoint' has no rollout", id="unknown-endpoint"),
     pytest.param(["pause", ENDPOINT], KEY, 2, f"error: endpoint '{ENDPOINT}' has no rollout", id="nothing-to-pause"),
     pytest.param(["revert", ENDPOINT], KEY, 2, f"error: endpoint '{ENDPOINT}' has no rollout", id="nothing-to-revert"),
+    pytest.param(["resolve", ENDPOINT], KEY, 2, f"error: endpoint '{ENDPOINT}' has no rollout", id="nothing-to-resolve"),
     pytest.param(["start", "/no/such/file.yaml"], KEY, 2, "error: cannot read /no/such/file.yaml: No such file or directory",
                  id="missing-file"),
 ])
@@ -161,3 +162,17 @@ def test_unreachable_url_is_a_sentence_and_a_traceback_only_with_debug() -> None
 def test_a_bad_url_is_refused_before_any_request(url: str | None, message: str) -> None:
     run = cli("list", url=url)
     assert run.code == 2 and run.err.splitlines()[0] == message
+
+
+@pytest.mark.parametrize("outcome, code", [
+    pytest.param("promoted", 0, id="promoted"),
+    pytest.param("rolled_back", 1, id="rolled-back"),
+    pytest.param("aborted", 3, id="aborted"),
+    pytest.param("failed", 4, id="failed"),
+    pytest.param("reverted", 6, id="reverted"),
+    pytest.param("something-new", 4, id="unknown-outcome"),
+])
+def test_each_outcome_has_its_documented_exit_code(outcome: str, code: int) -> None:
+    from cli.errors import exit_code_for
+
+    assert exit_code_for(outcome) == code
