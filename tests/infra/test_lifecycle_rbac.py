@@ -175,11 +175,11 @@ def test_without_lifecycle_actions_the_rollout_still_holds_its_workspace_actions
 def test_the_lifecycle_grants_nothing_the_adapters_do_not_need() -> None:
     needed = {action.lower() for needs in CALLS.values() for _, action, _ in needs}
     for scope, actions in granted(lifecycle=True).items():
-        if scope != WORKSPACE:   # the workspace role also follows the operations of the rollout's own form (test_rbac)
-            assert actions <= needed, f"{scope}: {sorted(actions - needed)} granted but no adapter call needs it"
-        else:
-            lifecycle_only = actions - granted(lifecycle=False)[WORKSPACE]
-            assert lifecycle_only <= needed, sorted(lifecycle_only - needed)
+        if scope == WORKSPACE:
+            # The rollout's own list (test_rbac.py) predates this table and also holds the
+            # workspace-scoped operationsstatus/operationresults reads; only what lifecycleActions adds is checked.
+            actions = actions - granted(lifecycle=False)[WORKSPACE]
+        assert actions <= needed, f"{scope}: {sorted(actions - needed)} granted but no adapter call needs it"
 
 
 def test_the_location_role_is_off_without_lifecycle_actions() -> None:
