@@ -25,7 +25,7 @@ param amlWorkspaceName string
 param extraWorkspaces string = ''
 @description('Let rollouts use metrics_source "log_analytics": Log Analytics Reader on the workspace and its id in the app settings.')
 param logAnalyticsMetrics bool = false
-@description('Grant the actions the deployment lifecycle will need (delete deployments, autoscale settings).')
+@description('Grant what the deployment lifecycle needs: delete deployments, read their logs, inline environments, autoscale settings, and (on the workspace\'s subscription) quota, VM sizes and operation status.')
 param lifecycleActions bool = false
 @description('How Azure Monitor authenticates to POST /api/alerts: a function key in the URL, or an Entra ID token (Secure Webhook).')
 @allowed(['functionKey', 'entra'])
@@ -122,6 +122,15 @@ module amlAccess 'modules/aml-access.bicep' = {
     principalId: identity.outputs.principalId
     workspaceName: amlWorkspaceName
     lifecycleActions: lifecycleActions
+  }
+}
+
+// Quota, VM sizes and operation status live under the subscription, not the workspace.
+module amlLocationAccess 'modules/aml-location-access.bicep' = if (lifecycleActions) {
+  name: 'aml-rollout-location-access-${resourceToken}'
+  scope: subscription(amlSubscription)
+  params: {
+    principalId: identity.outputs.principalId
   }
 }
 

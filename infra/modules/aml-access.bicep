@@ -10,7 +10,7 @@
 
 param principalId string
 param workspaceName string
-@description('Also grant what the deployment lifecycle (create, delete, autoscale) will need.')
+@description('Also grant what the deployment lifecycle needs in the workspace and its resource group (delete, logs, inline environments, autoscale settings).')
 param lifecycleActions bool = false
 
 var roles = {
@@ -31,10 +31,20 @@ var rolloutActions = [
   'Microsoft.MachineLearningServices/workspaces/onlineendpoints/deployments/operationresults/read'
 ]
 
-// Deleting deployments (the lifecycle feature); creating and scaling a deployment is
-// deployments/write, already above.
+// The deployment lifecycle (AzureMLLifecycle in adapters/azure_ml.py), on top of the above: creating
+// an endpoint or a deployment and scaling it are onlineEndpoints/write and deployments/write, already
+// granted. Action names from the same reference; which action a request needs is ARM's rule
+// (the request path's resource type, plus read for GET, write for PUT, delete for DELETE, the
+// POST's name + /action for POST), so the mapping is inferred, not observed on Azure.
 var lifecycleWorkspaceActions = [
+  // DELETE {ws}/onlineEndpoints/{e}/deployments/{d} (begin_delete; cleanup "delete")
   'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/delete'
+  // POST {ws}/onlineEndpoints/{e}/deployments/{d}/getLogs (get_logs: the container's log tail)
+  'Microsoft.MachineLearningServices/workspaces/onlineendpoints/deployments/getlogs/action'
+  // GET {ws}/environments/CliV2AnonymousEnvironment/versions/{hash} (reading back an inline environment)
+  'Microsoft.MachineLearningServices/workspaces/environments/versions/read'
+  // PUT of the same, which azure-ai-ml sends before the deployment PUT for {image, conda_file}
+  'Microsoft.MachineLearningServices/workspaces/environments/versions/write'
 ]
 
 // Autoscale settings are resources of the resource group, not children of the workspace, so
@@ -53,7 +63,7 @@ resource endpointOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
   name: guid(resourceGroup().id, 'aml-rollout-endpoint-operator')
   properties: {
     roleName: 'aml-rollout endpoint operator (${resourceGroup().name})'
-    description: 'Read the Azure ML workspace; read and update online endpoints and deployments; read their operations.'
+    description: 'Read the Azure ML workspace; read and update online endpoints and deployments; read their operations. With the lifecycle actions: delete deployments, read their logs, read and write environment versions.'
     type: 'CustomRole'
     permissions: [
       {

@@ -30,6 +30,8 @@ ASSIGNMENTS = {
     ("modules/aml-access.bicep", "monitoringReaderOnWorkspace"): ("Monitoring Reader", "workspace", None),
     ("modules/aml-access.bicep", "endpointOperatorOnWorkspace"): ("custom:endpointOperator", "workspace", None),
     ("modules/aml-access.bicep", "autoscaleOperatorOnGroup"): ("custom:autoscaleOperator", None, "lifecycleActions"),
+    # None: the module's own scope, the workspace's subscription (its module is deployed only with lifecycleActions)
+    ("modules/aml-location-access.bicep", "locationReaderOnSubscription"): ("custom:locationReader", None, None),
 }
 
 # The custom role: exactly what the app calls today (docs/azure.md, "Roles created by azd up").
@@ -44,9 +46,31 @@ ROLLOUT_ACTIONS = [
     "Microsoft.MachineLearningServices/workspaces/onlineendpoints/deployments/operationsstatus/read",
     "Microsoft.MachineLearningServices/workspaces/onlineendpoints/deployments/operationresults/read",
 ]
-LIFECYCLE_WORKSPACE_ACTIONS = ["Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/delete"]
+# What the lifecycle adds (each traced to an adapter call in test_lifecycle_rbac.py).
+LIFECYCLE_WORKSPACE_ACTIONS = [
+    "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/delete",
+    "Microsoft.MachineLearningServices/workspaces/onlineendpoints/deployments/getlogs/action",
+    "Microsoft.MachineLearningServices/workspaces/environments/versions/read",
+    "Microsoft.MachineLearningServices/workspaces/environments/versions/write",
+]
 LIFECYCLE_AUTOSCALE_ACTIONS = ["Microsoft.Insights/autoscalesettings/read", "Microsoft.Insights/autoscalesettings/write",
                                "Microsoft.Insights/autoscalesettings/delete"]
+LIFECYCLE_LOCATION_ACTIONS = [
+    "Microsoft.MachineLearningServices/locations/usages/read",
+    "Microsoft.MachineLearningServices/locations/vmsizes/read",
+    "Microsoft.MachineLearningServices/locations/mfeOperationsStatus/read",
+    "Microsoft.MachineLearningServices/locations/mfeOperationResults/read",
+]
+# The only /action any custom role holds: reading a deployment's container logs (no secret in them
+# that the deployment's own definition does not already show to deployments/read).
+ALLOWED_POST_ACTIONS = {"microsoft.machinelearningservices/workspaces/onlineendpoints/deployments/getlogs/action"}
+# Every custom role's action list: (template, variable) -> the actions, in order.
+ROLE_VARIABLES = {
+    ("modules/aml-access.bicep", "rolloutActions"): ROLLOUT_ACTIONS,
+    ("modules/aml-access.bicep", "lifecycleWorkspaceActions"): LIFECYCLE_WORKSPACE_ACTIONS,
+    ("modules/aml-access.bicep", "lifecycleAutoscaleActions"): LIFECYCLE_AUTOSCALE_ACTIONS,
+    ("modules/aml-location-access.bicep", "lifecycleLocationActions"): LIFECYCLE_LOCATION_ACTIONS,
+}
 
 
 def _role_of(template: str, assignment: dict) -> str:
@@ -84,7 +108,7 @@ def test_no_other_role_assignments_exist() -> None:
     for template in ("main.bicep", "alerts.bicep", "modules/app-rbac.bicep", "modules/aml-access.bicep",
                      "modules/function-app.bicep", "modules/storage.bicep", "modules/monitoring.bicep",
                      "modules/endpoint-alerts.bicep", "modules/action-group.bicep", "modules/identity.bicep",
-                     "modules/durable-task-scheduler.bicep"):
+                     "modules/durable-task-scheduler.bicep", "modules/aml-location-access.bicep"):
         for name, resource in resources(template).items():
             if resource["type"] == "Microsoft.Authorization/roleAssignments":
                 assert (template, name) in ASSIGNMENTS
@@ -105,12 +129,23 @@ def test_custom_role_has_exactly_the_rollout_actions() -> None:
     assert expression_text(role["assignableScopes"]) == "[property_accessor(resource_group(None, None), id)]"
 
 
+@pytest.mark.parametrize(("template", "variable"), list(ROLE_VARIABLES), ids=[v for _, v in ROLE_VARIABLES])
+def test_each_custom_role_list_holds_exactly_its_actions_in_order(template: str, variable: str) -> None:
+    assert _variable(template, variable) == ROLE_VARIABLES[(template, variable)]
+
+
+@pytest.mark.parametrize(("template", "variable", "action"),
+                         [pytest.param(t, v, a, id=a.split("/", 1)[1]) for (t, v), actions in ROLE_VARIABLES.items()
+                          for a in actions])
+def test_each_action_is_in_its_role_list(template: str, variable: str, action: str) -> None:
+    assert action in _variable(template, variable)
+
+
 def test_nothing_in_the_custom_roles_can_read_keys_or_act_on_the_workspace() -> None:
-    every = ROLLOUT_ACTIONS + LIFECYCLE_WORKSPACE_ACTIONS + LIFECYCLE_AUTOSCALE_ACTIONS
-    assert _variable("modules/aml-access.bicep", "lifecycleWorkspaceActions") == LIFECYCLE_WORKSPACE_ACTIONS
-    assert _variable("modules/aml-access.bicep", "lifecycleAutoscaleActions") == LIFECYCLE_AUTOSCALE_ACTIONS
+    every = [a for actions in ROLE_VARIABLES.values() for a in actions]
     for action in every:
-        assert "*" not in action and "listkeys" not in action.lower() and "/action" not in action
+        assert "*" not in action and "listkeys" not in action.lower() and "secret" not in action.lower()
+        assert not action.endswith("/action") or action.lower() in ALLOWED_POST_ACTIONS, action
         assert action.lower() not in {"microsoft.machinelearningservices/workspaces/write",
                                       "microsoft.machinelearningservices/workspaces/delete",
                                       "microsoft.machinelearningservices/workspaces/onlineendpoints/delete"}
@@ -126,3 +161,23 @@ def test_workspace_access_is_deployed_into_the_workspace_resource_group() -> Non
 
 def test_app_runs_after_its_storage_roles_exist() -> None:
     assert "appRbac" in parse("main.bicep")["modules"]["app"]["config"]["dependsOn"]
+
+
+def test_location_reads_get_their_own_role_on_the_workspace_subscription_only_with_lifecycle_actions() -> None:
+    module = parse("main.bicep")["modules"]["amlLocationAccess"]["config"]
+    assert expression_text(module["condition"]) == "lifecycleActions"
+    assert expression_text(module["config"]["scope"]) == "subscription(amlSubscription)"
+    assert expression_text(module["config"]["params"]["principalId"]) == \
+        "property_accessor(identity, property_accessor(outputs, principalId))"
+    assert parse("modules/aml-location-access.bicep")["globals"]["scope"]["value"] == "subscription"
+    role = resource_config(resources("modules/aml-location-access.bicep")["locationReader"])["properties"]
+    permissions, = role["permissions"]
+    assert permissions["actions"] == "lifecycleLocationActions"
+    assert permissions["notActions"] == []
+    assert role["type"] == "CustomRole"
+    assert expression_text(role["assignableScopes"]) == "[property_accessor(subscription(None), id)]"
+
+
+def test_location_actions_are_reads_under_locations() -> None:
+    for action in LIFECYCLE_LOCATION_ACTIONS:
+        assert action.startswith("Microsoft.MachineLearningServices/locations/") and action.endswith("/read")
