@@ -180,7 +180,7 @@ def parse_scenario(data: Any, base: Path, require_rollout: bool = True, simulate
         problems.add("endpoint.exists", "must be true or false")
     elif not exists and endpoint.get("deployments") is not None:
         problems.add("endpoint.deployments", "must be left out when the endpoint does not exist")
-    absent = exists is False or (not simulated_endpoint and endpoint.get("deployments") is None)
+    absent = exists is not True or (not simulated_endpoint and endpoint.get("deployments") is None)
     deployments, traffic, mirror = ((), {}, {}) if absent else _deployments(endpoint.get("deployments"), problems)
     rollout = _rollout(data.get("rollout"), endpoint["name"], require_rollout, problems)
     rpm = problems.get("load.requests_per_minute", lambda: _non_negative(_mapping(data.get("load", {}))

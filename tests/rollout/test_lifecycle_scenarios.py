@@ -198,6 +198,8 @@ def test_a_revert_after_the_window_is_too_late_and_the_old_deployment_is_deleted
     pytest.param("create-and-roll-out", "promoted", "healthy at every step", id="create-and-roll-out"),
     pytest.param("creation-fails", "failed", "ImageBuildFailure", id="creation-fails"),
     pytest.param("out-of-quota", "failed", "needs 24 more cores", id="out-of-quota"),
+    pytest.param("first-rollout", "promoted", "the endpoint's first deployment: green-v2 serving 100%",
+                 id="first-rollout"),
 ])
 def test_the_lifecycle_examples(example: str, outcome: str, says: str) -> None:
     from emulator.scenario import load_scenario
@@ -208,6 +210,9 @@ def test_the_lifecycle_examples(example: str, outcome: str, says: str) -> None:
         assert phases(result) == ["creating", "mirroring", "scaling", "scaling", "autoscaling", "cleaning_up"]
     if example == "creation-fails":
         assert result.record["phases"][0]["logs"]["inference-server"]
+    if example == "first-rollout":
+        assert phases(result) == ["creating", "autoscaling"] and result.elapsed_seconds == 14 * 60
+        assert result.record["phases"][0]["decision"]["create_endpoint"] is True
 
 
 # --- the first rollout on a new endpoint ---------------------------------------------------------
@@ -310,3 +315,16 @@ def test_a_retry_after_an_interrupted_first_rollout_is_a_first_rollout_too() -> 
     assert backend.workspace.endpoint("fraud-detection-endpoint").traffic == {GREEN: 100}
     assert [w[0] for w in backend.lifecycle(None).writes] == ["create_endpoint", "create"]
 
+
+
+@pytest.mark.parametrize("endpoint, field", [
+    pytest.param({**NEW_ENDPOINT, "exists": "no"}, "endpoint.exists", id="exists-not-a-bool"),
+    pytest.param({**NEW_ENDPOINT, "deployments": {BLUE: {"traffic": 100}}}, "endpoint.deployments",
+                 id="deployments-of-a-missing-endpoint"),
+])
+def test_a_bad_missing_endpoint_scenario_names_the_field(endpoint: dict[str, Any], field: str) -> None:
+    from rollout.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest) as caught:
+        scenario({"endpoint": ENDPOINT_SPEC}, endpoint=endpoint, health=GREEN_HEALTH)
+    assert [p.field for p in caught.value.problems] == [field]
