@@ -329,7 +329,8 @@ class LifecyclePhases:
     def first_rollout(self, new: str) -> Gen:
         """The endpoint's first deployment (``first_rollout_wanted``): give it 100% as soon as Azure reports it
         ``Succeeded`` (its readiness probe passed on every instance; no health window is observed: there is
-        no old deployment to compare with or roll back to), autoscale it, end ``promoted``."""
+        no old deployment to compare with or roll back to), autoscale it, end ``promoted``. A ``mirror`` is not
+        applied (there is no live traffic to copy) and the reason says so."""
         host = self.host
         host.record.phase = "shifting"
         target = {new.lower(): 100}
@@ -341,7 +342,9 @@ class LifecyclePhases:
         if not result["ok"]:
             return host.finish("failed", f"giving {new} its traffic failed: {result['error']['message']}")
         note = yield from self.apply_autoscale(new)
-        return host.finish("promoted", "; ".join(x for x in (f"the endpoint's first deployment: {new} serving 100%", note) if x))
+        skipped = "mirror not applied: the endpoint had no live traffic to copy" if self.lifecycle.mirror else None
+        return host.finish("promoted", "; ".join(x for x in (f"the endpoint's first deployment: {new} serving 100%",
+                                                             skipped, note) if x))
 
     def clean_up(self, entry: dict[str, Any], old: str) -> Gen:
         """Apply ``cleanup`` to the old deployment; returns a note for the record (None: nothing went wrong)."""

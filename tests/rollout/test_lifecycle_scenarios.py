@@ -296,6 +296,12 @@ def test_a_failed_deployment_on_a_new_endpoint_ends_failed_with_logs_and_no_traf
     assert endpoint.traffic == {} and endpoint.deployments[GREEN].provisioning_state == "Failed"
 
 
+def test_a_mirror_on_a_first_rollout_is_not_applied_and_the_reason_says_so() -> None:
+    result, _, backend = first_rollout({"mirror": {"percent": 20, "window": "PT10M"}})
+    assert result.outcome == "promoted" and "mirror not applied: the endpoint had no live traffic" in result.record["reason"]
+    assert phases(result) == ["creating"] and backend.workspace.endpoint("fraud-detection-endpoint").mirror_traffic == {}
+
+
 def test_a_retry_after_an_interrupted_first_rollout_is_a_first_rollout_too() -> None:
     """An abort while the endpoint is created leaves it with no deployment; the retry creates the deployment on
     it and gives it 100% (before the fix: created it, then failed pre-flight "name old_deployment")."""
