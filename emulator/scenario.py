@@ -15,8 +15,9 @@ A scenario is a YAML or JSON file::
 
 Beyond those, for exercising the rollout: a deployment may set ``instance_count`` (default 1),
 ``provisioning_state`` (default Succeeded), ``instance_type`` and ``mirror_traffic``; the
-endpoint ``provisioning_state`` and ``update_seconds`` (how long an update keeps it busy,
-default 0); ``controls`` (``{at, action: pause|resume|promote|abort|rollback|resolve, reason}``, sent
+endpoint ``provisioning_state``, ``update_seconds`` (how long an update keeps it busy,
+default 0) and ``exists`` (default true; false: the endpoint does not exist yet, no ``deployments``,
+for a rollout that creates it); ``controls`` (``{at, action: pause|resume|promote|abort|rollback|resolve, reason}``, sent
 as an operator would); ``changes`` (``{at, traffic}``, someone else updating traffic);
 ``faults`` (``{operation: get_endpoint|list_deployments|set_traffic|metrics, error:
 conflict|throttled|transient|not_found|permission|service, from, until, times, retry_after}``).
@@ -118,6 +119,7 @@ class Scenario:
     seed: int | None = DEFAULT_SEED
     recorded: Recording | None = None
     lifecycle: LifecycleWorld | None = None
+    endpoint_exists: bool = True
 
 
 def report_problems(source: str, error: InvalidRequest, stream: TextIO) -> None:
@@ -173,8 +175,13 @@ def parse_scenario(data: Any, base: Path, require_rollout: bool = True, simulate
     if not isinstance(endpoint, Mapping) or not isinstance(endpoint.get("name"), str):
         problems.add("endpoint", "must be a mapping with a name and deployments")
         raise InvalidRequest(problems.found)
-    deployments, traffic, mirror = ((), {}, {}) if not simulated_endpoint and endpoint.get("deployments") is None else (
-        _deployments(endpoint.get("deployments"), problems))
+    exists = endpoint.get("exists", True)
+    if not isinstance(exists, bool):
+        problems.add("endpoint.exists", "must be true or false")
+    elif not exists and endpoint.get("deployments") is not None:
+        problems.add("endpoint.deployments", "must be left out when the endpoint does not exist")
+    absent = exists is not True or (not simulated_endpoint and endpoint.get("deployments") is None)
+    deployments, traffic, mirror = ((), {}, {}) if absent else _deployments(endpoint.get("deployments"), problems)
     rollout = _rollout(data.get("rollout"), endpoint["name"], require_rollout, problems)
     rpm = problems.get("load.requests_per_minute", lambda: _non_negative(_mapping(data.get("load", {}))
                                                                           .get("requests_per_minute", 0)), 0.0)
@@ -191,6 +198,7 @@ def parse_scenario(data: Any, base: Path, require_rollout: bool = True, simulate
         seed=problems.get("seed", lambda: _seed(data.get("seed", DEFAULT_SEED)), DEFAULT_SEED),
         recorded=problems.get("recorded_metrics", lambda: _recorded(data, base)),
         lifecycle=_lifecycle(data, problems),
+        endpoint_exists=exists is not False,
     )
     if problems.found:
         raise InvalidRequest(problems.found)

@@ -92,9 +92,10 @@ class SimulationResult:
 def build_workspace(scenario: Scenario, now: Callable[[], datetime]) -> SimulatedBackend:
     """The simulated workspace, endpoint and metrics a scenario describes."""
     workspace = SimulatedWorkspace(scenario.workspace, now, scenario.update_seconds)
-    endpoint = workspace.add_endpoint(scenario.endpoint_name, scenario.deployments, scenario.traffic,
-                                      scenario.mirror_traffic)
-    endpoint.provisioning_state = scenario.endpoint_provisioning_state
+    if scenario.endpoint_exists:
+        endpoint = workspace.add_endpoint(scenario.endpoint_name, scenario.deployments, scenario.traffic,
+                                          scenario.mirror_traffic)
+        endpoint.provisioning_state = scenario.endpoint_provisioning_state
     workspace.faults.extend(dataclasses.replace(fault) for fault in scenario.faults)   # the world counts them down
     metrics: MetricsPort = SyntheticMetrics(workspace, scenario.requests_per_minute, scenario.health, scenario.seed) \
         if scenario.recorded is None else RecordedMetrics(workspace, scenario.recorded)
@@ -222,7 +223,8 @@ def _traffic_changes(backend: Backend, scenario: Scenario) -> list[TrafficChange
     """The endpoint's own record of traffic changes when simulated; None elsewhere (the timeline
     then shows the rollout's history of what it set and read back)."""
     if isinstance(backend, SimulatedBackend):
-        return backend.workspace.endpoint(scenario.endpoint_name).changes
+        found = backend.workspace.endpoints.get(scenario.endpoint_name.lower())
+        return [] if found is None else found.changes     # an endpoint never created changed no traffic
     return None
 
 

@@ -74,6 +74,8 @@ class SimulatedEndpoint:
     provisioning_state: str = "Succeeded"
     busy_until: datetime | None = None
     changes: list[TrafficChange] = field(default_factory=list)
+    auth_mode: str = "key"
+    description: str | None = None
 
     def state(self) -> EndpointState:
         return EndpointState(self.name, self.provisioning_state, dict(self.traffic), dict(self.mirror_traffic))

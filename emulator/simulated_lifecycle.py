@@ -193,6 +193,7 @@ class SimulatedLifecycle:
                 return OperationStart(False, None, f"endpoint {endpoint!r} exists")
             created = self.workspace.add_endpoint(endpoint, [], {})
             created.provisioning_state = "Creating"
+            created.auth_mode, created.description = spec.auth_mode, spec.description
             self.writes.append(("create_endpoint", endpoint.lower(), ""))
 
             def finish() -> None:

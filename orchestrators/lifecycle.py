@@ -28,7 +28,7 @@ from typing import Any, Generator
 
 from rollout.capacity import CapacityRejected, QuotaUsage, VmSize, mirror_plan
 from rollout.cleanup import cleanup_decision
-from rollout.lifecycle_plan import capacity_decision, creation_decision
+from rollout.lifecycle_plan import capacity_decision, creation_decision, is_first_rollout
 from rollout.operation import LOG_LINES, NOT_FOUND, Observed, next_step, watch
 from rollout.plan import DEFAULT_STEPS
 from rollout.record import clip
@@ -47,7 +47,8 @@ class LifecyclePhases:
         self.lifecycle = host.request.lifecycle
         self.instances: tuple[int, ...] = ()
         self.current_instances = 0
-        self.created_endpoint = False
+        self.first_rollout_wanted = False
+        """Set by ``creating``: the endpoint had no old deployment (``rollout.lifecycle_plan.is_first_rollout``)."""
 
     @property
     def needs_creating(self) -> bool:
@@ -143,7 +144,8 @@ class LifecyclePhases:
             if not check["ok"]:
                 return self.fail(entry, f"pre-flight failed: {check['error']['message']}")
             differences = check["differences"]
-        decision = creation_decision(endpoint_state, new_state, new, spec is not None, differences)
+        decision = creation_decision(endpoint_state, new_state, new, spec is not None, differences,
+                                     life.endpoint is not None)
         entry["decision"] = decision.to_dict()
         if decision.refusal:
             return self.fail(entry, f"pre-flight failed: {decision.refusal}")
@@ -152,9 +154,9 @@ class LifecyclePhases:
             return self.fail(entry, f"pre-flight failed: {refusal}")
         if decision.create_endpoint:
             assert spec is not None
-            self.created_endpoint = True
-            ended = yield from self.operation(entry, "create_endpoint", new, "create_endpoint_start", {
-                **base, "endpoint": (life.endpoint.to_dict() if life.endpoint else {})}, life.create_timeout)
+            assert life.endpoint is not None
+            ended = yield from self.operation(entry, "create_endpoint", base["endpoint_name"], "create_endpoint_start", {
+                **base, "endpoint": life.endpoint.to_dict()}, life.create_timeout)
             if ended:
                 return ended
         if decision.create_deployment:
@@ -182,6 +184,7 @@ class LifecyclePhases:
             self.host.record.observe(traffic)
             deployments = {d["name"].lower(): d for d in found["deployments"]}
             new = self.host.request.new_deployment.lower()
+            self.first_rollout_wanted = is_first_rollout(endpoint_state, traffic, list(deployments), new, old)
             chosen = (old or "").lower() or max((n for n in traffic if n != new), key=lambda n: traffic[n], default="")
             old_instances = int(deployments.get(chosen, {}).get("instance_count", 0))
             old_share = int(traffic.get(chosen, 0)) or 100
@@ -189,6 +192,7 @@ class LifecyclePhases:
             instance_count = spec.instance_count if spec is not None else max(1, held)
             instance_type = spec.instance_type if spec is not None else deployments.get(new, {}).get("instance_type")
         else:
+            self.first_rollout_wanted = is_first_rollout(endpoint_state, {}, [], self.host.request.new_deployment, old)
             instance_count = spec.instance_count if spec is not None else 1
             instance_type = spec.instance_type if spec is not None else None
         self.current_instances = held or instance_count
@@ -323,7 +327,10 @@ class LifecyclePhases:
         return host.finish("promoted", "; ".join([reason, *notes]))
 
     def first_rollout(self, new: str) -> Gen:
-        """A new endpoint with only the new deployment: give it 100% (it provisioned healthy), autoscale it, end."""
+        """The endpoint's first deployment (``first_rollout_wanted``): give it 100% as soon as Azure reports it
+        ``Succeeded`` (its readiness probe passed on every instance; no health window is observed: there is
+        no old deployment to compare with or roll back to), autoscale it, end ``promoted``. A ``mirror`` is not
+        applied (there is no live traffic to copy) and the reason says so."""
         host = self.host
         host.record.phase = "shifting"
         target = {new.lower(): 100}
@@ -331,11 +338,13 @@ class LifecyclePhases:
                                                                  "mirror_traffic": None})
         observed = (result.get("endpoint") or {}).get("traffic")
         host.record.traffic_change(host.now, "step", target, observed,
-                                   f"first deployment of a new endpoint: {new} to 100%")
+                                   f"the endpoint's first deployment: {new} to 100%")
         if not result["ok"]:
             return host.finish("failed", f"giving {new} its traffic failed: {result['error']['message']}")
         note = yield from self.apply_autoscale(new)
-        return host.finish("promoted", "; ".join(x for x in (f"new endpoint created with {new} serving 100%", note) if x))
+        skipped = "mirror not applied: the endpoint had no live traffic to copy" if self.lifecycle.mirror else None
+        return host.finish("promoted", "; ".join(x for x in (f"the endpoint's first deployment: {new} serving 100%",
+                                                             skipped, note) if x))
 
     def clean_up(self, entry: dict[str, Any], old: str) -> Gen:
         """Apply ``cleanup`` to the old deployment; returns a note for the record (None: nothing went wrong)."""

@@ -95,7 +95,7 @@ class RolloutRun:
                 return self.finish(_outcome(self.intent.action), f"{self.intent.reason}; no traffic was changed")
             if created is not None:
                 return self.finish("failed", created[1])
-            if self.life.created_endpoint:
+            if self.life.first_rollout_wanted:
                 return (yield from self.life.first_rollout(self.request.new_deployment))
         failure = yield from self.preflight()
         if self.intent is not None and self.intent.action != "promote":

@@ -2,8 +2,11 @@
 
 ``creation_decision``: whether to create the endpoint and the new deployment, or why the rollout
 cannot run (a deployment that exists with another spec is never rebuilt; a missing one needs a
-``deployment`` spec; a missing endpoint needs the ``deployment`` spec too, and uses ``endpoint``
-or its defaults).
+``deployment`` spec; a missing endpoint needs both ``deployment`` and ``endpoint``, so that a
+mistyped ``endpoint_name`` never creates a new endpoint).
+
+``is_first_rollout``: whether the new deployment is the endpoint's first (it gets 100% once
+provisioned: there is no old deployment to shift from).
 
 ``capacity_decision``: the new deployment's instances before each step and whether the region's
 quota covers the largest of them, decided before any traffic moves or anything is created.
@@ -12,7 +15,7 @@ quota covers the largest of them, decided before any traffic moves or anything i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from rollout.capacity import CapacitySpec, QuotaUsage, VmSize, check_quota, instances_per_step, quota_refusal
 from rollout.operation import NOT_FOUND
@@ -32,16 +35,19 @@ class CreationDecision:
 
 
 def creation_decision(endpoint_state: str, new_state: str, new: str, has_spec: bool,
-                      differences: Sequence[str]) -> CreationDecision:
+                      differences: Sequence[str], has_endpoint_spec: bool = False) -> CreationDecision:
     """Decide creation from the endpoint's and the new deployment's provisioning states (``NotFound`` when missing).
 
     ``differences`` are the spec's fields that differ from the existing deployment (empty: the
-    same spec, or no spec given).
+    same spec, or no spec given). ``has_endpoint_spec``: the request carries ``endpoint``, which a
+    missing endpoint needs (without it the rollout is refused: the name may be a typo).
     """
     if endpoint_state == NOT_FOUND:
-        if not has_spec:
-            return CreationDecision(refusal="the endpoint does not exist; give 'deployment' (and optionally "
-                                            "'endpoint') to create it with the new deployment")
+        if not (has_spec and has_endpoint_spec):
+            missing = " and ".join(f"'{f}'" for f, given in (("endpoint", has_endpoint_spec), ("deployment", has_spec))
+                                   if not given)
+            return CreationDecision(refusal=f"the endpoint does not exist; give {missing} to create it with the new "
+                                            "deployment (or check endpoint_name)")
         return CreationDecision(create_endpoint=True, create_deployment=True)
     if endpoint_state != "Succeeded":
         return CreationDecision(refusal=f"the endpoint is {endpoint_state}, not Succeeded")
@@ -55,6 +61,19 @@ def creation_decision(endpoint_state: str, new_state: str, new: str, has_spec: b
     if has_spec and new_state == "Failed":
         return CreationDecision(refusal=f"new_deployment {new!r} exists but is Failed; delete it or use a new name")
     return CreationDecision()
+
+
+def is_first_rollout(endpoint_state: str, traffic: Mapping[str, int], deployments: Sequence[str], new: str,
+                     old: str | None) -> bool:
+    """Whether this rollout is the endpoint's first: the endpoint does not exist yet (``NotFound``), or it
+    exists with no live traffic and no deployment but ``new`` (what an interrupted first rollout leaves
+    behind). A request naming ``old`` is never a first rollout. Names compare case-insensitively.
+    """
+    if old:
+        return False
+    if endpoint_state == NOT_FOUND:
+        return True
+    return not any(traffic.values()) and {d.lower() for d in deployments} <= {new.lower()}
 
 
 @dataclass(frozen=True)

@@ -232,3 +232,16 @@ def test_autoscale_setting_put_get_delete(backend: AzureBackend, endpoint: Lifec
     port.delete_setting(name)
     port.delete_setting(name)
     assert port.get_setting(name) is None and len(endpoint.calls("DELETE", "autoscalesettings")) == 2
+
+
+def test_create_endpoint_body_is_the_sdks_captured_one(backend: AzureBackend, fake: LifecycleFakeAzure) -> None:
+    """The whole PUT body the real MLClient sends, against one captured from azure-ai-ml 1.35.2: the workspace's
+    location, a system-assigned identity (the SDK's default), no live or mirror traffic. The capture's call also
+    set ``tags={'owner': 'aml-rollout'}``; the adapter sets no tags, so they are empty here."""
+    captured = fixture("endpoint_PUT_create_aad_token.CAPTURED_FROM_SDK.json")["request"]
+    fake.requests.clear()
+    assert backend.lifecycle(WS).begin_create_endpoint("ep2", EndpointSpec("aad_token", "d")).started
+    put = fake.calls("PUT", "/onlineendpoints/ep2$")[0]
+    path, version = captured["url"].split("management.azure.com")[1].split("?api-version=")
+    assert (put.path.lower(), put.api_version) == (path.lower(), version)
+    assert put.body == {**captured["body"], "tags": {}}

@@ -10,7 +10,7 @@ from rollout.autoscale import AutoscaleSpec, autoscale_setting, parse_autoscale,
 from rollout.capacity import CapacitySpec, QuotaUsage, VmSize
 from rollout.cleanup import CleanupSpec, cleanup_decision, parse_cleanup, revert_deadline, revert_refusal
 from rollout.errors import InvalidRequest
-from rollout.lifecycle_plan import capacity_decision, creation_decision
+from rollout.lifecycle_plan import capacity_decision, creation_decision, is_first_rollout
 from rollout.operation import LOG_LINES, Observed, last_lines, next_step, watch
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -182,7 +182,8 @@ def test_last_lines_keeps_the_tail() -> None:
 
 @pytest.mark.parametrize("endpoint, new, has_spec, differences, expected, refused", [
     pytest.param("NotFound", "NotFound", True, [], (True, True), None, id="new-endpoint-creates-both"),
-    pytest.param("NotFound", "NotFound", False, [], (False, False), "endpoint does not exist", id="new-endpoint-no-spec"),
+    pytest.param("NotFound", "NotFound", False, [], (False, False), "give 'deployment' to create it",
+                 id="new-endpoint-no-spec"),
     pytest.param("Updating", "NotFound", True, [], (False, False), "Updating, not Succeeded", id="endpoint-busy"),
     pytest.param("Succeeded", "NotFound", True, [], (False, True), None, id="creates-deployment"),
     pytest.param("Succeeded", "NotFound", False, [], (False, False), "give 'deployment'", id="missing-without-spec"),
@@ -194,8 +195,20 @@ def test_last_lines_keeps_the_tail() -> None:
 ])
 def test_creation_decision(endpoint: str, new: str, has_spec: bool, differences: list[str],
                            expected: tuple[bool, bool], refused: str | None) -> None:
-    decision = creation_decision(endpoint, new, "green", has_spec, differences)
+    decision = creation_decision(endpoint, new, "green", has_spec, differences, has_endpoint_spec=True)
     assert (decision.create_endpoint, decision.create_deployment) == expected
+    assert (decision.refusal is None) if refused is None else (refused in (decision.refusal or ""))
+
+
+@pytest.mark.parametrize("has_spec, has_endpoint_spec, refused", [
+    pytest.param(True, True, None, id="both-creates"),
+    pytest.param(True, False, "give 'endpoint' to create it", id="no-endpoint-spec-refused"),
+    pytest.param(False, True, "give 'deployment' to create it", id="no-deployment-spec-refused"),
+    pytest.param(False, False, "give 'endpoint' and 'deployment'", id="neither-refused"),
+])
+def test_a_missing_endpoint_needs_both_specs(has_spec: bool, has_endpoint_spec: bool, refused: str | None) -> None:
+    decision = creation_decision("NotFound", "NotFound", "green", has_spec, [], has_endpoint_spec)
+    assert decision.create_endpoint is (refused is None) and decision.create_deployment is (refused is None)
     assert (decision.refusal is None) if refused is None else (refused in (decision.refusal or ""))
 
 
@@ -215,3 +228,16 @@ def test_capacity_decision(spec: CapacitySpec | None, held: int, size: VmSize | 
     decision = capacity_decision(spec, (10, 50, 100), 3, 100, 1, held, size, FAMILY)
     assert (decision.instances, decision.needed_cores) == (instances, needed)
     assert (decision.refusal is None) if refused is None else (refused in (decision.refusal or ""))
+
+
+@pytest.mark.parametrize("endpoint_state, traffic, deployments, old, first", [
+    pytest.param("NotFound", {}, [], None, True, id="no-endpoint"),
+    pytest.param("Succeeded", {}, [], None, True, id="empty-endpoint"),
+    pytest.param("Succeeded", {}, ["Green-V2"], None, True, id="only-the-new-one-no-traffic"),
+    pytest.param("Succeeded", {"blue-v1": 0}, ["blue-v1", "green-v2"], None, False, id="another-deployment-exists"),
+    pytest.param("Succeeded", {"blue-v1": 100}, ["blue-v1"], None, False, id="another-serves"),
+    pytest.param("NotFound", {}, [], "blue-v1", False, id="old-named"),
+])
+def test_is_first_rollout(endpoint_state: str, traffic: dict[str, int], deployments: list[str], old: str | None,
+                          first: bool) -> None:
+    assert is_first_rollout(endpoint_state, traffic, deployments, "green-v2", old) is first
