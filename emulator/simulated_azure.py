@@ -27,6 +27,11 @@ from rollout.errors import AzureError, ResourceNotFound, ServiceError, UpdateCon
 from rollout.model import DeploymentMetrics, DeploymentState, EndpointState, WorkspaceRef, normalize_traffic
 from rollout.ports import MetricsPort
 
+# An endpoint set up by a scenario has served its initial traffic this long before the simulation
+# starts, as a live endpoint has before anyone rolls out to it: pre-flight measures the old
+# deployment over the window before the rollout (its baseline).
+SERVED_BEFORE = timedelta(hours=1)
+
 Now = Callable[[], datetime]
 
 
@@ -93,7 +98,7 @@ class SimulatedWorkspace:
         """Create an endpoint; its initial traffic must obey the same rules as any update."""
         endpoint = SimulatedEndpoint(name.lower(), {d.name.lower(): d for d in deployments}, {})
         self.endpoints[endpoint.name] = endpoint
-        self._apply(endpoint, traffic, mirror_traffic or {}, by="setup")
+        self._apply(endpoint, traffic, mirror_traffic or {}, by="setup", at=self.now() - SERVED_BEFORE)
         return endpoint
 
     def endpoint(self, name: str) -> SimulatedEndpoint:
@@ -119,10 +124,10 @@ class SimulatedWorkspace:
             return endpoint.state()
 
     def _apply(self, endpoint: SimulatedEndpoint, traffic: Mapping[str, int], mirror: Mapping[str, int],
-               by: str) -> None:
+               by: str, at: datetime | None = None) -> None:
         live, mirrored = _validated(endpoint, traffic, mirror)
         endpoint.traffic, endpoint.mirror_traffic = live, mirrored
-        endpoint.changes.append(TrafficChange(self.now(), dict(live), dict(mirrored), by))
+        endpoint.changes.append(TrafficChange(self.now() if at is None else at, dict(live), dict(mirrored), by))
 
     def check_fault(self, operation: str) -> None:
         """Raise the first active fault injected for ``operation``."""

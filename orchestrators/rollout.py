@@ -24,19 +24,20 @@ import azure.durable_functions as df
 from orchestrators.redeploy import after_redeploy
 from orchestrators.waiting import EventInbox, wait_for
 from rollout.control import ENDING_ACTIONS, Intent, control_action, merge_intent
+from rollout.judge import Increment, JudgeConfig, JudgeState, baseline_judgement, judge_increment, new_window
 from rollout.model import DeploymentMetrics, DeploymentState, EndpointState
 from rollout.notes import notes_in
 from rollout.plan import Plan, PlanRejected, RolloutRequest, parse_request, resolve_plan
-from rollout.policy import HealthSample, Verdict, judge
 from rollout.record import RolloutRecord, clip
 from rollout.retry import retry_delay, rollback_retry_delay
 from rollout.safety import can_replay, holds_traffic, rollback_from, split_input
 from rollout.traffic import describe, mirror_without, rollback_traffic, same_traffic, step_traffic
+from rollout.verdict import Verdict
+from rollout.window import Action, CheckResult, ControlEvent, WindowState, next_action, next_wake, open_window
 from rollout.wire import decoded
 
 bp = df.Blueprint()
 
-MAX_HEALTH_CHECK_FAULTS = 3     # consecutive failed health checks before rolling back
 Gen = Generator[Any, Any, Any]
 
 
@@ -76,6 +77,9 @@ class RolloutRun:
         self.resolution: str | None = None      # a person's resolve, while a rollback is retried
         self.holds = 0                          # pause/resume changes received (a window re-plans on each)
         self.restart_window = False
+        self.judge_config = JudgeConfig.from_request(request)
+        self.judge_state = JudgeState()         # the judge's evidence, carried over the whole rollout
+        self.last_check_at: datetime | None = None   # where the next check's increment starts
 
     @property
     def now(self) -> datetime:
@@ -115,6 +119,37 @@ class RolloutRun:
                             "shared": self.plan.shared}
         self.expected = dict(self.record.traffic)
         self.mirror = dict(endpoint.mirror_traffic)
+        return (yield from self.check_baseline())
+
+    def check_baseline(self) -> Gen:
+        """Measure the old deployment over the last ``observation_window`` before any traffic moves
+        (``rollout.judge.baseline_judgement``); returns a failure reason or None.
+
+        When old already fails the thresholds: ``on_unhealthy_baseline: refuse`` (the default) ends
+        the rollout here; ``proceed`` judges new relative to old only, and the record says so. A
+        baseline that cannot be measured (the query fails, old served nothing) is recorded as
+        unknown and new is judged on every threshold.
+        """
+        assert self.plan is not None
+        start = self.now - self.request.observation_window
+        payload = {**self.metrics_input(start, self.now), "deployments": [self.plan.old]}
+        result = yield from self.call_with_retry("check_health", payload, interruptible=True)
+        if not result["ok"]:
+            self.record.baseline = {"verdict": "unknown", "reason": clip(f"could not measure {self.plan.old}: "
+                                                                         f"{result['error']['message']}")}
+            return None
+        old = DeploymentMetrics.from_dict(result["metrics"][self.plan.old])
+        judgement = baseline_judgement(old, self.judge_config)
+        verdict = "unknown" if judgement.verdict is Verdict.INCONCLUSIVE else judgement.verdict.value
+        self.record.baseline = {"verdict": verdict, "since": start.isoformat(), "old": old.to_dict(),
+                                "reason": clip(judgement.reason), "judged": "on every threshold"}
+        if judgement.verdict is not Verdict.FAIL:
+            return None
+        if self.request.on_unhealthy_baseline == "refuse":
+            return (f"pre-flight: the old deployment already fails the thresholds ({judgement.reason}); "
+                    "no traffic was changed (on_unhealthy_baseline: proceed rolls out judged against old only)")
+        self.judge_config = JudgeConfig.from_request(self.request, relative_only=True)
+        self.record.baseline["judged"] = "relative to old only (on_unhealthy_baseline: proceed)"
         return None
 
     def run_step(self, index: int, step: int) -> Gen:
@@ -305,42 +340,50 @@ class RolloutRun:
 
     # --- observation -------------------------------------------------------------------------
 
-    def observe(self, window: timedelta) -> Gen:
-        """Check health every ``check_interval`` until ``window`` ends; returns a ``StepEnd``.
+    def observe(self, length: timedelta) -> Gen:
+        """Check health every ``check_interval`` until the window ends; returns a ``StepEnd``.
 
-        A failing check ends the window with a rollback. An inconclusive window is extended
-        up to ``max_inconclusive_windows`` times, then rolls back. Control events are
-        handled the moment they arrive. While paused, checks go on but the window does not end.
+        Gather, decide, apply: each check gathers the increment since the previous check
+        (``check_health``), ``rollout.judge`` judges it with the evidence carried over the whole
+        rollout, and ``rollout.window.next_action`` says continue, extend, pass or roll back.
+        Control events are handled the moment they arrive: an ending action ends the window,
+        ``pause`` holds it (checks go on), ``resume`` restarts it.
         """
-        start, extensions, faults = self.now, 0, 0
-        deadline = start + window
+        window = open_window(self.now, length, paused=self.record.paused)
+        self.judge_state = new_window(self.judge_state)
+        if self.last_check_at is None:       # the first window: measure from the first step's change
+            self.last_check_at = self.now
         self.restart_window = False
         while True:
             if self.intent is not None:
                 intent, self.intent = self.intent, None
                 return StepEnd(intent.action, intent.reason)
-            if self.restart_window:
-                self.restart_window = False
-                start, extensions, deadline = self.now, 0, self.now + window
-            due = self.now + self.request.check_interval
-            open_ended = self.record.paused or self.now >= deadline   # paused, or re-checking after a fault
-            timer = self.context.create_timer(due if open_ended else min(due, deadline))
+            window = self.follow_holds(window)
+            timer = self.context.create_timer(next_wake(window, self.now, self.request.check_interval))
             if not (yield from self.wait(timer, stop=self.state_changed_since(self.holds))):
                 timer.cancel()
                 continue
-            verdict, message = yield from self.check_health(start)
-            faults = faults + 1 if verdict is None else 0
-            if faults >= MAX_HEALTH_CHECK_FAULTS:
-                return StepEnd("rollback", f"health checks failed {faults} times in a row: {message}")
-            if verdict is Verdict.FAIL:
-                return StepEnd("rollback", f"health check failed: {message}")
-            if self.record.paused or self.restart_window or self.intent is not None or self.now < deadline or verdict is None:
+            result = yield from self.check_health()
+            window = self.follow_holds(window)
+            if self.intent is not None:
                 continue
-            if verdict is Verdict.PASS:
+            decision = next_action(window, self.now, result, self.request.max_inconclusive_windows)
+            window = decision.state
+            if decision.action is Action.ROLLBACK:
+                return StepEnd("rollback", decision.reason)
+            if decision.action is Action.PASS:
                 return StepEnd("passed")
-            if extensions >= self.request.max_inconclusive_windows:
-                return StepEnd("rollback", f"still inconclusive after {extensions} extra window(s): {message}")
-            extensions, deadline = extensions + 1, self.now + window
+
+    def follow_holds(self, window: WindowState) -> WindowState:
+        """The window after the pauses and resumes received since it was last asked
+        (``rollout.window.next_action``); a resume also restarts the judge's window counters."""
+        if self.restart_window:
+            self.restart_window = False
+            window = next_action(window, self.now, ControlEvent("resume"), 0).state
+            self.judge_state = new_window(self.judge_state)
+        if self.record.paused and not window.paused:
+            window = next_action(window, self.now, ControlEvent("pause"), 0).state
+        return window
 
     def state_changed_since(self, holds: int) -> Callable[[], bool]:
         """A ``stop`` for a window timer: an ending action arrived, or the rollout was paused or resumed."""
@@ -363,28 +406,36 @@ class RolloutRun:
             self.restart_window = self.restart_window or action == "resume"
         self.publish()
 
-    def check_health(self, window_start: datetime) -> Gen:
-        """Measure new and old since ``window_start`` and judge; returns (verdict or None on a fault, message)."""
+    def check_health(self) -> Gen:
+        """Gather what new and old served since the previous check and judge it; returns a
+        ``rollout.window.CheckResult`` (verdict None when the check itself failed)."""
         assert self.plan is not None
-        payload = {**self.endpoint_input(), "metrics_source": self.request.metrics_source,
-                   "deployments": [self.plan.new, self.plan.old],
-                   "start": window_start.isoformat(), "end": self.now.isoformat()}
-        result = yield from self.call("check_health", payload)
+        start = self.last_check_at or self.now
+        result = yield from self.call("check_health", self.metrics_input(start, self.now))
         if not result["ok"]:
             message = result["error"]["message"]
-            self.record.last_health = {"at": self.now.isoformat(), "verdict": "error", "reason": clip(message)}
+            self.record.last_health = {"at": self.now.isoformat(), "step": self.record.current_step(),
+                                       "verdict": "error", "reason": clip(message)}
             self.publish()
-            return None, message
+            return CheckResult(None, message)
+        self.last_check_at = self.now
         metrics = result["metrics"]
         new = DeploymentMetrics.from_dict(metrics[self.plan.new])
         old = DeploymentMetrics.from_dict(metrics[self.plan.old]) if self.plan.old in metrics else None
-        judgement = judge(HealthSample(new, old), self.request)
+        minutes = max((self.now - start).total_seconds() / 60, 1e-9)
+        self.judge_state, judgement = judge_increment(self.judge_state, Increment(new, old, minutes),
+                                                      self.judge_config)
         self.record.last_health = {
-            "at": self.now.isoformat(), "window_start": window_start.isoformat(), "step": self.record.current_step(),
+            "at": self.now.isoformat(), "since": start.isoformat(), "step": self.record.current_step(),
             "new": new.to_dict(), "old": None if old is None else old.to_dict(), **judgement.to_dict(),
         }
         self.publish()
-        return judgement.verdict, judgement.reason
+        return CheckResult(judgement.verdict, judgement.reason)
+
+    def metrics_input(self, start: datetime, end: datetime) -> dict[str, Any]:
+        assert self.plan is not None
+        return {**self.endpoint_input(), "metrics_source": self.request.metrics_source,
+                "deployments": [self.plan.new, self.plan.old], "start": start.isoformat(), "end": end.isoformat()}
 
     # --- activities and waits --------------------------------------------------------------------
 

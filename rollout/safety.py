@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 from rollout.model import normalize_traffic
 
-ORCHESTRATION_VERSION = 2
+ORCHESTRATION_VERSION = 3
 VERSION_KEY = "orchestration_version"
 ROLLBACK_KEY = "rollback_only"
 

@@ -18,7 +18,7 @@ import enum
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from rollout.policy import Verdict
+from rollout.verdict import Verdict
 
 MAX_HEALTH_CHECK_FAULTS = 3     # consecutive failed health checks before rolling back
 

@@ -1,11 +1,12 @@
 """Control events at any moment: the real SDK replay engine over histories built event by event.
 
 ``tests.rollout.sdk_history.Driver`` is a minimal host: it puts events exactly where a test
-wants them (turn 0: while pre-flight runs; 1: while the drift check's read runs; 2: while the
-first step's traffic update runs; 3: during the first window's timer, or the retry wait when
-that update failed), checks the Durable Task Framework's replay rule on every episode, and
-answers activities from ``SimpleEndpoint``. Without the racing design (azure-functions-durable
-1.7.0, #507) most rows end in ``RecursionError`` or apply a step after a rollback was asked for.
+wants them (turn 0: while pre-flight runs; 1: while pre-flight measures the old deployment's
+baseline; 2: while the drift check's read runs; 3: while the first step's traffic update runs; 4:
+during the first window's timer, or the retry wait when that update failed), checks the Durable
+Task Framework's replay rule on every episode, and answers activities from ``SimpleEndpoint``.
+Without the racing design (azure-functions-durable 1.7.0, #507) most rows end in
+``RecursionError`` or apply a step after a rollback was asked for.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ RESOLVED = {"alert": {"rule": "green-5xx", "monitor_condition": "Resolved"}, "re
 FIRED = {"alert": {"rule": "green-5xx", "monitor_condition": "Fired"}, "reason": "alert 'green-5xx' fired"}
 PERMISSION = {"kind": "PermissionDenied", "message": "the app's identity needs AzureML Data Scientist",
               "retryable": False, "retry_after": None}
-PREFLIGHT, DRIFT_READ, STEP_UPDATE, FIRST_WAIT = 0, 1, 2, 3
+PREFLIGHT, BASELINE, DRIFT_READ, STEP_UPDATE, FIRST_WAIT = 0, 1, 2, 3, 4
 
 
 def ev(name, payload=None):
