@@ -30,27 +30,41 @@ from rollout.notes import notes_in
 from rollout.plan import Plan, PlanRejected, RolloutRequest, parse_request, resolve_plan
 from rollout.record import RolloutRecord, clip
 from rollout.retry import retry_delay, rollback_retry_delay
-from rollout.safety import can_replay, holds_traffic, rollback_from, split_input
+from rollout.safety import can_replay, carried_of, holds_traffic, rollback_from, split_input, versioned_input
 from rollout.traffic import describe, mirror_without, rollback_traffic, same_traffic, step_traffic
 from rollout.verdict import Verdict
-from rollout.window import Action, CheckResult, ControlEvent, WindowState, next_action, next_wake, open_window
+from rollout.window import (
+    Action,
+    CheckResult,
+    ControlEvent,
+    WindowState,
+    next_action,
+    next_wake,
+    open_window,
+    window_from_dict,
+    window_to_dict,
+)
 from rollout.wire import decoded
 
 bp = df.Blueprint()
 
 Gen = Generator[Any, Any, Any]
+CHECKS_PER_EXECUTION = 5        # health checks one execution makes before it continues as new (a 5-minute window)
+HANDOVER = "handover"           # a step or window handed to the next execution (continue_as_new)
 
 
 @bp.orchestration_trigger(context_name="context")
 def rollout_orchestrator(context: df.DurableOrchestrationContext) -> Gen:
     """Run one rollout; the input is ``rollout.safety.versioned_input(request)``, the output the final record."""
-    version, request, rollback_only = split_input(decoded(context.get_input()))
+    raw = decoded(context.get_input())
+    version, request, rollback_only = split_input(raw)
     if not can_replay(version):
         return (yield from after_redeploy(context, version, request))
     run = RolloutRun(context, parse_request(request))
+    run.raw_request = request
     if rollback_only is not None:
         return (yield from run.rollback_only(rollback_only))
-    return (yield from run.execute())
+    return (yield from run.execute(carried_of(raw)))
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,9 @@ class RolloutRun:
         self.judge_config = JudgeConfig.from_request(request)
         self.judge_state = JudgeState()         # the judge's evidence, carried over the whole rollout
         self.last_check_at: datetime | None = None   # where the next check's increment starts
+        self.raw_request: Mapping[str, Any] = request.to_dict()   # the input's request, as given
+        self.checks_this_execution = 0
+        self.window: WindowState | None = None  # the window being observed (carried on a handover)
 
     @property
     def now(self) -> datetime:
@@ -88,20 +105,81 @@ class RolloutRun:
 
     # --- the walk ------------------------------------------------------------------------
 
-    def execute(self) -> Gen:
-        """Pre-flight, then each step: drift check, set traffic, observe; then bake."""
-        self.publish()
-        failure = yield from self.preflight()
-        if self.intent is not None and self.intent.action != "promote":
-            return self.finish(_outcome(self.intent.action), f"{self.intent.reason}; no traffic was changed")
-        if failure:
-            return self.finish("failed", failure)
+    def execute(self, carried: Mapping[str, Any] | None = None) -> Gen:
+        """Pre-flight, then each step: drift check, set traffic, observe; then bake.
+
+        The history stays bounded: at every step boundary, and after ``CHECKS_PER_EXECUTION`` checks
+        inside a window, the execution continues as new (``hand_over``), carrying everything the
+        next one needs; ``carried`` is that state when this execution is such a continuation.
+        """
+        if carried is None:
+            self.publish()
+            failure = yield from self.preflight()
+            if self.intent is not None and self.intent.action != "promote":
+                return self.finish(_outcome(self.intent.action), f"{self.intent.reason}; no traffic was changed")
+            if failure:
+                return self.finish("failed", failure)
+            start, window = 0, None
+        else:
+            start, window = self.restore(carried)
+            self.publish()
         assert self.plan is not None
-        for index, step in enumerate(self.plan.steps):
-            ended = yield from self.run_step(index, step)
+        for index in range(start, len(self.plan.steps)):
+            ended = yield from self.run_step(index, self.plan.steps[index], window)
+            window = None
+            if ended == HANDOVER:
+                return self.hand_over(index, self.window)
             if ended is not None:
                 return ended
-        return (yield from self.bake())
+            if self.may_hand_over():
+                return self.hand_over(index + 1, None)
+        ended = yield from self.bake(window)
+        return self.hand_over(len(self.plan.steps), self.window) if ended == HANDOVER else ended
+
+    # --- continue as new -------------------------------------------------------------------------
+
+    def may_hand_over(self) -> bool:
+        """Whether this execution may continue as new now: every event received so far taken, and
+        none left to act on (an ending action is carried out here, not handed over)."""
+        for name, payload in self.inbox.take_ready():
+            self.receive(name, payload)
+        return self.intent is None and self.resolution is None
+
+    def hand_over(self, step_index: int, window: WindowState | None) -> None:
+        """Continue as new at ``step_index`` (``len(steps)``: the bake), in ``window`` when mid-window,
+        carrying the plan, the record, the traffic expected, the judge's evidence and the holds.
+
+        Events raised after this are not lost: the Durable Task Framework carries the ones it
+        processes after the ``ContinueAsNew`` action into the next execution
+        (``TaskOrchestrationContext.HandleEventRaisedEvent``, ``BehaviorOnContinueAsNew.Carryover``,
+        Azure Storage's default), and those still queued are delivered to it.
+        """
+        assert self.plan is not None
+        carried = {
+            "step_index": step_index, "window": None if window is None else window_to_dict(window),
+            "plan": {"old": self.plan.old, "new": self.plan.new, "steps": list(self.plan.steps),
+                     "shared": self.plan.shared, "others": dict(self.plan.others)},
+            "record": self.record.snapshot(), "expected": dict(self.expected), "mirror": dict(self.mirror),
+            "judge": self.judge_state.to_dict(), "relative_only": self.judge_config.relative_only,
+            "last_check_at": None if self.last_check_at is None else self.last_check_at.isoformat(),
+            "holds": self.holds, "restart_window": self.restart_window,
+        }
+        self.context.continue_as_new(versioned_input(self.raw_request, carried=carried))
+
+    def restore(self, carried: Mapping[str, Any]) -> tuple[int, WindowState | None]:
+        """Take up what ``hand_over`` carried; returns the step index and the window to resume."""
+        plan = carried["plan"]
+        self.plan = Plan(str(plan["old"]), str(plan["new"]), tuple(plan["steps"]), int(plan["shared"]),
+                         dict(plan.get("others") or {}))
+        self.record = RolloutRecord.restore(carried["record"])
+        self.expected, self.mirror = dict(carried["expected"]), dict(carried["mirror"])
+        self.judge_state = JudgeState.from_dict(carried["judge"])
+        self.judge_config = JudgeConfig.from_request(self.request, relative_only=bool(carried["relative_only"]))
+        at = carried.get("last_check_at")
+        self.last_check_at = None if at is None else datetime.fromisoformat(at)
+        self.holds, self.restart_window = int(carried["holds"]), bool(carried["restart_window"])
+        window = carried.get("window")
+        return int(carried["step_index"]), None if window is None else window_from_dict(window)
 
     def preflight(self) -> Gen:
         """Read the endpoint and its deployments and resolve the plan; returns a failure reason or None."""
@@ -152,9 +230,14 @@ class RolloutRun:
         self.record.baseline["judged"] = "relative to old only (on_unhealthy_baseline: proceed)"
         return None
 
-    def run_step(self, index: int, step: int) -> Gen:
-        """One step; returns the final record when the rollout ends here, else None."""
+    def run_step(self, index: int, step: int, window: WindowState | None = None) -> Gen:
+        """One step; returns the final record when the rollout ends here, ``HANDOVER`` when the
+        window goes on in the next execution, else None. ``window``: resume observing it (the step's
+        traffic was set by an earlier execution)."""
         assert self.plan is not None
+        if window is not None:
+            self.record.step_index, self.record.phase = index, "observing"
+            return (yield from self.step_observed(step, window))
         self.record.step_index, self.record.phase = index, "shifting"
         self.publish()
         if self.intent is not None:
@@ -172,18 +255,27 @@ class RolloutRun:
             return (yield from self.abandon(f"{label} failed: {failure}"))
         self.record.phase = "observing"
         self.publish()
-        ended = yield from self.observe(self.request.observation_window)
+        return (yield from self.step_observed(step, None))
+
+    def step_observed(self, step: int, window: WindowState | None) -> Gen:
+        """Observe the step's window (or resume ``window``) and act on how it ended."""
+        ended = yield from self.observe(self.request.observation_window, window)
+        if ended.action == HANDOVER:
+            return HANDOVER
         if ended.action == "passed":
             self.record.steps_completed.append(step)
             return None
         return (yield from self.end_early(ended))
 
-    def bake(self) -> Gen:
-        """Hold the last step for ``bake_time`` (watching health), then declare success."""
+    def bake(self, window: WindowState | None = None) -> Gen:
+        """Hold the last step for ``bake_time`` (watching health), then declare success; ``HANDOVER``
+        when the bake goes on in the next execution."""
         if self.request.bake_time > timedelta(0):
             self.record.phase = "baking"
             self.publish()
-            ended = yield from self.observe(self.request.bake_time)
+            ended = yield from self.observe(self.request.bake_time, window)
+            if ended.action == HANDOVER:
+                return HANDOVER
             if ended.action != "passed":
                 return (yield from self.end_early(ended))
         return self.finish("promoted", f"{self.plan.new if self.plan else ''} healthy at every step")
@@ -340,19 +432,24 @@ class RolloutRun:
 
     # --- observation -------------------------------------------------------------------------
 
-    def observe(self, length: timedelta) -> Gen:
+    def observe(self, length: timedelta, resume: WindowState | None = None) -> Gen:
         """Check health every ``check_interval`` until the window ends; returns a ``StepEnd``.
 
         Gather, decide, apply: each check gathers the increment since the previous check
         (``check_health``), ``rollout.judge`` judges it with the evidence carried over the whole
         rollout, and ``rollout.window.next_action`` says continue, extend, pass or roll back.
         Control events are handled the moment they arrive: an ending action ends the window,
-        ``pause`` holds it (checks go on), ``resume`` restarts it.
+        ``pause`` holds it (checks go on), ``resume`` restarts it. ``resume``: a window an earlier
+        execution opened. After ``CHECKS_PER_EXECUTION`` checks of this execution a window that goes
+        on ends with ``HANDOVER`` (``self.window`` is its state) when nothing is left to act on.
         """
-        window = open_window(self.now, length, paused=self.record.paused)
-        self.judge_state = new_window(self.judge_state)
-        if self.last_check_at is None:       # the first window: measure from the first step's change
-            self.last_check_at = self.now
+        if resume is not None:
+            window = resume
+        else:
+            window = open_window(self.now, length, paused=self.record.paused)
+            self.judge_state = new_window(self.judge_state)
+            if self.last_check_at is None:       # the first window: measure from the first step's change
+                self.last_check_at = self.now
         self.restart_window = False
         while True:
             if self.intent is not None:
@@ -373,6 +470,10 @@ class RolloutRun:
                 return StepEnd("rollback", decision.reason)
             if decision.action is Action.PASS:
                 return StepEnd("passed")
+            self.checks_this_execution += 1
+            if self.checks_this_execution >= CHECKS_PER_EXECUTION and self.may_hand_over():
+                self.window = self.follow_holds(window)
+                return StepEnd(HANDOVER)
 
     def follow_holds(self, window: WindowState) -> WindowState:
         """The window after the pauses and resumes received since it was last asked

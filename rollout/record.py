@@ -86,6 +86,20 @@ class RolloutRecord:
         self.reason: str | None = None
         self.ended_at: str | None = None
 
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the record holds, as JSON (unlike ``to_dict``, nothing left out): what an
+        execution carries into the next when the orchestrator continues as new."""
+        snapshot: dict[str, Any] = json.loads(json.dumps(vars(self)))
+        return snapshot
+
+    @classmethod
+    def restore(cls, snapshot: Mapping[str, Any]) -> RolloutRecord:
+        """The record ``snapshot`` was taken of."""
+        record = cls(snapshot["request"], snapshot["instance_id"], datetime.fromisoformat(snapshot["started_at"]))
+        for key, value in snapshot.items():
+            setattr(record, key, json.loads(json.dumps(value)))
+        return record
+
     @property
     def last_health(self) -> dict[str, Any] | None:
         """The latest health check (or error checking), as the orchestrator set it."""

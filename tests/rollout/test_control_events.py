@@ -177,3 +177,37 @@ def test_a_redeploy_rollback_retries_failed_reads_and_moves_only_the_new_deploym
     assert record["outcome"] == "rolled_back" and record["rollback"]["attempts"] == 2
     assert endpoint.calls == ["read_traffic", "read_traffic", "read_traffic", "set_traffic"]
     assert endpoint.traffic == {"blue-v1": 80, "shadow": 20} == record["final_traffic"]
+
+
+# --- issue 11: the history is bounded by continue_as_new; no event is lost in the handover -------------
+
+
+def test_a_rollout_continues_as_new_at_step_boundaries_and_still_promotes():
+    driver = Driver(SimpleEndpoint({}))
+    record = driver.run()["output"]
+    assert record["outcome"] == "promoted" and record["steps_completed"] == [10, 50, 100]
+    assert len(driver.handovers) == 3, "one handover after each step (the last one into the bake)"
+    assert [h["kind"] for h in record["history"]] == ["step", "step", "step"], "the record carried over"
+
+
+@pytest.mark.parametrize("event, outcome, holds", [
+    pytest.param(ev("pause"), "promoted", ["pause", "resume"], id="pause"),
+    pytest.param(ev("rollback", FIRED), "rolled_back", [], id="alert-rollback"),
+    pytest.param(ev("alert", RESOLVED), "promoted", [], id="alert-note"),
+])
+def test_an_event_arriving_in_the_handover_batch_is_not_lost(event, outcome, holds):
+    """The event arrives in the same batch as, and after, the completion on which the execution decides
+    to continue as new: the orchestrator never sees it in that execution; the host carries it over."""
+    handover = Driver(SimpleEndpoint({}))
+    handover.run()
+    decided = handover.handovers[0] - 1        # the turn whose completions made the first execution hand over
+    endpoint = SimpleEndpoint({})
+    driver = Driver(endpoint)
+    later = {decided + 12: [ev("resume")]} if holds else {}
+    record = driver.run(later, inject_after={decided: [event]})["output"]
+    assert record["outcome"] == outcome, record["reason"]
+    assert [h["kind"] for h in record["history"] if h["kind"] in ("pause", "resume")] == holds
+    if event[0] == "alert":
+        assert record["alerts_received"] == 1 and record["alerts"][0]["action"] == "recorded"
+    if outcome == "rolled_back":
+        assert record["alerts"][0]["action"] == "rolled back" and record["steps_completed"] == [10]
