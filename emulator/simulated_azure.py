@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Callable, Mapping, Sequence
 
 from emulator import noise
-from rollout.errors import AzureError, ResourceNotFound, ServiceError, UpdateConflict
+from rollout.errors import AzureError, ResourceNotFound, ServiceError, TrafficDrift, UpdateConflict
 from rollout.model import DeploymentMetrics, DeploymentState, EndpointState, WorkspaceRef, normalize_traffic
 from rollout.ports import MetricsPort
 
@@ -178,14 +178,20 @@ class SimulatedEndpointPort:
             return list(self.workspace.endpoint(endpoint).deployments.values())
 
     def set_traffic(self, endpoint: str, traffic: Mapping[str, int],
-                    mirror_traffic: Mapping[str, int] | None = None) -> EndpointState:
-        """Apply the update (the simulation completes it at once) and read it back; no write when in place."""
+                    mirror_traffic: Mapping[str, int] | None = None,
+                    expected: Mapping[str, int] | None = None) -> EndpointState:
+        """Apply the update (the simulation completes it at once) and read it back; no write when in
+        place; ``TrafficDrift`` and no write when traffic is neither as asked nor as ``expected``.
+        It reads the endpoint first, as azure-ai-ml does, so a ``get_endpoint`` fault fails it too."""
         with self.workspace.lock:
+            self.workspace.check_fault("get_endpoint")
             current = self.workspace.endpoint(endpoint)
             in_place = normalize_traffic(current.traffic) == normalize_traffic(traffic) and (
                 mirror_traffic is None or normalize_traffic(current.mirror_traffic) == normalize_traffic(mirror_traffic))
             if in_place:
                 return current.state()
+            if expected is not None and normalize_traffic(current.traffic) != normalize_traffic(expected):
+                raise TrafficDrift(current.state())
             self.workspace.check_fault("set_traffic")
             self.workspace.update_traffic(endpoint, traffic, mirror_traffic, by="aml-rollout")
             return self.workspace.endpoint(endpoint).state()

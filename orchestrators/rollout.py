@@ -242,13 +242,11 @@ class RolloutRun:
         self.publish()
         if self.intent is not None:
             return (yield from self.act_on_intent())
-        drift = yield from self.check_drift()
-        if drift is not None:
-            return drift
-        if self.intent is not None:
-            return (yield from self.act_on_intent())
         label = f"step {index + 1}/{len(self.plan.steps)}: {self.plan.new} to {step}%"
-        failure = yield from self.apply(step_traffic(self.plan, step), "step", label, interruptible=True)
+        failure = yield from self.apply(step_traffic(self.plan, step), "step", label, interruptible=True,
+                                        expected=self.expected)
+        if isinstance(failure, dict):       # drift: the final record, traffic left as found
+            return failure
         if self.intent is not None:
             return (yield from self.act_on_intent())
         if failure:
@@ -308,16 +306,26 @@ class RolloutRun:
         self.record.traffic_change(self.now, "drift", None, found, reason)
         return self.finish("failed", reason + "; traffic left as found")
 
-    def apply(self, target: Mapping[str, int], kind: str, reason: str, interruptible: bool = False) -> Gen:
+    def apply(self, target: Mapping[str, int], kind: str, reason: str, interruptible: bool = False,
+              expected: Mapping[str, int] | None = None) -> Gen:
         """Set absolute traffic, read it back and compare; returns a failure reason or None.
 
         ``interruptible``: a rollback, abort (or promote) received during a retry wait stops the retries.
+        ``expected``: the traffic this rollout last set; when the endpoint's own read finds other traffic
+        (drift, ``TrafficDrift``), nothing is written and the rollout ends ``failed`` with traffic left as
+        found: the final record is returned instead of a reason.
         """
         assert self.plan is not None
         mirror = mirror_without(self.mirror, self.plan.new) if target.get(self.plan.new) else None
-        payload = {**self.endpoint_input(), "traffic": dict(target), "mirror_traffic": mirror}
+        payload = {**self.endpoint_input(), "traffic": dict(target), "mirror_traffic": mirror,
+                   "expected": None if expected is None else dict(expected)}
         result = yield from self.call_with_retry("set_traffic", payload, interruptible=interruptible)
         observed = _traffic_of(result)
+        if not result["ok"] and result["error"].get("kind") == "TrafficDrift":
+            found = observed or {}
+            drift = f"traffic changed outside this rollout: expected {describe(self.expected)}, found {describe(found)}"
+            self.record.traffic_change(self.now, "drift", None, found, drift)
+            return self.finish("failed", drift + "; traffic left as found")
         if not result["ok"]:
             failed = f"{reason} (update failed: {result['error']['message']})"
             self.record.traffic_change(self.now, kind, target, observed, failed)

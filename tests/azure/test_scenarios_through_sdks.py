@@ -107,7 +107,9 @@ CASES = {
                                    sdk_says="throttled (429"),
     "read-conflict-retried": Case(scenario(faults=[{"operation": "get_endpoint", "error": "conflict", "from": "PT4M",
                                                     "times": 2}]),
-                                  "promoted", {GREEN: 100}, [10, 50, 100], [0, 315, 615], same_checks=False),
+                                  # the step's write reads first (its drift check): 409 at 300 s, and the
+                                  # activity's re-read of the failed write takes the second fault; 305 s lands
+                                  "promoted", {GREEN: 100}, [10, 50, 100], [0, 305, 605], same_checks=False),
 }
 
 
@@ -249,12 +251,15 @@ def test_platform_metrics_count_whole_minutes_when_a_step_starts_off_the_minute(
     assert scenario_azure.calls("GET", "/metrics$")[1].query["timespan"] == "2026-01-01T00:00:00Z/2026-01-01T00:01:00Z"
 
 
-def test_a_read_fault_also_fails_a_write_through_the_sdk(scenario_azure: ScenarioAzure) -> None:
-    """The last difference: azure-ai-ml reads the endpoint before writing it, so a ``get_endpoint`` fault
-    fails ``set_traffic`` too; the simulated port writes without reading."""
+def test_a_read_fault_also_fails_a_write_through_the_sdk_and_in_memory(scenario_azure: ScenarioAzure) -> None:
+    """azure-ai-ml reads the endpoint before writing it, so a ``get_endpoint`` fault fails ``set_traffic``
+    too; the simulated port reads first as well (its read is the drift check), and fails alike."""
     chosen = scenario(faults=[{"operation": "get_endpoint", "error": "permission", "times": 1}])
-    in_memory = SimulatedEndpointPort(build_workspace(fresh(chosen), VirtualClock(SIMULATION_START).now).workspace)
-    assert in_memory.set_traffic(chosen.endpoint_name, {BLUE: 90, GREEN: 10}).traffic == {BLUE: 90, GREEN: 10}
+    memory_world = build_workspace(fresh(chosen), VirtualClock(SIMULATION_START).now).workspace
+    in_memory = SimulatedEndpointPort(memory_world)
+    with pytest.raises(PermissionDenied):
+        in_memory.set_traffic(chosen.endpoint_name, {BLUE: 90, GREEN: 10})
+    assert memory_world.endpoint(chosen.endpoint_name).traffic == {BLUE: 100}
     world = scenario_azure.load(chosen, VirtualClock(SIMULATION_START).now)
     port = scenario_backend(scenario_azure, chosen, StaticCredential()).endpoints(None)
     with pytest.raises(PermissionDenied, match="403"):
@@ -411,3 +416,26 @@ def test_serve_azure_acts_on_the_configured_cloud(scenario_azure: ScenarioAzure,
     assert process.returncode == 0
     assert {r["client_id"] for r in scenario_azure.token_requests} == {CLIENT_ID}
     assert len(scenario_azure.calls("PUT", "/onlineendpoints/")) == 2
+
+
+def test_a_step_makes_at_most_6_azure_ml_requests(scenario_azure: ScenarioAzure) -> None:
+    """Issue 11: each step's drift check, traffic write and read-back, counted as the fake Azure saw them
+    (the metrics queries go to Azure Monitor, not Azure ML)."""
+    chosen = replace(CASES["healthy-promotion"].scenario, seed=None)
+    result, _ = through_sdks(scenario_azure, chosen)
+    assert result.outcome == "promoted"
+    ml = [(r.method, r.path.lower().rsplit("/", 1)[-1]) for r in scenario_azure.calls()
+          if "/microsoft.machinelearningservices/" in r.path.lower() and not r.path.lower().endswith("/metrics")]
+    preflight = [("GET", "fraud-detection-endpoint"), ("GET", "deployments")]
+    assert ml[:2] == preflight
+    # each step: one GET of the endpoint (the drift check and the write's own read), the workspace (its
+    # location, for the PUT), the PUT, the operation polled until done, the endpoint read back
+    step = [("GET", "fraud-detection-endpoint"), ("GET", "mlw-local"), ("PUT", "fraud-detection-endpoint")]
+    rest = ml[2:]
+    steps = []
+    while rest:
+        assert rest[:3] == step, rest[:8]
+        end = rest.index(("GET", "fraud-detection-endpoint"), 3) + 1
+        steps.append(rest[:end])
+        rest = rest[end:]
+    assert len(steps) == 3 and all(len(s) <= 6 for s in steps), [len(s) for s in steps]

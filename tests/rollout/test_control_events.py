@@ -2,7 +2,7 @@
 
 ``tests.rollout.sdk_history.Driver`` is a minimal host: it puts events exactly where a test
 wants them (turn 0: while pre-flight runs; 1: while pre-flight measures the old deployment's
-baseline; 2: while the drift check's read runs; 3: while the first step's traffic update runs; 4:
+baseline; 2: while the first step's traffic update runs (its own read is the drift check); 3:
 during the first window's timer, or the retry wait when that update failed), checks the Durable
 Task Framework's replay rule on every episode, and answers activities from ``SimpleEndpoint``.
 Without the racing design (azure-functions-durable 1.7.0, #507) most rows end in
@@ -32,7 +32,7 @@ RESOLVED = {"alert": {"rule": "green-5xx", "monitor_condition": "Resolved"}, "re
 FIRED = {"alert": {"rule": "green-5xx", "monitor_condition": "Fired"}, "reason": "alert 'green-5xx' fired"}
 PERMISSION = {"kind": "PermissionDenied", "message": "the app's identity needs AzureML Data Scientist",
               "retryable": False, "retry_after": None}
-PREFLIGHT, BASELINE, DRIFT_READ, STEP_UPDATE, FIRST_WAIT = 0, 1, 2, 3, 4
+PREFLIGHT, BASELINE, STEP_UPDATE, FIRST_WAIT = 0, 1, 2, 3
 
 
 def ev(name, payload=None):
@@ -51,7 +51,7 @@ def ev(name, payload=None):
                  id="abort-while-preflight-fails"),
     pytest.param({PREFLIGHT + 1: [ev("pause"), ev("pause"), ev("alert", RESOLVED)], 12: [ev("resume")]},
                  {"preflight": [transient()]}, "promoted", 100, ["pause", "resume"], id="events-during-preflight-retry-wait"),
-    pytest.param({DRIFT_READ: [ev("rollback", FIRED)]}, {}, "rolled_back", 0, [], id="rollback-before-first-step"),
+    pytest.param({BASELINE: [ev("rollback", FIRED)]}, {}, "rolled_back", 0, [], id="rollback-before-first-step"),
     pytest.param({STEP_UPDATE: [ev("rollback", FIRED)]}, {}, "rolled_back", 10, [], id="rollback-during-step-update"),
     pytest.param({STEP_UPDATE: [ev("pause"), ev("resume"), ev("pause")], 12: [ev("resume")]}, {}, "promoted", 100,
                  ["pause", "resume", "pause", "resume"], id="hold-changes-during-an-activity"),
