@@ -6,9 +6,10 @@ once): traffic is set as absolute weights and not written at all when already in
 
     preflight     {endpoint_name, workspace}            -> {endpoint, deployments}
     read_traffic  {endpoint_name, workspace}            -> {endpoint}
-    set_traffic   {endpoint_name, workspace, traffic, mirror_traffic}
+    set_traffic   {endpoint_name, workspace, traffic, mirror_traffic, expected}
                                                         -> {endpoint} (read back after the write;
-                                                           on failure, the endpoint as re-read if possible)
+                                                           on failure, the endpoint as re-read if possible;
+                                                           TrafficDrift: as read, nothing written)
     check_health  {endpoint_name, workspace, metrics_source, deployments, start, end}
                                                         -> {metrics: {deployment: DeploymentMetrics}}
 """
@@ -20,7 +21,7 @@ from typing import Any, Callable, Mapping
 
 import azure.durable_functions as df
 
-from rollout.errors import AzureError
+from rollout.errors import AzureError, TrafficDrift
 from rollout.model import WorkspaceRef
 from rollout.ports import Backend, EndpointPort
 
@@ -55,8 +56,10 @@ def blueprint(backend: Callable[[], Backend]) -> df.Blueprint:
         """
         port, name = endpoints(payload), payload["endpoint_name"]
         try:
-            endpoint = port.set_traffic(name, payload["traffic"], payload.get("mirror_traffic"))
+            endpoint = port.set_traffic(name, payload["traffic"], payload.get("mirror_traffic"), payload.get("expected"))
             return {"ok": True, "endpoint": endpoint.to_dict()}
+        except TrafficDrift as exc:
+            return {"ok": False, "error": exc.to_dict(), "endpoint": exc.found.to_dict()}
         except AzureError as exc:
             return {"ok": False, "error": exc.to_dict(), "endpoint": _reread(port, name)}
 

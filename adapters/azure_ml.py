@@ -4,10 +4,13 @@ One ``MLClient`` per workspace, built by ``AzureBackend`` on first use and reuse
 HTTP requests azure-ai-ml 1.35.2 makes for them (api-versions: endpoints 2022-02-01-preview,
 deployments 2023-04-01-preview, workspace 2024-10-01-preview):
 
-- ``get_endpoint``: GET the endpoint, GET its deployments (the SDK's ``online_endpoints.get``).
+- ``get_endpoint``: GET the endpoint (one request: the SDK's ``online_endpoints.get`` would also
+  list the deployments, only to add zero shares to the traffic map, which ``normalize_traffic``
+  drops anyway; ``_plain_get`` makes its first request alone and builds the same entity).
 - ``list_deployments``: GET the deployments.
 - ``set_traffic``: ``get_endpoint``; nothing more when the traffic (and mirror traffic, when
-  given) is already in place. Otherwise change that very object (a freshly built
+  given) is already in place, nor (``TrafficDrift``) when ``expected`` is given and the traffic
+  is not that either: the drift check, in the write's own read. Otherwise change that very object (a freshly built
   ``ManagedOnlineEndpoint`` would reset auth mode, identity and tags), and PUT it whole: GET the
   workspace (for its location), PUT the endpoint (201 + ``Azure-AsyncOperation``), poll the
   operation until it ends, GET the endpoint. That last GET is the read-back returned. The SDK
@@ -60,7 +63,7 @@ from rollout.deployment_spec import (
     Probe,
     RequestSettings,
 )
-from rollout.errors import ResourceNotFound, ServiceError, TransientError
+from rollout.errors import ResourceNotFound, ServiceError, TrafficDrift, TransientError
 from rollout.model import DeploymentState, EndpointState, WorkspaceRef, normalize_traffic
 from rollout.operation import NOT_FOUND, TERMINAL_FAILURES, Observed, OperationStart
 
@@ -137,9 +140,19 @@ class AzureMLEndpoints:
                                  "(Azure carries on with it)")
         return poller.result()
 
+    def _plain_get(self, endpoint: str) -> OnlineEndpoint:
+        """The endpoint entity from one GET: the first request of azure-ai-ml 1.35.2's
+        ``OnlineEndpointOperations.get``, without its deployments listing."""
+        operations = self._ml.online_endpoints
+        rest = operations._online_operation.get(resource_group_name=operations._resource_group_name,
+                                                workspace_name=operations._workspace_name, endpoint_name=endpoint,
+                                                **operations._init_kwargs)
+        found: OnlineEndpoint = OnlineEndpoint._from_rest_object(rest)
+        return found
+
     def get_endpoint(self, endpoint: str) -> EndpointState:
-        """The endpoint's traffic, mirror traffic and provisioning state (2 requests)."""
-        return endpoint_state(self._call(f"reading endpoint {endpoint!r}", lambda: self._ml.online_endpoints.get(endpoint)))
+        """The endpoint's traffic, mirror traffic and provisioning state (1 request)."""
+        return endpoint_state(self._call(f"reading endpoint {endpoint!r}", lambda: self._plain_get(endpoint)))
 
     def list_deployments(self, endpoint: str) -> list[DeploymentState]:
         """Every deployment behind the endpoint, with provisioning state and instances (1 request per page)."""
@@ -147,19 +160,23 @@ class AzureMLEndpoints:
                           lambda: [deployment_state(d) for d in self._ml.online_deployments.list(endpoint)])
 
     def set_traffic(self, endpoint: str, traffic: Mapping[str, int],
-                    mirror_traffic: Mapping[str, int] | None = None) -> EndpointState:
+                    mirror_traffic: Mapping[str, int] | None = None,
+                    expected: Mapping[str, int] | None = None) -> EndpointState:
         """Make the endpoint's traffic exactly ``traffic`` (and mirror traffic, when given); return it as read back.
 
         No PUT when it already is (compared with ``normalize_traffic``). Mirror traffic left as
-        it is when ``mirror_traffic`` is None.
+        it is when ``mirror_traffic`` is None. ``expected``: raise ``TrafficDrift`` and write nothing
+        when the traffic read is neither ``traffic`` nor ``expected``.
         """
         action = f"setting the traffic of endpoint {endpoint!r}"
-        current = self._call(f"reading endpoint {endpoint!r}", lambda: self._ml.online_endpoints.get(endpoint))
+        current = self._call(f"reading endpoint {endpoint!r}", lambda: self._plain_get(endpoint))
         same_live = normalize_traffic(current.traffic or {}) == normalize_traffic(traffic)
         same_mirror = mirror_traffic is None or normalize_traffic(current.mirror_traffic or {}) == normalize_traffic(
             mirror_traffic)
         if same_live and same_mirror:
             return endpoint_state(current)
+        if expected is not None and normalize_traffic(current.traffic or {}) != normalize_traffic(expected):
+            raise TrafficDrift(endpoint_state(current))
         current.traffic = {name: int(share) for name, share in traffic.items()}
         if mirror_traffic is not None:
             current.mirror_traffic = {name: int(share) for name, share in mirror_traffic.items()}

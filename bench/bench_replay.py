@@ -12,6 +12,11 @@ replays of the final history, and ratios to the previous row. Not a test: figure
 Most of a replay is the SDK parsing every event's ``Timestamp`` with ``dateutil``.
 
     python bench/bench_replay.py [--repeat 3] [--max-pairs 100]   (--max-pairs 200: ~1,600 events, ~40 s)
+
+This is the cost of one execution's history growing. The rollout orchestrator bounds it: it
+continues as new at step boundaries and every ``CHECKS_PER_EXECUTION`` checks; the last lines run
+``bench_long`` to print its per-wake replay cost at check 10 and at check 1,000 and its growth
+exponent.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ import azure.durable_functions as df  # noqa: E402
 
 from emulator.clock import VirtualClock  # noqa: E402
 from emulator.taskhub import TaskHub  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+import bench_long  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 SHAPES = [(1, 1), (2, 3), (3, 4), (5, 5), (5, 10), (10, 10), (10, 20)]
@@ -140,6 +148,8 @@ def main(argv: list[str]) -> int:
         previous = row
     print("ratios compare each row with the one above: one episode's replay grows with the events (linear),"
           " a whole run with their square.")
+    print()
+    bench_long.main([])
     return 0
 
 

@@ -2,7 +2,9 @@
 
 Runs each shipped example and a long rollout (10 steps x 30-minute windows, checks every
 minute) several times and prints the median wall time, the virtual time simulated, and the
-ratio. Not a test: figures for the README and the notes.
+ratio; then ``bench_long``: a rollout of up to 1,000 checks, its per-wake replay cost at check 10
+and at the last check, and the growth exponent of wall time against checks (issue 11's targets).
+Not a test: figures for the README and the notes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ sys.path.insert(0, str(ROOT))
 
 from emulator.scenario import load_scenario, parse_scenario  # noqa: E402
 from emulator.simulate import run_simulation  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+import bench_long  # noqa: E402
 
 RUNS = 5
 
@@ -53,6 +58,8 @@ def main():
     for path in sorted((ROOT / "examples").glob("*.yaml")):
         measure(path.name, load_scenario(path))
     measure("10 steps x 30 min (1 run)", long_rollout(), runs=1)
+    print()
+    bench_long.main([])
 
 
 if __name__ == "__main__":

@@ -19,8 +19,13 @@ else
 fi
 if [ $# -gt 0 ]; then
   git archive "$1" rollout tests/domain tests/fixtures | tar -x -C "$work"
+  # the judge's tests draw noisy counts with the emulator's seeded sampler (pure, stdlib only)
+  if git cat-file -e "$1:emulator/noise.py" 2>/dev/null; then
+    mkdir -p "$work/emulator" && git show "$1:emulator/noise.py" > "$work/emulator/noise.py" && touch "$work/emulator/__init__.py"
+  fi
 else
-  mkdir -p "$work/tests" && cp -r rollout "$work/" && cp -r tests/domain tests/fixtures "$work/tests/"
+  mkdir -p "$work/tests" "$work/emulator" && cp -r rollout "$work/" && cp -r tests/domain tests/fixtures "$work/tests/"
+  cp emulator/noise.py "$work/emulator/" && touch "$work/emulator/__init__.py"
 fi
 cat > "$work/pyproject.toml" <<'TOML'
 [tool.mutmut]

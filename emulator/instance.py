@@ -219,7 +219,7 @@ class Instance:
         if state.get("error"):
             self._fail(at, str(state["error"]), effects)
         elif result.continue_as_new is not None:
-            self._continue_as_new(result.continue_as_new.get("input"), at, effects)
+            self._continue_as_new(result.continue_as_new.get("input"), at, effects, result.carryover)
         elif state.get("isDone"):
             output = state.get("output")
             self.history.append(h.execution_completed(at, COMPLETED, h.host_json(output)))
@@ -240,13 +240,18 @@ class Instance:
             effects.records.append(self.record("timer_created", at, event_id=task.event_id, fire_at=task.fire_at,
                                                retry_of=task.retry_of))
 
-    def _continue_as_new(self, new_input: Any, at: datetime, effects: Effects) -> None:
-        """Start a new execution with ``new_input`` and a fresh history; undelivered events carry over."""
+    def _continue_as_new(self, new_input: Any, at: datetime, effects: Effects,
+                         carryover: list[Record] | None = None) -> None:
+        """Start a new execution with ``new_input`` and a fresh history. The events the replay played
+        after the ``ContinueAsNew`` action (``carryover``) follow the new ``ExecutionStarted``, as DTFx
+        adds them; events not yet delivered stay queued for the new execution (a raised event names
+        the instance, not the execution)."""
         self.status = CONTINUED_AS_NEW
         self.execution_id = uuid.uuid4().hex
         self.input = new_input
         self.history, self.encoded, self.fed = [], [], 0
-        self.inbox.appendleft(h.execution_started(at, self.name, new_input, self.instance_id, self.execution_id))
+        self.inbox.extendleft(reversed([h.execution_started(at, self.name, new_input, self.instance_id,
+                                                            self.execution_id), *(carryover or [])]))
         effects.records.append(self.record("continued_as_new", at, input=new_input))
 
     def _fail(self, at: datetime, error: str, effects: Effects, prefixed: bool = True) -> None:

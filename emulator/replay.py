@@ -22,7 +22,12 @@ resumes the shim synchronously, and the APIs it calls take sequence ids from one
 - ``WaitForExternalEvent``: the extension's waiter stack for that name (the newest waiter gets
   the next ``EventRaised``; events with no waiter are buffered for the next waiter). No id.
 - ``WhenAny`` / ``WhenAll``: all children are invoked, then the shim awaits any / all of them.
-- ``ContinueAsNew``: recorded; completes at once.
+- ``ContinueAsNew``: recorded; completes at once. ``EventRaised`` events played after it are not
+  raised but kept for the next execution (``TaskOrchestrationContext.HandleEventRaisedEvent`` ->
+  ``AddEventToNextIteration``; ``TaskOrchestrationDispatcher`` adds these ``CarryoverEvents`` after
+  the new ``ExecutionStarted``; Azure Storage's ``EventBehaviourForContinueAsNew`` is ``Carryover``).
+  Events raised before it that found no waiter stay buffered in the extension and are dropped: the
+  shim calls ``ContinueAsNew(input)``, whose ``preserveUnprocessedEvents`` defaults to false.
 
 So an action after an await that history has not completed is *not* carried out, whatever the
 SDK sent: after the first wait of a ``task_any`` window the SDK sends the next ``WhenAny`` with
@@ -119,6 +124,7 @@ class ReplayResult:
     shim_finished: bool = False  # got through every action (no await left blocking)
     open_tasks: bool = False
     continue_as_new: Record | None = None
+    carryover: list[Record] = field(default_factory=list)  # EventRaised played after ContinueAsNew
     non_deterministic: str | None = None  # DTFx's NonDeterministicOrchestrationException message
     unsupported: str | None = None  # an action the emulator cannot carry out
 
@@ -284,7 +290,10 @@ class _Replay:
         elif kind == T.TIMER_FIRED:
             self.complete(int(event["TimerId"]), failed=False)
         elif kind == T.EVENT_RAISED:
-            self.raise_event(str(event["Name"]))
+            if self.result.continue_as_new is not None:
+                self.result.carryover.append(event)
+            else:
+                self.raise_event(str(event["Name"]))
 
     def match_task(self, event: Record) -> None:
         """``HandleTaskScheduledEvent``, with its messages."""

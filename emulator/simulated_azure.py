@@ -23,12 +23,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from emulator import noise
-from rollout.errors import AzureError, ResourceNotFound, ServiceError, UpdateConflict
+from rollout.errors import AzureError, ResourceNotFound, ServiceError, TrafficDrift, UpdateConflict
 from rollout.model import DeploymentMetrics, DeploymentState, EndpointState, WorkspaceRef, normalize_traffic
 from rollout.ports import MetricsPort
 
 if TYPE_CHECKING:
     from emulator.simulated_lifecycle import SimulatedAutoscale, SimulatedLifecycle
+
+# An endpoint set up by a scenario has served its initial traffic this long before the simulation
+# starts, as a live endpoint has before anyone rolls out to it: pre-flight measures the old
+# deployment over the window before the rollout (its baseline).
+SERVED_BEFORE = timedelta(hours=1)
 
 Now = Callable[[], datetime]
 
@@ -98,7 +103,7 @@ class SimulatedWorkspace:
         """Create an endpoint; its initial traffic must obey the same rules as any update."""
         endpoint = SimulatedEndpoint(name.lower(), {d.name.lower(): d for d in deployments}, {})
         self.endpoints[endpoint.name] = endpoint
-        self._apply(endpoint, traffic, mirror_traffic or {}, by="setup")
+        self._apply(endpoint, traffic, mirror_traffic or {}, by="setup", at=self.now() - SERVED_BEFORE)
         return endpoint
 
     def endpoint(self, name: str) -> SimulatedEndpoint:
@@ -124,10 +129,10 @@ class SimulatedWorkspace:
             return endpoint.state()
 
     def _apply(self, endpoint: SimulatedEndpoint, traffic: Mapping[str, int], mirror: Mapping[str, int],
-               by: str) -> None:
+               by: str, at: datetime | None = None) -> None:
         live, mirrored = _validated(endpoint, traffic, mirror)
         endpoint.traffic, endpoint.mirror_traffic = live, mirrored
-        endpoint.changes.append(TrafficChange(self.now(), dict(live), dict(mirrored), by))
+        endpoint.changes.append(TrafficChange(self.now() if at is None else at, dict(live), dict(mirrored), by))
 
     def check_fault(self, operation: str) -> None:
         """Raise the first active fault injected for ``operation``."""
@@ -178,14 +183,20 @@ class SimulatedEndpointPort:
             return list(self.workspace.endpoint(endpoint).deployments.values())
 
     def set_traffic(self, endpoint: str, traffic: Mapping[str, int],
-                    mirror_traffic: Mapping[str, int] | None = None) -> EndpointState:
-        """Apply the update (the simulation completes it at once) and read it back; no write when in place."""
+                    mirror_traffic: Mapping[str, int] | None = None,
+                    expected: Mapping[str, int] | None = None) -> EndpointState:
+        """Apply the update (the simulation completes it at once) and read it back; no write when in
+        place; ``TrafficDrift`` and no write when traffic is neither as asked nor as ``expected``.
+        It reads the endpoint first, as azure-ai-ml does, so a ``get_endpoint`` fault fails it too."""
         with self.workspace.lock:
+            self.workspace.check_fault("get_endpoint")
             current = self.workspace.endpoint(endpoint)
             in_place = normalize_traffic(current.traffic) == normalize_traffic(traffic) and (
                 mirror_traffic is None or normalize_traffic(current.mirror_traffic) == normalize_traffic(mirror_traffic))
             if in_place:
                 return current.state()
+            if expected is not None and normalize_traffic(current.traffic) != normalize_traffic(expected):
+                raise TrafficDrift(current.state())
             self.workspace.check_fault("set_traffic")
             self.workspace.update_traffic(endpoint, traffic, mirror_traffic, by="aml-rollout")
             return self.workspace.endpoint(endpoint).state()

@@ -25,32 +25,47 @@ from orchestrators.lifecycle import LifecyclePhases
 from orchestrators.redeploy import after_redeploy
 from orchestrators.waiting import EventInbox, wait_for
 from rollout.control import ENDING_ACTIONS, Intent, control_action, merge_intent
+from rollout.judge import Increment, JudgeConfig, JudgeState, baseline_judgement, judge_increment, new_window
 from rollout.model import DeploymentMetrics, DeploymentState, EndpointState
 from rollout.notes import notes_in
 from rollout.plan import Plan, PlanRejected, RolloutRequest, parse_request, resolve_plan
-from rollout.policy import HealthSample, Verdict, judge
 from rollout.record import RolloutRecord, clip
 from rollout.retry import retry_delay, rollback_retry_delay
-from rollout.safety import can_replay, holds_traffic, rollback_from, split_input
+from rollout.safety import can_replay, carried_of, holds_traffic, rollback_from, split_input, versioned_input
 from rollout.traffic import describe, mirror_without, rollback_traffic, same_traffic, step_traffic
+from rollout.verdict import Verdict
+from rollout.window import (
+    Action,
+    CheckResult,
+    ControlEvent,
+    WindowState,
+    next_action,
+    next_wake,
+    open_window,
+    window_from_dict,
+    window_to_dict,
+)
 from rollout.wire import decoded
 
 bp = df.Blueprint()
 
-MAX_HEALTH_CHECK_FAULTS = 3     # consecutive failed health checks before rolling back
 Gen = Generator[Any, Any, Any]
+CHECKS_PER_EXECUTION = 5        # health checks one execution makes before it continues as new (a 5-minute window)
+HANDOVER = "handover"           # a step or window handed to the next execution (continue_as_new)
 
 
 @bp.orchestration_trigger(context_name="context")
 def rollout_orchestrator(context: df.DurableOrchestrationContext) -> Gen:
     """Run one rollout; the input is ``rollout.safety.versioned_input(request)``, the output the final record."""
-    version, request, rollback_only = split_input(decoded(context.get_input()))
+    raw = decoded(context.get_input())
+    version, request, rollback_only = split_input(raw)
     if not can_replay(version):
         return (yield from after_redeploy(context, version, request))
     run = RolloutRun(context, parse_request(request))
+    run.raw_request = request
     if rollback_only is not None:
         return (yield from run.rollback_only(rollback_only))
-    return (yield from run.execute())
+    return (yield from run.execute(carried_of(raw)))
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,12 @@ class RolloutRun:
         self.holds = 0                          # pause/resume changes received (a window re-plans on each)
         self.restart_window = False
         self.life = LifecyclePhases(self)
+        self.judge_config = JudgeConfig.from_request(request)
+        self.judge_state = JudgeState()         # the judge's evidence, carried over the whole rollout
+        self.last_check_at: datetime | None = None   # where the next check's increment starts
+        self.raw_request: Mapping[str, Any] = request.to_dict()   # the input's request, as given
+        self.checks_this_execution = 0
+        self.window: WindowState | None = None  # the window being observed (carried on a handover)
 
     @property
     def now(self) -> datetime:
@@ -86,34 +107,102 @@ class RolloutRun:
 
     # --- the walk ------------------------------------------------------------------------
 
-    def execute(self) -> Gen:
-        """Pre-flight, then each step: drift check, set traffic, observe; then bake."""
-        self.publish()
-        if self.life.needs_creating:
-            created = yield from self.life.creating(self.request.new_deployment, self.request.old_deployment)
+    def execute(self, carried: Mapping[str, Any] | None = None) -> Gen:
+        """Lifecycle (create, mirror), pre-flight, then each step: scale, set traffic (its read is the
+        drift check), observe; then bake and the lifecycle after promotion.
+
+        The history stays bounded: at every step boundary, and after ``CHECKS_PER_EXECUTION`` checks
+        inside a window, the execution continues as new (``hand_over``), carrying everything the
+        next one needs; ``carried`` is that state when this execution is such a continuation.
+        """
+        if carried is None:
+            self.publish()
+            if self.life.needs_creating:
+                created = yield from self.life.creating(self.request.new_deployment, self.request.old_deployment)
+                if self.intent is not None and self.intent.action != "promote":
+                    return self.finish(_outcome(self.intent.action), f"{self.intent.reason}; no traffic was changed")
+                if created is not None:
+                    return self.finish("failed", created[1])
+                if self.life.first_rollout_wanted:
+                    return (yield from self.life.first_rollout(self.request.new_deployment))
+            failure = yield from self.preflight()
             if self.intent is not None and self.intent.action != "promote":
                 return self.finish(_outcome(self.intent.action), f"{self.intent.reason}; no traffic was changed")
-            if created is not None:
-                return self.finish("failed", created[1])
-            if self.life.first_rollout_wanted:
-                return (yield from self.life.first_rollout(self.request.new_deployment))
-        failure = yield from self.preflight()
-        if self.intent is not None and self.intent.action != "promote":
-            return self.finish(_outcome(self.intent.action), f"{self.intent.reason}; no traffic was changed")
-        if failure:
-            return self.finish("failed", failure)
+            if failure:
+                return self.finish("failed", failure)
+            assert self.plan is not None
+            if self.request.lifecycle.mirror is not None:
+                mirrored = yield from self.life.mirroring(dict(self.record.traffic), dict(self.mirror), self.plan.new)
+                if isinstance(mirrored, StepEnd):
+                    return (yield from self.end_early(mirrored))
+                if mirrored is not None:
+                    return self.finish("failed", mirrored[1])
+            start, window = 0, None
+        else:
+            start, window = self.restore(carried)
+            self.publish()
         assert self.plan is not None
-        if self.request.lifecycle.mirror is not None:
-            mirrored = yield from self.life.mirroring(dict(self.record.traffic), dict(self.mirror), self.plan.new)
-            if isinstance(mirrored, StepEnd):
-                return (yield from self.end_early(mirrored))
-            if mirrored is not None:
-                return self.finish("failed", mirrored[1])
-        for index, step in enumerate(self.plan.steps):
-            ended = yield from self.run_step(index, step)
+        for index in range(start, len(self.plan.steps)):
+            ended = yield from self.run_step(index, self.plan.steps[index], window)
+            window = None
+            if ended == HANDOVER:
+                return self.hand_over(index, self.window)
             if ended is not None:
                 return ended
-        return (yield from self.bake())
+            if self.may_hand_over():
+                return self.hand_over(index + 1, None)
+        ended = yield from self.bake(window)
+        return self.hand_over(len(self.plan.steps), self.window) if ended == HANDOVER else ended
+
+    # --- continue as new -------------------------------------------------------------------------
+
+    def may_hand_over(self) -> bool:
+        """Whether this execution may continue as new now: every event received so far taken, and
+        none left to act on (an ending action is carried out here, not handed over)."""
+        for name, payload in self.inbox.take_ready():
+            self.receive(name, payload)
+        return self.intent is None and self.resolution is None
+
+    def hand_over(self, step_index: int, window: WindowState | None) -> None:
+        """Continue as new at ``step_index`` (``len(steps)``: the bake), in ``window`` when mid-window,
+        carrying the plan, the record, the traffic expected, the judge's evidence, the holds and the
+        lifecycle's instance plan.
+
+        Events raised after this are not lost: the Durable Task Framework carries the ones it
+        processes after the ``ContinueAsNew`` action into the next execution
+        (``TaskOrchestrationContext.HandleEventRaisedEvent``, ``BehaviorOnContinueAsNew.Carryover``,
+        Azure Storage's default), and those still queued are delivered to it.
+        """
+        assert self.plan is not None
+        carried = {
+            "step_index": step_index, "window": None if window is None else window_to_dict(window),
+            "plan": {"old": self.plan.old, "new": self.plan.new, "steps": list(self.plan.steps),
+                     "shared": self.plan.shared, "others": dict(self.plan.others)},
+            "record": self.record.snapshot(), "expected": dict(self.expected), "mirror": dict(self.mirror),
+            "judge": self.judge_state.to_dict(), "relative_only": self.judge_config.relative_only,
+            "last_check_at": None if self.last_check_at is None else self.last_check_at.isoformat(),
+            "holds": self.holds, "restart_window": self.restart_window,
+            "life": {"instances": list(self.life.instances), "current_instances": self.life.current_instances},
+        }
+        self.context.continue_as_new(versioned_input(self.raw_request, carried=carried))
+
+    def restore(self, carried: Mapping[str, Any]) -> tuple[int, WindowState | None]:
+        """Take up what ``hand_over`` carried; returns the step index and the window to resume."""
+        plan = carried["plan"]
+        self.plan = Plan(str(plan["old"]), str(plan["new"]), tuple(plan["steps"]), int(plan["shared"]),
+                         dict(plan.get("others") or {}))
+        self.record = RolloutRecord.restore(carried["record"])
+        self.expected, self.mirror = dict(carried["expected"]), dict(carried["mirror"])
+        self.judge_state = JudgeState.from_dict(carried["judge"])
+        self.judge_config = JudgeConfig.from_request(self.request, relative_only=bool(carried["relative_only"]))
+        at = carried.get("last_check_at")
+        self.last_check_at = None if at is None else datetime.fromisoformat(at)
+        self.holds, self.restart_window = int(carried["holds"]), bool(carried["restart_window"])
+        life = carried.get("life") or {}
+        self.life.instances = tuple(int(n) for n in life.get("instances", ()))
+        self.life.current_instances = int(life.get("current_instances", 0))
+        window = carried.get("window")
+        return int(carried["step_index"]), None if window is None else window_from_dict(window)
 
     def preflight(self) -> Gen:
         """Read the endpoint and its deployments and resolve the plan; returns a failure reason or None."""
@@ -131,18 +220,49 @@ class RolloutRun:
                             "shared": self.plan.shared}
         self.expected = dict(self.record.traffic)
         self.mirror = dict(endpoint.mirror_traffic)
+        return (yield from self.check_baseline())
+
+    def check_baseline(self) -> Gen:
+        """Measure the old deployment over the last ``observation_window`` before any traffic moves
+        (``rollout.judge.baseline_judgement``); returns a failure reason or None.
+
+        When old already fails the thresholds: ``on_unhealthy_baseline: refuse`` (the default) ends
+        the rollout here; ``proceed`` judges new relative to old only, and the record says so. A
+        baseline that cannot be measured (the query fails, old served nothing) is recorded as
+        unknown and new is judged on every threshold.
+        """
+        assert self.plan is not None
+        start = self.now - self.request.observation_window
+        payload = {**self.metrics_input(start, self.now), "deployments": [self.plan.old]}
+        result = yield from self.call_with_retry("check_health", payload, interruptible=True)
+        if not result["ok"]:
+            self.record.baseline = {"verdict": "unknown", "reason": clip(f"could not measure {self.plan.old}: "
+                                                                         f"{result['error']['message']}")}
+            return None
+        old = DeploymentMetrics.from_dict(result["metrics"][self.plan.old])
+        judgement = baseline_judgement(old, self.judge_config)
+        verdict = "unknown" if judgement.verdict is Verdict.INCONCLUSIVE else judgement.verdict.value
+        self.record.baseline = {"verdict": verdict, "since": start.isoformat(), "old": old.to_dict(),
+                                "reason": clip(judgement.reason), "judged": "on every threshold"}
+        if judgement.verdict is not Verdict.FAIL:
+            return None
+        if self.request.on_unhealthy_baseline == "refuse":
+            return (f"pre-flight: the old deployment already fails the thresholds ({judgement.reason}); "
+                    "no traffic was changed (on_unhealthy_baseline: proceed rolls out judged against old only)")
+        self.judge_config = JudgeConfig.from_request(self.request, relative_only=True)
+        self.record.baseline["judged"] = "relative to old only (on_unhealthy_baseline: proceed)"
         return None
 
-    def run_step(self, index: int, step: int) -> Gen:
-        """One step; returns the final record when the rollout ends here, else None."""
+    def run_step(self, index: int, step: int, window: WindowState | None = None) -> Gen:
+        """One step; returns the final record when the rollout ends here, ``HANDOVER`` when the
+        window goes on in the next execution, else None. ``window``: resume observing it (the step's
+        traffic was set by an earlier execution)."""
         assert self.plan is not None
+        if window is not None:
+            self.record.step_index, self.record.phase = index, "observing"
+            return (yield from self.step_observed(step, window))
         self.record.step_index, self.record.phase = index, "shifting"
         self.publish()
-        if self.intent is not None:
-            return (yield from self.act_on_intent())
-        drift = yield from self.check_drift()
-        if drift is not None:
-            return drift
         if self.intent is not None:
             return (yield from self.act_on_intent())
         scaled = yield from self.life.scale_for_step(index, self.plan.new)
@@ -152,25 +272,37 @@ class RolloutRun:
             return (yield from self.abandon(f"scaling {self.plan.new} before step {index + 1} failed: {scaled[1]}"))
         self.record.phase = "shifting"
         label = f"step {index + 1}/{len(self.plan.steps)}: {self.plan.new} to {step}%"
-        failure = yield from self.apply(step_traffic(self.plan, step), "step", label, interruptible=True)
+        failure = yield from self.apply(step_traffic(self.plan, step), "step", label, interruptible=True,
+                                        expected=self.expected)
+        if isinstance(failure, dict):       # drift: the final record, traffic left as found
+            return failure
         if self.intent is not None:
             return (yield from self.act_on_intent())
         if failure:
             return (yield from self.abandon(f"{label} failed: {failure}"))
         self.record.phase = "observing"
         self.publish()
-        ended = yield from self.observe(self.request.observation_window)
+        return (yield from self.step_observed(step, None))
+
+    def step_observed(self, step: int, window: WindowState | None) -> Gen:
+        """Observe the step's window (or resume ``window``) and act on how it ended."""
+        ended = yield from self.observe(self.request.observation_window, window)
+        if ended.action == HANDOVER:
+            return HANDOVER
         if ended.action == "passed":
             self.record.steps_completed.append(step)
             return None
         return (yield from self.end_early(ended))
 
-    def bake(self) -> Gen:
-        """Hold the last step for ``bake_time`` (watching health), then declare success."""
+    def bake(self, window: WindowState | None = None) -> Gen:
+        """Hold the last step for ``bake_time`` (watching health), then declare success; ``HANDOVER``
+        when the bake goes on in the next execution."""
         if self.request.bake_time > timedelta(0):
             self.record.phase = "baking"
             self.publish()
-            ended = yield from self.observe(self.request.bake_time)
+            ended = yield from self.observe(self.request.bake_time, window)
+            if ended.action == HANDOVER:
+                return HANDOVER
             if ended.action != "passed":
                 return (yield from self.end_early(ended))
         return (yield from self.life.after_promotion(f"{self.plan.new if self.plan else ''} healthy at every step"))
@@ -203,16 +335,26 @@ class RolloutRun:
         self.record.traffic_change(self.now, "drift", None, found, reason)
         return self.finish("failed", reason + "; traffic left as found")
 
-    def apply(self, target: Mapping[str, int], kind: str, reason: str, interruptible: bool = False) -> Gen:
+    def apply(self, target: Mapping[str, int], kind: str, reason: str, interruptible: bool = False,
+              expected: Mapping[str, int] | None = None) -> Gen:
         """Set absolute traffic, read it back and compare; returns a failure reason or None.
 
         ``interruptible``: a rollback, abort (or promote) received during a retry wait stops the retries.
+        ``expected``: the traffic this rollout last set; when the endpoint's own read finds other traffic
+        (drift, ``TrafficDrift``), nothing is written and the rollout ends ``failed`` with traffic left as
+        found: the final record is returned instead of a reason.
         """
         assert self.plan is not None
         mirror = mirror_without(self.mirror, self.plan.new) if target.get(self.plan.new) else None
-        payload = {**self.endpoint_input(), "traffic": dict(target), "mirror_traffic": mirror}
+        payload = {**self.endpoint_input(), "traffic": dict(target), "mirror_traffic": mirror,
+                   "expected": None if expected is None else dict(expected)}
         result = yield from self.call_with_retry("set_traffic", payload, interruptible=interruptible)
         observed = _traffic_of(result)
+        if not result["ok"] and result["error"].get("kind") == "TrafficDrift":
+            found = observed or {}
+            drift = f"traffic changed outside this rollout: expected {describe(self.expected)}, found {describe(found)}"
+            self.record.traffic_change(self.now, "drift", None, found, drift)
+            return self.finish("failed", drift + "; traffic left as found")
         if not result["ok"]:
             failed = f"{reason} (update failed: {result['error']['message']})"
             self.record.traffic_change(self.now, kind, target, observed, failed)
@@ -327,42 +469,59 @@ class RolloutRun:
 
     # --- observation -------------------------------------------------------------------------
 
-    def observe(self, window: timedelta) -> Gen:
-        """Check health every ``check_interval`` until ``window`` ends; returns a ``StepEnd``.
+    def observe(self, length: timedelta, resume: WindowState | None = None) -> Gen:
+        """Check health every ``check_interval`` until the window ends; returns a ``StepEnd``.
 
-        A failing check ends the window with a rollback. An inconclusive window is extended
-        up to ``max_inconclusive_windows`` times, then rolls back. Control events are
-        handled the moment they arrive. While paused, checks go on but the window does not end.
+        Gather, decide, apply: each check gathers the increment since the previous check
+        (``check_health``), ``rollout.judge`` judges it with the evidence carried over the whole
+        rollout, and ``rollout.window.next_action`` says continue, extend, pass or roll back.
+        Control events are handled the moment they arrive: an ending action ends the window,
+        ``pause`` holds it (checks go on), ``resume`` restarts it. ``resume``: a window an earlier
+        execution opened. After ``CHECKS_PER_EXECUTION`` checks of this execution a window that goes
+        on ends with ``HANDOVER`` (``self.window`` is its state) when nothing is left to act on.
         """
-        start, extensions, faults = self.now, 0, 0
-        deadline = start + window
+        if resume is not None:
+            window = resume
+        else:
+            window = open_window(self.now, length, paused=self.record.paused)
+            self.judge_state = new_window(self.judge_state)
+            if self.last_check_at is None:       # the first window: measure from the first step's change
+                self.last_check_at = self.now
         self.restart_window = False
         while True:
             if self.intent is not None:
                 intent, self.intent = self.intent, None
                 return StepEnd(intent.action, intent.reason)
-            if self.restart_window:
-                self.restart_window = False
-                start, extensions, deadline = self.now, 0, self.now + window
-            due = self.now + self.request.check_interval
-            open_ended = self.record.paused or self.now >= deadline   # paused, or re-checking after a fault
-            timer = self.context.create_timer(due if open_ended else min(due, deadline))
+            window = self.follow_holds(window)
+            timer = self.context.create_timer(next_wake(window, self.now, self.request.check_interval))
             if not (yield from self.wait(timer, stop=self.state_changed_since(self.holds))):
                 timer.cancel()
                 continue
-            verdict, message = yield from self.check_health(start)
-            faults = faults + 1 if verdict is None else 0
-            if faults >= MAX_HEALTH_CHECK_FAULTS:
-                return StepEnd("rollback", f"health checks failed {faults} times in a row: {message}")
-            if verdict is Verdict.FAIL:
-                return StepEnd("rollback", f"health check failed: {message}")
-            if self.record.paused or self.restart_window or self.intent is not None or self.now < deadline or verdict is None:
+            result = yield from self.check_health()
+            window = self.follow_holds(window)
+            if self.intent is not None:
                 continue
-            if verdict is Verdict.PASS:
+            decision = next_action(window, self.now, result, self.request.max_inconclusive_windows)
+            window = decision.state
+            if decision.action is Action.ROLLBACK:
+                return StepEnd("rollback", decision.reason)
+            if decision.action is Action.PASS:
                 return StepEnd("passed")
-            if extensions >= self.request.max_inconclusive_windows:
-                return StepEnd("rollback", f"still inconclusive after {extensions} extra window(s): {message}")
-            extensions, deadline = extensions + 1, self.now + window
+            self.checks_this_execution += 1
+            if self.checks_this_execution >= CHECKS_PER_EXECUTION and self.may_hand_over():
+                self.window = self.follow_holds(window)
+                return StepEnd(HANDOVER)
+
+    def follow_holds(self, window: WindowState) -> WindowState:
+        """The window after the pauses and resumes received since it was last asked
+        (``rollout.window.next_action``); a resume also restarts the judge's window counters."""
+        if self.restart_window:
+            self.restart_window = False
+            window = next_action(window, self.now, ControlEvent("resume"), 0).state
+            self.judge_state = new_window(self.judge_state)
+        if self.record.paused and not window.paused:
+            window = next_action(window, self.now, ControlEvent("pause"), 0).state
+        return window
 
     def state_changed_since(self, holds: int) -> Callable[[], bool]:
         """A ``stop`` for a window timer: an ending action arrived, or the rollout was paused or resumed."""
@@ -385,28 +544,36 @@ class RolloutRun:
             self.restart_window = self.restart_window or action == "resume"
         self.publish()
 
-    def check_health(self, window_start: datetime) -> Gen:
-        """Measure new and old since ``window_start`` and judge; returns (verdict or None on a fault, message)."""
+    def check_health(self) -> Gen:
+        """Gather what new and old served since the previous check and judge it; returns a
+        ``rollout.window.CheckResult`` (verdict None when the check itself failed)."""
         assert self.plan is not None
-        payload = {**self.endpoint_input(), "metrics_source": self.request.metrics_source,
-                   "deployments": [self.plan.new, self.plan.old],
-                   "start": window_start.isoformat(), "end": self.now.isoformat()}
-        result = yield from self.call("check_health", payload)
+        start = self.last_check_at or self.now
+        result = yield from self.call("check_health", self.metrics_input(start, self.now))
         if not result["ok"]:
             message = result["error"]["message"]
-            self.record.last_health = {"at": self.now.isoformat(), "verdict": "error", "reason": clip(message)}
+            self.record.last_health = {"at": self.now.isoformat(), "step": self.record.current_step(),
+                                       "verdict": "error", "reason": clip(message)}
             self.publish()
-            return None, message
+            return CheckResult(None, message)
+        self.last_check_at = self.now
         metrics = result["metrics"]
         new = DeploymentMetrics.from_dict(metrics[self.plan.new])
         old = DeploymentMetrics.from_dict(metrics[self.plan.old]) if self.plan.old in metrics else None
-        judgement = judge(HealthSample(new, old), self.request)
+        minutes = max((self.now - start).total_seconds() / 60, 1e-9)
+        self.judge_state, judgement = judge_increment(self.judge_state, Increment(new, old, minutes),
+                                                      self.judge_config)
         self.record.last_health = {
-            "at": self.now.isoformat(), "window_start": window_start.isoformat(), "step": self.record.current_step(),
+            "at": self.now.isoformat(), "since": start.isoformat(), "step": self.record.current_step(),
             "new": new.to_dict(), "old": None if old is None else old.to_dict(), **judgement.to_dict(),
         }
         self.publish()
-        return judgement.verdict, judgement.reason
+        return CheckResult(judgement.verdict, judgement.reason)
+
+    def metrics_input(self, start: datetime, end: datetime) -> dict[str, Any]:
+        assert self.plan is not None
+        return {**self.endpoint_input(), "metrics_source": self.request.metrics_source,
+                "deployments": [self.plan.new, self.plan.old], "start": start.isoformat(), "end": end.isoformat()}
 
     # --- activities and waits --------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ types, can branch on it.
         ├── Throttled                 429; ``retry_after`` seconds when the service said so (retryable)
         ├── TransientError            5xx, timeouts, connection failures (retryable)
         ├── PermissionDenied          401/403; names the role the app's identity needs
+        ├── TrafficDrift              set_traffic found traffic other than the rollout expected (nothing written)
         └── ServiceError              anything else, with the service's own message
 """
 
@@ -121,6 +122,15 @@ class PermissionDenied(AzureError):
 
 class ServiceError(AzureError):
     """Any other failure, carrying the service's own message."""
+
+
+class TrafficDrift(AzureError):
+    """``set_traffic`` read traffic other than the ``expected`` it was given, and wrote nothing:
+    someone else changed it. ``found`` is the endpoint as read."""
+
+    def __init__(self, found: Any) -> None:
+        self.found = found
+        super().__init__(f"traffic changed outside this rollout: found {dict(found.traffic)}")
 
 
 AZURE_ERRORS: dict[str, type[AzureError]] = {

@@ -41,7 +41,7 @@ from typing import Any, Mapping
 
 from rollout.model import DeploymentMetrics
 from rollout.plan import RolloutRequest
-from rollout.policy import Verdict
+from rollout.verdict import Verdict
 
 ERROR_FACTORS = (1.5, 2.0, 4.0, 10.0)       # alternatives, as multiples of the null error rate
 SIGN_ALTERNATIVES = (0.8, 0.99)              # chance a minute's p99 exceeds its limit, if regressed

@@ -30,6 +30,9 @@ MIN_WAIT = timedelta(seconds=1)
 MAX_LATENCY_MS = 600_000.0          # 10 minutes
 MAX_MIN_REQUESTS = 1_000_000_000
 MAX_INCONCLUSIVE_WINDOWS = 100
+MIN_CONFIDENCE, MAX_CONFIDENCE = 0.5, 0.9999     # the judge's whole-rollout guarantee (rollout/judge.py)
+MAX_LATENCY_RATIO = 100.0
+BASELINE_POLICIES = ("refuse", "proceed")         # on_unhealthy_baseline
 # Azure ML's own rule for online endpoint and deployment names (azure-ai-ml,
 # ``validate_endpoint_or_deployment_name``): 3-32 characters, ASCII letters, digits and hyphens,
 # starting with a letter and ending with a letter or digit. Matched whole (``fullmatch``), so a
@@ -60,6 +63,9 @@ class RolloutRequest:
     lifecycle: LifecycleRequest = field(default_factory=LifecycleRequest)
     """deployment, endpoint, mirror, capacity, autoscale, cleanup and their timeouts (``rollout.lifecycle_request``)."""
     notify: tuple[NotifyTarget, ...] = ()        # webhooks to tell (``rollout.notify``)
+    confidence: float = 0.95                     # 1 - the chance of rolling back a healthy deployment
+    max_latency_ratio: float | None = None       # new's p99 at most this times old's
+    on_unhealthy_baseline: str = "refuse"        # old already failing at pre-flight: refuse | proceed
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON wire form (durations as ISO 8601), accepted back by ``parse_request``."""
@@ -80,6 +86,9 @@ class RolloutRequest:
             "workspace": None if self.workspace is None else self.workspace.to_dict(),
             **self.lifecycle.to_dict(),
             "notify": [target.to_dict() for target in self.notify],
+            "confidence": self.confidence,
+            "max_latency_ratio": self.max_latency_ratio,
+            "on_unhealthy_baseline": self.on_unhealthy_baseline,
         }
 
 
@@ -170,6 +179,12 @@ def _metrics_source(value: Any) -> str:
     return str(value)
 
 
+def _baseline_policy(value: Any) -> str:
+    if value not in BASELINE_POLICIES:
+        raise ValueError(f"must be one of {', '.join(BASELINE_POLICIES)}")
+    return str(value)
+
+
 def _workspace(value: Any) -> WorkspaceRef:
     keys = {"subscription_id", "resource_group", "workspace_name"}
     if not isinstance(value, dict) or set(value) != keys or not all(isinstance(value[k], str) and value[k] for k in keys):
@@ -193,6 +208,9 @@ _FIELDS: dict[str, _Parser] = {
     "metrics_source": _metrics_source,
     "workspace": _workspace,
     "notify": parse_targets,
+    "confidence": functools.partial(_number_in, MIN_CONFIDENCE, MAX_CONFIDENCE),
+    "max_latency_ratio": functools.partial(_number_in, 1.0, MAX_LATENCY_RATIO),
+    "on_unhealthy_baseline": _baseline_policy,
 }
 _REQUIRED = ("endpoint_name", "new_deployment")
 

@@ -1,4 +1,8 @@
-"""Health verdicts: is the new deployment healthy enough, given what it served?
+"""The legacy health judge, kept only as the comparison in ``bench/bench_judge.py``: the
+orchestrator judges with ``rollout.judge`` (docs/judge.md says why this one rolls back healthy
+deployments and dilutes late regressions).
+
+Health verdicts: is the new deployment healthy enough, given what it served?
 
 ``judge`` is a pure function of a health sample and the request's thresholds. "No data" is
 never healthy: too few requests is *inconclusive*.
@@ -6,20 +10,12 @@ never healthy: too few requests is *inconclusive*.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Any
 
 from rollout.model import DeploymentMetrics
 from rollout.plan import RolloutRequest
-
-
-class Verdict(enum.StrEnum):
-    """The outcome of one health check."""
-
-    PASS = "pass"
-    FAIL = "fail"
-    INCONCLUSIVE = "inconclusive"
+from rollout.verdict import Verdict
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,15 @@ class EndpointPort(Protocol):
         ...
 
     def set_traffic(
-        self, endpoint: str, traffic: Mapping[str, int], mirror_traffic: Mapping[str, int] | None = None
+        self, endpoint: str, traffic: Mapping[str, int], mirror_traffic: Mapping[str, int] | None = None,
+        expected: Mapping[str, int] | None = None,
     ) -> EndpointState:
         """Write absolute traffic (and mirror traffic when given), wait for it, return a fresh read.
 
         Writes nothing when the endpoint already routes exactly so (activities run at least once).
+        ``expected``: the traffic the caller last set; when the endpoint routes neither so nor as
+        asked, raise ``TrafficDrift`` (with the endpoint as read) and write nothing: the drift
+        check folded into the write's own read.
         """
         ...
 

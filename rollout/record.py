@@ -4,15 +4,19 @@ The orchestrator owns one ``RolloutRecord`` and appends to it; ``to_dict`` is th
 both the custom status and the orchestration output. Traffic changes land in ``history``
 with the time, the traffic requested, the traffic read back, and the reason. Each health check
 set as ``last_health`` is also kept, compactly, in ``checks`` (the newest ``MAX_CHECKS_KEPT``):
-what the report's timeline draws.
+what the report's timeline draws. Every check is also counted in ``step_summaries`` (one per step
+and phase: checks, verdict counts, new's and old's requests and errors), so the checks older than
+the kept ones still say why each step passed. ``baseline`` is what pre-flight measured of the old
+deployment.
 
 Bounded whatever operators and alerts do: the Durable extension fails an orchestration whose
 custom status is above 16 KB of UTF-16 JSON (``STATUS_LIMIT_BYTES``). Every list that grows
 with what people send keeps its newest entries and counts the rest: alert notes (newest
 ``MAX_ALERTS_KEPT``, ``alerts_received`` counts all), pause/resume entries in ``history``
 (newest ``MAX_HOLDS_KEPT``), and free text is clipped to ``MAX_TEXT_CHARS``. When the status
-would still be longer than ``STATUS_BUDGET_CHARS``, the oldest ``checks`` go first, then the
-oldest ``history`` entries (``history_dropped`` counts every history entry left out). A rollback
+would still be longer than ``STATUS_BUDGET_CHARS``, the oldest ``checks`` go first (down to
+``MIN_CHECKS_SHOWN``), then the oldest ``step_summaries``, then the oldest ``history`` entries
+(``history_dropped`` counts every history entry left out). A rollback
 that is retried records its failed attempts and last error in ``rollback`` rather than one
 history entry per attempt; once it succeeds only the number of failed attempts and when they
 began stay.
@@ -31,6 +35,7 @@ STATUS_LIMIT_BYTES = 16 * 1024     # the Durable extension's custom-status limit
 STATUS_BUDGET_CHARS = 7600         # what to_dict aims for (ASCII JSON chars, 2 UTF-16 bytes each), with margin
 MAX_ALERTS_KEPT = 10
 MAX_CHECKS_KEPT = 24           # about 110 characters each
+MIN_CHECKS_SHOWN = 4           # the newest checks shown in full before summaries and history are left out
 MAX_NOTIFICATIONS_KEPT = 10
 MAX_HOLDS_KEPT = 6
 MAX_TEXT_CHARS = 300
@@ -74,6 +79,9 @@ class RolloutRecord:
         self.alerts: list[dict[str, Any]] = []
         self.alerts_received = 0
         self.rollback: dict[str, Any] | None = None
+        self.baseline: dict[str, Any] | None = None
+        self.step_summaries: list[dict[str, Any]] = []
+        self.summaries_dropped = 0
         self.steps_completed: list[int] = []
         self.phases: list[dict[str, Any]] = []
         """One entry per lifecycle phase (creating, mirroring, scaling, autoscaling, cleaning_up) with its times and figures."""
@@ -81,6 +89,20 @@ class RolloutRecord:
         self.outcome: str | None = None
         self.reason: str | None = None
         self.ended_at: str | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the record holds, as JSON (unlike ``to_dict``, nothing left out): what an
+        execution carries into the next when the orchestrator continues as new."""
+        snapshot: dict[str, Any] = json.loads(json.dumps(vars(self)))
+        return snapshot
+
+    @classmethod
+    def restore(cls, snapshot: Mapping[str, Any]) -> RolloutRecord:
+        """The record ``snapshot`` was taken of."""
+        record = cls(snapshot["request"], snapshot["instance_id"], datetime.fromisoformat(snapshot["started_at"]))
+        for key, value in snapshot.items():
+            setattr(record, key, json.loads(json.dumps(value)))
+        return record
 
     @property
     def last_health(self) -> dict[str, Any] | None:
@@ -92,8 +114,25 @@ class RolloutRecord:
         """Set the latest health check and keep it in ``checks`` (``compact_check``), newest last."""
         self._last_health = health
         if health is not None:
-            self.checks.append(compact_check(health))
+            check = compact_check(health)
+            self.checks.append(check)
             del self.checks[:-MAX_CHECKS_KEPT]
+            self._summarize(check)
+
+    def _summarize(self, check: Mapping[str, Any]) -> None:
+        """Count ``check`` into its step's summary (``step_summaries``: one per step and phase, in order)."""
+        key = (check.get("step"), self.phase)
+        if not self.step_summaries or (self.step_summaries[-1]["step"], self.step_summaries[-1]["phase"]) != key:
+            self.step_summaries.append({"step": key[0], "phase": key[1], "from": check.get("at"), "checks": 0,
+                                        "verdicts": {}, "new": [0, 0], "old": [0, 0]})
+        summary = self.step_summaries[-1]
+        summary["checks"] += 1
+        verdict = str(check.get("verdict"))
+        summary["verdicts"][verdict] = summary["verdicts"].get(verdict, 0) + 1
+        for side in ("new", "old"):
+            numbers = check.get(side)
+            if isinstance(numbers, list):
+                summary[side] = [summary[side][0] + int(numbers[0] or 0), summary[side][1] + int(numbers[1] or 0)]
 
     def observe(self, traffic: Mapping[str, int]) -> None:
         """Remember the endpoint's traffic as last read (no history entry: nothing changed)."""
@@ -163,14 +202,24 @@ class RolloutRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of custom status and output, within ``STATUS_BUDGET_CHARS`` as JSON: while
-        longer, the oldest ``checks`` are left out, then the oldest ``history`` entries (counted in
-        ``history_dropped``); the record itself keeps them."""
+        longer, the oldest ``checks`` are left out down to the newest ``MIN_CHECKS_SHOWN``, then the
+        oldest ``step_summaries`` (counted in ``summaries_dropped``), then the oldest ``history``
+        entries (counted in ``history_dropped``), then the remaining checks; the record keeps them all."""
         record = self._fields()
-        while record["checks"] and len(json.dumps(record, default=str)) >= STATUS_BUDGET_CHARS:
-            del record["checks"][:max(1, len(record["checks"]) // 4)]
-        while record["history"] and len(json.dumps(record, default=str)) >= STATUS_BUDGET_CHARS:
+
+        def too_long() -> bool:
+            return len(json.dumps(record, default=str)) >= STATUS_BUDGET_CHARS
+
+        while len(record["checks"]) > MIN_CHECKS_SHOWN and too_long():
+            del record["checks"][:min(max(1, len(record["checks"]) // 4), len(record["checks"]) - MIN_CHECKS_SHOWN)]
+        while record["step_summaries"] and too_long():
+            del record["step_summaries"][0]
+            record["summaries_dropped"] += 1
+        while record["history"] and too_long():
             del record["history"][0]
             record["history_dropped"] += 1
+        while record["checks"] and too_long():
+            del record["checks"][0]
         return record
 
     def _fields(self) -> dict[str, Any]:
@@ -190,6 +239,9 @@ class RolloutRecord:
             "alerts": list(self.alerts),
             "alerts_received": self.alerts_received,
             "checks": list(self.checks),
+            "step_summaries": [dict(summary, verdicts=dict(summary["verdicts"])) for summary in self.step_summaries],
+            "summaries_dropped": self.summaries_dropped,
+            "baseline": self.baseline,
             "notifications": list(self.notifications),
             "rollback": self.rollback,
             "steps_completed": list(self.steps_completed),

@@ -20,25 +20,36 @@ from typing import Any, Mapping
 
 from rollout.model import normalize_traffic
 
-ORCHESTRATION_VERSION = 2
+ORCHESTRATION_VERSION = 3
 VERSION_KEY = "orchestration_version"
 ROLLBACK_KEY = "rollback_only"
+CARRY_KEY = "carried"          # what an execution hands the next one when it continues as new
 
 
-def versioned_input(request: Mapping[str, Any], rollback_only: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def versioned_input(request: Mapping[str, Any], rollback_only: Mapping[str, Any] | None = None,
+                    carried: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The orchestration input: the request, this code's version, and for a rollback-only run
-    ``{"plan": {"old", "new", ...}, "reason": str}``."""
+    ``{"plan": {"old", "new", ...}, "reason": str}``; ``carried``: the state an execution hands the
+    next when it continues as new (``orchestrators.rollout``)."""
     value = {**request, VERSION_KEY: ORCHESTRATION_VERSION}
     if rollback_only is not None:
         value[ROLLBACK_KEY] = dict(rollback_only)
+    if carried is not None:
+        value[CARRY_KEY] = dict(carried)
     return value
+
+
+def carried_of(raw: Any) -> dict[str, Any] | None:
+    """The state carried into this execution by ``continue_as_new``, or None for a first execution."""
+    carried = raw.get(CARRY_KEY) if isinstance(raw, Mapping) else None
+    return dict(carried) if isinstance(carried, Mapping) else None
 
 
 def split_input(raw: Any) -> tuple[int, dict[str, Any], dict[str, Any] | None]:
     """(version, request, rollback_only or None) of an orchestration input; version 1 when absent."""
     if not isinstance(raw, Mapping):
         return 1, {}, None
-    request = {k: v for k, v in raw.items() if k not in (VERSION_KEY, ROLLBACK_KEY)}
+    request = {k: v for k, v in raw.items() if k not in (VERSION_KEY, ROLLBACK_KEY, CARRY_KEY)}
     version = raw.get(VERSION_KEY, 1)
     rollback = raw.get(ROLLBACK_KEY)
     return (version if isinstance(version, int) and not isinstance(version, bool) else 0,

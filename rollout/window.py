@@ -17,8 +17,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any, Mapping
 
-from rollout.policy import Verdict
+from rollout.verdict import Verdict
 
 MAX_HEALTH_CHECK_FAULTS = 3     # consecutive failed health checks before rolling back
 
@@ -69,6 +70,20 @@ class Decision:
     action: Action
     state: WindowState
     reason: str = ""
+
+
+def window_to_dict(state: WindowState) -> dict[str, object]:
+    """The wire form of a window (carried across ``continue_as_new``)."""
+    return {"start": state.start.isoformat(), "deadline": state.deadline.isoformat(),
+            "length_seconds": state.length.total_seconds(), "extensions": state.extensions,
+            "faults": state.faults, "paused": state.paused}
+
+
+def window_from_dict(data: Mapping[str, Any]) -> WindowState:
+    """``window_to_dict`` read back."""
+    return WindowState(datetime.fromisoformat(str(data["start"])), datetime.fromisoformat(str(data["deadline"])),
+                       timedelta(seconds=float(data["length_seconds"])), int(data["extensions"]),
+                       int(data["faults"]), bool(data["paused"]))
 
 
 def open_window(now: datetime, length: timedelta, paused: bool = False) -> WindowState:

@@ -62,7 +62,7 @@ CASES = {
     "error-rate-regression": Case(load_scenario(EXAMPLES / "regression-caught.yaml"), "rolled_back", {BLUE: 100},
                                   [10, 50], [0, 300, 600, 780]),
     "latency-regression": Case(scenario(rollout={"latency_p99_threshold_ms": 300}, health=SLOW_GREEN),
-                               "rolled_back", {BLUE: 100}, [], [0, 60]),
+                               "rolled_back", {BLUE: 100}, [10], [0, 300, 420]),
     "alert-mid-window": Case(load_scenario(EXAMPLES / "alert-rollback.yaml"), "rolled_back", {BLUE: 100}, [10],
                              [0, 300, 420]),
     "too-little-traffic": Case(load_scenario(EXAMPLES / "too-little-traffic.yaml"), "rolled_back", {BLUE: 100}, [],
@@ -74,10 +74,10 @@ CASES = {
                         same_checks=False),
     "409-retried-log-analytics": Case(scenario(rollout={"metrics_source": "log_analytics"}, faults=CONFLICT_ONCE),
                                       "promoted", {GREEN: 100}, [10, 50, 100], [5, 305, 605]),
-    # The service itself refuses: each update keeps the endpoint busy 90 s, so the rollback at 60 s
-    # gets 409s (60, 65, 75) until it lands at 95 s.
-    "409-endpoint-busy": Case(scenario(endpoint={"update_seconds": 90}, rollout={"latency_p99_threshold_ms": 300},
-                                       health=SLOW_GREEN), "rolled_back", {BLUE: 100}, [], [0, 95]),
+    # The service itself refuses: each update keeps the endpoint busy 150 s, so the rollback at 420 s
+    # (step 2 was applied at 300 s) gets 409s (420, 425, 435) until it lands at 455 s.
+    "409-endpoint-busy": Case(scenario(endpoint={"update_seconds": 150}, rollout={"latency_p99_threshold_ms": 300},
+                                       health=SLOW_GREEN), "rolled_back", {BLUE: 100}, [10], [0, 300, 455]),
     "log-analytics-regression": Case(
         scenario(rollout={"metrics_source": "log_analytics"},
                  health={GREEN: [{"from": "PT0S", "error_rate": 0.002, "latency_p99_ms": 140},
@@ -107,7 +107,9 @@ CASES = {
                                    sdk_says="throttled (429"),
     "read-conflict-retried": Case(scenario(faults=[{"operation": "get_endpoint", "error": "conflict", "from": "PT4M",
                                                     "times": 2}]),
-                                  "promoted", {GREEN: 100}, [10, 50, 100], [0, 315, 615], same_checks=False),
+                                  # the step's write reads first (its drift check): 409 at 300 s, and the
+                                  # activity's re-read of the failed write takes the second fault; 305 s lands
+                                  "promoted", {GREEN: 100}, [10, 50, 100], [0, 305, 605], same_checks=False),
 }
 
 
@@ -178,22 +180,25 @@ def test_platform_checks_read_the_virtual_minutes_of_each_window(scenario_azure:
     chosen = replace(CASES["healthy-promotion"].scenario, seed=None)     # exact counts: the arithmetic shows
     result, _ = through_sdks(scenario_azure, chosen)
     queries = scenario_azure.calls("GET", "/providers/microsoft.insights/metrics$")
-    assert len(queries) == len(checks(result)) == 15
+    assert len(queries) == 1 + len(checks(result)) == 16      # pre-flight's baseline of blue-v1, then 15 checks
     assert queries[0].path == f"{chosen.workspace.endpoint_id(chosen.endpoint_name)}/providers/Microsoft.Insights/metrics"
-    assert [q.query["timespan"] for q in queries[:2]] == [
-        "2026-01-01T00:00:00Z/2026-01-01T00:01:00Z", "2026-01-01T00:00:00Z/2026-01-01T00:02:00Z"]
-    assert queries[5].query["timespan"] == "2026-01-01T00:05:00Z/2026-01-01T00:06:00Z"   # step 2 from 300 s
+    # the baseline: the observation window before the start; then each check reads its increment
+    assert [q.query["timespan"] for q in queries[:3]] == [
+        "2025-12-31T23:55:00Z/2026-01-01T00:00:00Z",
+        "2026-01-01T00:00:00Z/2026-01-01T00:01:00Z", "2026-01-01T00:01:00Z/2026-01-01T00:02:00Z"]
+    assert queries[6].query["timespan"] == "2026-01-01T00:05:00Z/2026-01-01T00:06:00Z"   # step 2 from 300 s
     # 10 % of 1200 a minute, 0.2 % errors, p99 140 ms: the adapter summed the per-minute series
     assert checks(result)[0]["new"] == {"requests": 120, "errors": 0, "latency_p99_ms": 140.0}
-    assert checks(result)[4]["new"] == {"requests": 600, "errors": 1, "latency_p99_ms": 140.0}
+    assert checks(result)[4]["new"] == {"requests": 120, "errors": 0, "latency_p99_ms": 140.0}   # minute 5 alone
+    assert result.record["baseline"]["old"] == {"requests": 6000, "errors": 6, "latency_p99_ms": 120.0}
 
 
 def test_log_analytics_checks_send_the_exact_virtual_window(scenario_azure: ScenarioAzure) -> None:
     chosen = replace(CASES["409-retried-log-analytics"].scenario, seed=None)
     result, _ = through_sdks(scenario_azure, chosen)
     queries = scenario_azure.calls("POST", "/query$")
-    assert [q.path for q in queries] == [f"/v1/workspaces/{LA_WORKSPACE}/query"] * len(checks(result))
-    first = queries[0].body
+    assert [q.path for q in queries] == [f"/v1/workspaces/{LA_WORKSPACE}/query"] * (1 + len(checks(result)))
+    first = queries[1].body           # queries[0]: pre-flight's baseline of blue-v1
     assert "TimeGenerated >= datetime(2026-01-01T00:00:05.000000Z) and TimeGenerated < datetime(2026-01-01T00:01:05" \
            in first["query"]
     assert 'EndpointName =~ "fraud-detection-endpoint"' in first["query"]
@@ -211,8 +216,9 @@ def test_the_put_carries_absolute_lower_cased_traffic_and_a_409_is_put_again(sce
     _, world = through_sdks(scenario_azure, CASES["409-endpoint-busy"].scenario)
     puts = scenario_azure.calls("PUT", "/onlineendpoints/fraud-detection-endpoint$")
     # step 1, then the rollback: refused three times (409) while the endpoint is busy, then applied
-    assert [p.body["properties"]["traffic"] for p in puts] == [{"blue-v1": 90, "green-v2": 10}] + [{"blue-v1": 100}] * 4
-    assert len(world.workspace.endpoint("fraud-detection-endpoint").changes) == 3   # set-up + 2 applied
+    assert [p.body["properties"]["traffic"] for p in puts] == [
+        {"blue-v1": 90, "green-v2": 10}, {"blue-v1": 50, "green-v2": 50}] + [{"blue-v1": 100}] * 4
+    assert len(world.workspace.endpoint("fraud-detection-endpoint").changes) == 4   # set-up + 3 applied
 
 
 def test_mirror_traffic_goes_in_the_put_and_the_world_applies_it(scenario_azure: ScenarioAzure) -> None:
@@ -242,15 +248,18 @@ def test_platform_metrics_count_whole_minutes_when_a_step_starts_off_the_minute(
     memory = run_simulation(fresh(chosen))
     sdk, _ = through_sdks(scenario_azure, chosen)
     assert (checks(memory)[0]["new"]["requests"], checks(sdk)[0]["new"]["requests"]) == (120, 110)
-    assert scenario_azure.calls("GET", "/metrics$")[0].query["timespan"] == "2026-01-01T00:00:00Z/2026-01-01T00:01:00Z"
+    assert scenario_azure.calls("GET", "/metrics$")[1].query["timespan"] == "2026-01-01T00:00:00Z/2026-01-01T00:01:00Z"
 
 
-def test_a_read_fault_also_fails_a_write_through_the_sdk(scenario_azure: ScenarioAzure) -> None:
-    """The last difference: azure-ai-ml reads the endpoint before writing it, so a ``get_endpoint`` fault
-    fails ``set_traffic`` too; the simulated port writes without reading."""
+def test_a_read_fault_also_fails_a_write_through_the_sdk_and_in_memory(scenario_azure: ScenarioAzure) -> None:
+    """azure-ai-ml reads the endpoint before writing it, so a ``get_endpoint`` fault fails ``set_traffic``
+    too; the simulated port reads first as well (its read is the drift check), and fails alike."""
     chosen = scenario(faults=[{"operation": "get_endpoint", "error": "permission", "times": 1}])
-    in_memory = SimulatedEndpointPort(build_workspace(fresh(chosen), VirtualClock(SIMULATION_START).now).workspace)
-    assert in_memory.set_traffic(chosen.endpoint_name, {BLUE: 90, GREEN: 10}).traffic == {BLUE: 90, GREEN: 10}
+    memory_world = build_workspace(fresh(chosen), VirtualClock(SIMULATION_START).now).workspace
+    in_memory = SimulatedEndpointPort(memory_world)
+    with pytest.raises(PermissionDenied):
+        in_memory.set_traffic(chosen.endpoint_name, {BLUE: 90, GREEN: 10})
+    assert memory_world.endpoint(chosen.endpoint_name).traffic == {BLUE: 100}
     world = scenario_azure.load(chosen, VirtualClock(SIMULATION_START).now)
     port = scenario_backend(scenario_azure, chosen, StaticCredential()).endpoints(None)
     with pytest.raises(PermissionDenied, match="403"):
@@ -407,3 +416,26 @@ def test_serve_azure_acts_on_the_configured_cloud(scenario_azure: ScenarioAzure,
     assert process.returncode == 0
     assert {r["client_id"] for r in scenario_azure.token_requests} == {CLIENT_ID}
     assert len(scenario_azure.calls("PUT", "/onlineendpoints/")) == 2
+
+
+def test_a_step_makes_at_most_6_azure_ml_requests(scenario_azure: ScenarioAzure) -> None:
+    """Issue 11: each step's drift check, traffic write and read-back, counted as the fake Azure saw them
+    (the metrics queries go to Azure Monitor, not Azure ML)."""
+    chosen = replace(CASES["healthy-promotion"].scenario, seed=None)
+    result, _ = through_sdks(scenario_azure, chosen)
+    assert result.outcome == "promoted"
+    ml = [(r.method, r.path.lower().rsplit("/", 1)[-1]) for r in scenario_azure.calls()
+          if "/microsoft.machinelearningservices/" in r.path.lower() and not r.path.lower().endswith("/metrics")]
+    preflight = [("GET", "fraud-detection-endpoint"), ("GET", "deployments")]
+    assert ml[:2] == preflight
+    # each step: one GET of the endpoint (the drift check and the write's own read), the workspace (its
+    # location, for the PUT), the PUT, the operation polled until done, the endpoint read back
+    step = [("GET", "fraud-detection-endpoint"), ("GET", "mlw-local"), ("PUT", "fraud-detection-endpoint")]
+    rest = ml[2:]
+    steps = []
+    while rest:
+        assert rest[:3] == step, rest[:8]
+        end = rest.index(("GET", "fraud-detection-endpoint"), 3) + 1
+        steps.append(rest[:end])
+        rest = rest[end:]
+    assert len(steps) == 3 and all(len(s) <= 6 for s in steps), [len(s) for s in steps]

@@ -18,6 +18,7 @@ def test_defaults_are_the_seed_designs_values():
     assert request.check_interval == timedelta(minutes=1)
     assert (request.error_threshold, request.min_requests, request.max_inconclusive_windows) == (0.01, 100, 2)
     assert request.bake_time == timedelta(0) and request.metrics_source == "platform"
+    assert (request.confidence, request.max_latency_ratio, request.on_unhealthy_baseline) == (0.95, None, "refuse")
 
 
 def test_wire_form_of_the_defaults_round_trips():
@@ -28,7 +29,8 @@ def test_wire_form_of_the_defaults_round_trips():
 
 def test_wire_form_round_trips():
     request = parse_request({**BASE, "traffic_steps": [5, 100], "observation_window": "PT1H30M",
-                             "latency_p99_threshold_ms": 250, "bake_time": "PT10M",
+                             "latency_p99_threshold_ms": 250, "bake_time": "PT10M", "confidence": 0.99,
+                             "max_latency_ratio": 1.5, "on_unhealthy_baseline": "proceed",
                              "workspace": {"subscription_id": "s", "resource_group": "r", "workspace_name": "w"}})
     assert parse_request(request.to_dict()) == request
 
@@ -133,6 +135,11 @@ def test_bad_field_is_named(change, field, message):
     pytest.param({"bake_time": "PT0S"}, ("bake_time", timedelta(0)), id="bake-zero"),
     pytest.param({"traffic_steps": [1, 100]}, ("traffic_steps", (1, 100)), id="steps-at-the-bounds"),
     pytest.param({"metrics_source": "log_analytics"}, ("metrics_source", "log_analytics"), id="source-logs"),
+    pytest.param({"confidence": 0.5}, ("confidence", 0.5), id="confidence-min"),
+    pytest.param({"confidence": 0.9999}, ("confidence", 0.9999), id="confidence-max"),
+    pytest.param({"max_latency_ratio": 1}, ("max_latency_ratio", 1.0), id="latency-ratio-1"),
+    pytest.param({"max_latency_ratio": 100}, ("max_latency_ratio", 100.0), id="latency-ratio-max"),
+    pytest.param({"on_unhealthy_baseline": "proceed"}, ("on_unhealthy_baseline", "proceed"), id="baseline-proceed"),
 ])
 def test_values_at_the_edges_of_their_ranges_are_accepted(change, expected):
     field, value = expected
@@ -156,6 +163,12 @@ def test_values_at_the_edges_of_their_ranges_are_accepted(change, expected):
     pytest.param({"check_interval": "PT6M"}, "check_interval", "must not be longer than observation_window",
                  id="interval"),
     pytest.param({"metrics_source": "x"}, "metrics_source", "must be one of platform, log_analytics", id="source"),
+    pytest.param({"confidence": 1}, "confidence", "must be between 0.5 and 0.9999", id="confidence-certain"),
+    pytest.param({"confidence": 0.4}, "confidence", "must be between 0.5 and 0.9999", id="confidence-low"),
+    pytest.param({"confidence": "high"}, "confidence", "must be a number", id="confidence-text"),
+    pytest.param({"max_latency_ratio": 0.9}, "max_latency_ratio", "must be between 1 and 100", id="latency-ratio"),
+    pytest.param({"on_unhealthy_baseline": "ignore"}, "on_unhealthy_baseline", "must be one of refuse, proceed",
+                 id="baseline-policy"),
     pytest.param({"endpoint_name": None}, "endpoint_name", "is required", id="required"),
 ])
 def test_messages_say_exactly_what_is_wrong(change, field, message):

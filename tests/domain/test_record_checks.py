@@ -77,3 +77,35 @@ def test_the_oldest_checks_give_way_when_the_status_would_pass_its_budget() -> N
     assert 0 < len(out["checks"]) < MAX_CHECKS_KEPT
     assert out["checks"][-1]["at"] == health(MAX_CHECKS_KEPT)["at"]           # the newest stay
     assert len(out["history"]) == 25 and out["history_dropped"] == 0            # history goes only after checks
+
+
+def summarised_record(steps: int, checks_per_step: int) -> RolloutRecord:
+    record = RolloutRecord({"endpoint_name": "ep1", "new_deployment": "green"}, "rollout-ep1", START)
+    record.phase = "observing"
+    minute = 0
+    for step in range(1, steps + 1):
+        record.traffic_change(START + timedelta(minutes=minute), "step", {"green": step}, {"green": step}, "step")
+        for _ in range(checks_per_step):
+            minute += 1
+            check = health(minute)
+            check["step"] = step
+            record.last_health = check
+    return record
+
+
+def test_checks_older_than_the_kept_ones_stay_counted_in_per_step_summaries() -> None:
+    out = summarised_record(steps=12, checks_per_step=8).to_dict()      # 96 checks, 24 kept in full
+    assert len(out["checks"]) == MAX_CHECKS_KEPT and out["summaries_dropped"] == 0
+    assert [s["step"] for s in out["step_summaries"]] == list(range(1, 13))
+    assert sum(s["checks"] for s in out["step_summaries"]) == 96
+    assert out["step_summaries"][0] == {"step": 1, "phase": "observing", "from": "2026-01-01T00:01:00+00:00",
+                                        "checks": 8, "verdicts": {"pass": 8},
+                                        "new": [sum(100 * m for m in range(1, 9)), sum(range(1, 9))],
+                                        "old": [sum(900 * m for m in range(1, 9)), 0]}
+
+
+def test_summaries_give_way_to_traffic_history_but_the_newest_checks_stay() -> None:
+    out = summarised_record(steps=100, checks_per_step=1).to_dict()
+    assert len(json.dumps(out)) < STATUS_BUDGET_CHARS
+    assert out["summaries_dropped"] + len(out["step_summaries"]) == 100
+    assert [c["step"] for c in out["checks"]][-4:] == [97, 98, 99, 100], "the newest checks are shown in full"

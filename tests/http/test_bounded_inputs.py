@@ -26,6 +26,8 @@ def raw_request(**raw_values: str) -> bytes:
 @pytest.mark.parametrize("raw, field, message", [
     pytest.param(raw_request(error_threshold="NaN"), "error_threshold", "finite", id="threshold-nan"),
     pytest.param(raw_request(error_threshold="Infinity"), "error_threshold", "finite", id="threshold-infinity"),
+    pytest.param(raw_request(confidence="NaN"), "confidence", "finite", id="confidence-nan"),
+    pytest.param(raw_request(max_latency_ratio="1e400"), "max_latency_ratio", "finite", id="latency-ratio-1e400"),
     pytest.param(raw_request(max_error_rate_increase="-Infinity"), "max_error_rate_increase", "finite",
                  id="increase-minus-infinity"),
     pytest.param(raw_request(latency_p99_threshold_ms="1" + "0" * 400), "latency_p99_threshold_ms", "between",

@@ -119,6 +119,9 @@ BAD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "max_inconclusive_windows": not_an_integer_in(0, 100),
     "metrics_source": ANY_JSON.filter(lambda v: v is not None and v not in ("platform", "log_analytics")),
     "workspace": ANY_JSON.filter(lambda v: v is not None),
+    "confidence": out_of(0.5, 0.9999),
+    "max_latency_ratio": out_of(1, 100),
+    "on_unhealthy_baseline": ANY_JSON.filter(lambda v: v is not None and v not in ("refuse", "proceed")),
 }
 
 

@@ -77,7 +77,8 @@ def test_cloudevent_is_structured_mode_with_a_stable_id(rolled_back: dict[str, A
         body_for("cloudevents", dict(rolled_back))["id"]
     assert body["time"] == record["ended_at"]
     data = body["data"]
-    assert data["reason"] == record["reason"] and data["reason"].startswith("health check failed: error rate ")
+    assert data["reason"] == record["reason"] and data["reason"].startswith(
+        "health check failed: regression detected at 95% confidence: error rate ")
     assert data["traffic"] == {"blue-v1": 100} and data["health"]["verdict"] == "fail"
     assert data["health"]["new"] == record["last_health"]["new"]
 

@@ -37,8 +37,8 @@ def _ts(at: datetime) -> str:
 class History:
     """A history under construction; ``at`` is the time of the next episode."""
 
-    def __init__(self, orchestration_input: Any = None) -> None:
-        self.at = START
+    def __init__(self, orchestration_input: Any = None, at: datetime = START) -> None:
+        self.at = at
         self.events: list[dict[str, Any]] = []
         self.episode()
         self.add(T.EXECUTION_STARTED, Name="rollout_orchestrator", Version="",
@@ -106,7 +106,10 @@ class Driver:
     (cancelled ones too: the host still creates them and they fire).
 
     Events injected at turn ``k`` arrive in the same batch as, and before, that turn's completions:
-    while the activity or timer scheduled before them is still pending.
+    while the activity or timer scheduled before them is still pending; ``inject_after`` ones arrive
+    in the same batch after them. On ``ContinueAsNew`` the next execution's history starts with the
+    events the host carried over (``emulator.replay``: those played after the action); the turns at
+    which an execution continued as new are in ``handovers``.
     """
 
     def __init__(self, respond: Any, orchestration_input: Any = None, history: History | None = None) -> None:
@@ -115,6 +118,7 @@ class Driver:
         self.pending: dict[int, tuple[str | None, Any, datetime | None]] = {}   # id -> (activity, input, fire_at)
         self.state: dict[str, Any] = {}
         self.statuses: list[Any] = []                 # the custom status after each turn
+        self.handovers: list[int] = []
         self._pending_from_history()
 
     def _pending_from_history(self) -> None:
@@ -130,11 +134,12 @@ class Driver:
             elif event["EventType"] == T.TIMER_FIRED:
                 self.pending.pop(event["TimerId"], None)
 
-    def run(self, inject: dict[int, list[tuple[str, Any]]] | None = None, max_turns: int = 400) -> dict[str, Any]:
+    def run(self, inject: dict[int, list[tuple[str, Any]]] | None = None, max_turns: int = 400,
+            inject_after: dict[int, list[tuple[str, Any]]] | None = None) -> dict[str, Any]:
         from emulator.replay import replay as host_replay
         from emulator.replay import top_level_actions
 
-        inject = inject or {}
+        inject, inject_after = inject or {}, inject_after or {}
         for turn in range(max_turns):
             self.state = replay(self.history)
             self.statuses.append(self.state.get("customStatus"))
@@ -143,7 +148,9 @@ class Driver:
             host = host_replay(self.history.events, actions)
             assert host.non_deterministic is None, host.non_deterministic
             if host.continue_as_new is not None:
-                self.history = History(_decoded_input(host.continue_as_new["input"]))
+                self.history = History(_decoded_input(host.continue_as_new["input"]), at=self.history.at)
+                self.history.events += [{**event, "IsPlayed": False} for event in host.carryover]
+                self.handovers.append(turn)
                 self._pending_from_history()
                 continue
             if self.state.get("isDone") and host.can_complete:
@@ -174,6 +181,8 @@ class Driver:
                 _, _, fire_at = self.pending.pop(timers[0])
                 assert fire_at is not None
                 self.history.fired(timers[0], fire_at)
+            for name, payload in inject_after.get(turn, []):
+                self.history.event(name, payload)
         raise AssertionError("the orchestration did not finish")
 
 

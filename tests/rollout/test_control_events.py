@@ -1,11 +1,12 @@
 """Control events at any moment: the real SDK replay engine over histories built event by event.
 
 ``tests.rollout.sdk_history.Driver`` is a minimal host: it puts events exactly where a test
-wants them (turn 0: while pre-flight runs; 1: while the drift check's read runs; 2: while the
-first step's traffic update runs; 3: during the first window's timer, or the retry wait when
-that update failed), checks the Durable Task Framework's replay rule on every episode, and
-answers activities from ``SimpleEndpoint``. Without the racing design (azure-functions-durable
-1.7.0, #507) most rows end in ``RecursionError`` or apply a step after a rollback was asked for.
+wants them (turn 0: while pre-flight runs; 1: while pre-flight measures the old deployment's
+baseline; 2: while the first step's traffic update runs (its own read is the drift check); 3:
+during the first window's timer, or the retry wait when that update failed), checks the Durable
+Task Framework's replay rule on every episode, and answers activities from ``SimpleEndpoint``.
+Without the racing design (azure-functions-durable 1.7.0, #507) most rows end in
+``RecursionError`` or apply a step after a rollback was asked for.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ RESOLVED = {"alert": {"rule": "green-5xx", "monitor_condition": "Resolved"}, "re
 FIRED = {"alert": {"rule": "green-5xx", "monitor_condition": "Fired"}, "reason": "alert 'green-5xx' fired"}
 PERMISSION = {"kind": "PermissionDenied", "message": "the app's identity needs AzureML Data Scientist",
               "retryable": False, "retry_after": None}
-PREFLIGHT, DRIFT_READ, STEP_UPDATE, FIRST_WAIT = 0, 1, 2, 3
+PREFLIGHT, BASELINE, STEP_UPDATE, FIRST_WAIT = 0, 1, 2, 3
 
 
 def ev(name, payload=None):
@@ -50,7 +51,7 @@ def ev(name, payload=None):
                  id="abort-while-preflight-fails"),
     pytest.param({PREFLIGHT + 1: [ev("pause"), ev("pause"), ev("alert", RESOLVED)], 12: [ev("resume")]},
                  {"preflight": [transient()]}, "promoted", 100, ["pause", "resume"], id="events-during-preflight-retry-wait"),
-    pytest.param({DRIFT_READ: [ev("rollback", FIRED)]}, {}, "rolled_back", 0, [], id="rollback-before-first-step"),
+    pytest.param({BASELINE: [ev("rollback", FIRED)]}, {}, "rolled_back", 0, [], id="rollback-before-first-step"),
     pytest.param({STEP_UPDATE: [ev("rollback", FIRED)]}, {}, "rolled_back", 10, [], id="rollback-during-step-update"),
     pytest.param({STEP_UPDATE: [ev("pause"), ev("resume"), ev("pause")], 12: [ev("resume")]}, {}, "promoted", 100,
                  ["pause", "resume", "pause", "resume"], id="hold-changes-during-an-activity"),
@@ -176,3 +177,37 @@ def test_a_redeploy_rollback_retries_failed_reads_and_moves_only_the_new_deploym
     assert record["outcome"] == "rolled_back" and record["rollback"]["attempts"] == 2
     assert endpoint.calls == ["read_traffic", "read_traffic", "read_traffic", "set_traffic"]
     assert endpoint.traffic == {"blue-v1": 80, "shadow": 20} == record["final_traffic"]
+
+
+# --- issue 11: the history is bounded by continue_as_new; no event is lost in the handover -------------
+
+
+def test_a_rollout_continues_as_new_at_step_boundaries_and_still_promotes():
+    driver = Driver(SimpleEndpoint({}))
+    record = driver.run()["output"]
+    assert record["outcome"] == "promoted" and record["steps_completed"] == [10, 50, 100]
+    assert len(driver.handovers) == 3, "one handover after each step (the last one into the bake)"
+    assert [h["kind"] for h in record["history"]] == ["step", "step", "step"], "the record carried over"
+
+
+@pytest.mark.parametrize("event, outcome, holds", [
+    pytest.param(ev("pause"), "promoted", ["pause", "resume"], id="pause"),
+    pytest.param(ev("rollback", FIRED), "rolled_back", [], id="alert-rollback"),
+    pytest.param(ev("alert", RESOLVED), "promoted", [], id="alert-note"),
+])
+def test_an_event_arriving_in_the_handover_batch_is_not_lost(event, outcome, holds):
+    """The event arrives in the same batch as, and after, the completion on which the execution decides
+    to continue as new: the orchestrator never sees it in that execution; the host carries it over."""
+    handover = Driver(SimpleEndpoint({}))
+    handover.run()
+    decided = handover.handovers[0] - 1        # the turn whose completions made the first execution hand over
+    endpoint = SimpleEndpoint({})
+    driver = Driver(endpoint)
+    later = {decided + 12: [ev("resume")]} if holds else {}
+    record = driver.run(later, inject_after={decided: [event]})["output"]
+    assert record["outcome"] == outcome, record["reason"]
+    assert [h["kind"] for h in record["history"] if h["kind"] in ("pause", "resume")] == holds
+    if event[0] == "alert":
+        assert record["alerts_received"] == 1 and record["alerts"][0]["action"] == "recorded"
+    if outcome == "rolled_back":
+        assert record["alerts"][0]["action"] == "rolled back" and record["steps_completed"] == [10]

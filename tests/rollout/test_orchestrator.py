@@ -60,8 +60,13 @@ def test_healthy_rollout_is_promoted_step_by_step():
     assert traffic_events(result) == [(0.0, {BLUE: 90, GREEN: 10}), (300.0, {BLUE: 50, GREEN: 50}), (600.0, {GREEN: 100})]
     assert result.elapsed_seconds == 900
     checks = [e for e in result.timeline if e["kind"] == "health_check"]
-    assert len(checks) == 15 and {c["verdict"] for c in checks} == {"pass"}
+    # The first window needs 223 requests of green for a verdict (rollout.judge.requests_needed): at 10%
+    # of 1200 rpm the first check's 120 are inconclusive and say what is missing; every other check passes.
+    assert len(checks) == 15 and [c["verdict"] for c in checks] == ["inconclusive"] + ["pass"] * 14
+    assert checks[0]["reason"] == "120 requests so far; a verdict needs 103 more (about 0.9 more minutes at the current rate)"
+    # each check measures the increment since the previous one: one minute at a time
     assert checks[0]["new"]["requests"] == 120 and checks[0]["old"]["requests"] == 1080
+    assert checks[1]["new"]["requests"] == 120 and checks[5]["new"]["requests"] == 600
 
 
 def test_every_traffic_change_is_in_the_history_with_its_reason():
@@ -76,7 +81,7 @@ def test_error_rate_regression_rolls_back_at_the_next_check():
                                       {"from": "PT12M", "error_rate": 0.08}]})
     assert result.outcome == "rolled_back"
     assert traffic_events(result)[-1] == (780.0, {BLUE: 100})
-    assert "error rate" in result.record["reason"] and "exceeds threshold 0.01" in result.record["reason"]
+    assert result.record["reason"].startswith("health check failed: regression detected at 95% confidence: error rate (")
     assert result.to_json()["steps_completed"] == [10, 50]
 
 
@@ -84,17 +89,22 @@ def test_latency_regression_rolls_back():
     result = simulate(rollout={"latency_p99_threshold_ms": 300},
                       health={GREEN: [{"from": "PT0S", "error_rate": 0.0, "latency_p99_ms": 450}]})
     assert result.outcome == "rolled_back"
-    assert "p99 latency 450 ms exceeds threshold 300 ms" in result.record["reason"]
-    assert traffic_events(result)[-1] == (60.0, {BLUE: 100})
+    assert "regression detected at 95% confidence: p99 latency (" in result.record["reason"]
+    # a sequential sign test: each minute over the limit multiplies the evidence by (1.6 + 1.98) / 2 at
+    # most, and the test fails at 1 / 0.025 (two tests share the 5%): the 7th minute over it, 420 s
+    assert traffic_events(result)[-1] == (420.0, {BLUE: 100})
 
 
 def test_baseline_comparison_rolls_back_when_new_is_worse_than_old():
     result = simulate(rollout={"error_threshold": 0.05, "max_error_rate_increase": 0.005},
                       health={GREEN: [{"from": "PT0S", "error_rate": 0.02, "latency_p99_ms": 140}]})
     assert result.outcome == "rolled_back"
-    # first check: green 2 errors in 120 requests, blue 1 in 1080 (synthetic counts are whole requests)
-    assert result.record["reason"] == "health check failed: error rate 0.0167 exceeds old deployment's 0.0009 by more than 0.005"
-    assert traffic_events(result)[-1] == (60.0, {BLUE: 100})
+    # green at 2% against blue's 0.1% + 0.005: caught on the comparison with old, not the 5% threshold,
+    # once 7 minutes of evidence clear its share of the 5% (synthetic counts are whole requests)
+    assert result.record["reason"].startswith(
+        "health check failed: regression detected at 95% confidence: error rate against old (")
+    assert result.record["reason"].endswith("error rate 0.0200, old's 0.0011")
+    assert traffic_events(result)[-1] == (420.0, {BLUE: 100})
 
 
 def test_alert_rolls_back_at_its_virtual_time_not_at_the_end_of_the_window():
@@ -142,12 +152,15 @@ def test_duplicate_alerts_cause_one_rollback():
 def test_too_little_traffic_extends_the_window_then_rolls_back_saying_why():
     result = simulate(load={"requests_per_minute": 60})
     assert result.outcome == "rolled_back"
-    assert result.record["reason"].startswith("still inconclusive after 2 extra window(s): only 90 of the 100")
+    # 6 requests a minute for 15 minutes against the 223 the first window needs: the reason says what is missing
+    assert result.record["reason"] == ("still inconclusive after 2 extra window(s): 90 requests so far; a verdict "
+                                       "needs 133 more (about 22.2 more minutes at the current rate)")
     assert traffic_events(result)[-1] == (900.0, {BLUE: 100})
 
 
 def test_inconclusive_window_extended_once_then_passes():
-    result = simulate(load={"requests_per_minute": 150})   # green sees 15/min at 10%: 75 in 5 min, 150 in 10
+    # green sees 30/min at 10%: 150 in 5 min, under the 223 the first window needs; 300 in 10
+    result = simulate(load={"requests_per_minute": 300})
     assert result.outcome == "promoted"
     assert traffic_events(result)[1] == (600.0, {BLUE: 50, GREEN: 50})
 
@@ -165,8 +178,8 @@ def test_checks_go_on_while_paused():
                       health={GREEN: [{"from": "PT0S", "error_rate": 0.0, "latency_p99_ms": 140},
                                       {"from": "PT30M", "error_rate": 0.5}]})
     assert result.outcome == "rolled_back"
-    # checks every minute from the pause (90 s): at 1830 s the errors are 0.8% of the window, at 1890 s 2.4%
-    assert traffic_events(result)[-1] == (1890.0, {BLUE: 100})
+    # checks every minute from the pause (90 s): the check at 1830 s judges [1770 s, 1830 s), half of it at 50%
+    assert traffic_events(result)[-1] == (1830.0, {BLUE: 100})
 
 
 def test_promote_jumps_to_the_whole_share_now():
@@ -186,7 +199,9 @@ def test_metrics_outage_rolls_back_after_three_failed_checks():
     result = simulate(faults=[{"operation": "metrics", "error": "transient"}])
     assert result.outcome == "rolled_back"
     assert result.record["reason"].startswith("health checks failed 3 times in a row")
-    assert traffic_events(result)[-1] == (180.0, {BLUE: 100})
+    assert result.record["baseline"]["verdict"] == "unknown"
+    # pre-flight's baseline query is retried 5 times (5 + 10 + 20 + 40 s), then 3 checks a minute apart
+    assert traffic_events(result)[-1] == (75.0 + 180.0, {BLUE: 100})
 
 
 def test_transient_update_failures_are_retried_with_backoff():
@@ -281,7 +296,8 @@ def test_the_status_stays_within_durables_custom_status_limit_on_a_busy_rollout(
     from rollout.record import MAX_ALERTS_KEPT, STATUS_BUDGET_CHARS
 
     steps = [5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
-    result = simulate(rollout={"traffic_steps": steps, "observation_window": "PT2M"},
+    # 6000 rpm: the first step's 5% serves the 223 requests its first window needs within 2 minutes
+    result = simulate(rollout={"traffic_steps": steps, "observation_window": "PT2M"}, load={"requests_per_minute": 6000},
                       alerts=[{"at": f"PT{m}M", "payload": "alerts/endpoint-5xx-resolved.json"} for m in range(1, 26)],
                       controls=[{"at": f"PT{m}M30S", "action": "pause" if m % 2 else "resume"} for m in range(1, 11)])
     record = result.record
@@ -316,3 +332,48 @@ def test_an_alert_during_a_throttled_step_update_means_the_step_is_never_applied
                       controls=[{"at": "PT5M12S", "action": "abort"}])
     assert result.outcome == "rolled_back" and result.record["reason"] == "alert 'fraud-detection-green-5xx' fired"
     assert [t for _, t in traffic_events(result)] == [{BLUE: 90, GREEN: 10}, {BLUE: 100}], "never 50/50"
+
+
+# --- issue 11: the old deployment's health at pre-flight (rollout.judge.baseline_judgement) -----------
+
+SICK_BLUE = {BLUE: [{"from": "PT0S", "error_rate": 0.03, "latency_p99_ms": 120}],
+             GREEN: [{"from": "PT0S", "error_rate": 0.03, "latency_p99_ms": 140}]}
+
+
+def test_a_sick_baseline_refuses_to_start_by_default_and_moves_no_traffic():
+    result = simulate(health=SICK_BLUE)
+    assert result.outcome == "failed"
+    assert result.record["reason"].startswith("pre-flight: the old deployment already fails the thresholds "
+                                              "(old deployment's error rate 0.0300 (180 errors in 6000 requests)")
+    assert "no traffic was changed" in result.record["reason"]
+    assert traffic_events(result) == [] and result.record["history"] == []
+    assert result.record["baseline"]["verdict"] == "fail" and result.record["baseline"]["old"]["requests"] == 6000
+
+
+def test_a_sick_baseline_with_proceed_is_judged_against_old_only_and_says_so():
+    result = simulate(rollout={"on_unhealthy_baseline": "proceed"}, health=SICK_BLUE)
+    assert result.outcome == "promoted", result.record["reason"]     # 3% like old's: no worse than it
+    assert result.record["baseline"]["judged"] == "relative to old only (on_unhealthy_baseline: proceed)"
+    assert set(result.record["last_health"]["evidence"]) == {"errors_vs_old"}
+
+
+def test_with_proceed_a_new_deployment_worse_than_the_sick_old_one_still_rolls_back():
+    health = {**SICK_BLUE, GREEN: [{"from": "PT0S", "error_rate": 0.10, "latency_p99_ms": 140}]}
+    result = simulate(rollout={"on_unhealthy_baseline": "proceed"}, health=health)
+    assert result.outcome == "rolled_back"
+    assert "error rate against old" in result.record["reason"]
+
+
+def test_a_healthy_baseline_is_recorded_and_everything_is_judged():
+    record = simulate().record
+    assert record["baseline"]["verdict"] == "pass" and record["baseline"]["judged"] == "on every threshold"
+    assert record["baseline"]["since"] == "2025-12-31T23:55:00+00:00", "the observation window before the start"
+
+
+def test_every_check_is_summarised_per_step():
+    record = simulate(rollout={"bake_time": "PT3M"}).record
+    assert [(s["step"], s["phase"], s["checks"], s["verdicts"]) for s in record["step_summaries"]] == [
+        (10, "observing", 5, {"inconclusive": 1, "pass": 4}), (50, "observing", 5, {"pass": 5}),
+        (100, "observing", 5, {"pass": 5}), (100, "baking", 3, {"pass": 3})]
+    assert record["step_summaries"][0]["new"] == [600, 0], "green's requests and errors over the step"
+    assert len(record["checks"]) == 18

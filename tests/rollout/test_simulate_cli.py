@@ -21,6 +21,7 @@ def simulate(*args):
     pytest.param("regression-caught.yaml", 1, "rolled_back", {"blue-v1": 100}, id="regression"),
     pytest.param("alert-rollback.yaml", 1, "rolled_back", {"blue-v1": 100}, id="alert"),
     pytest.param("too-little-traffic.yaml", 1, "rolled_back", {"blue-v1": 100}, id="too-little-traffic"),
+    pytest.param("backtest-late-regression.yaml", 1, "rolled_back", {"blue-v1": 100}, id="backtest-late-regression"),
 ])
 def test_examples_json(example, code, outcome, final):
     done = simulate(f"examples/{example}", "--json")
@@ -46,7 +47,8 @@ def test_human_output_is_a_readable_timeline():
     assert lines[0].startswith("Rollout of green-v2 on fraud-detection-endpoint (steps 10% -> 50% -> 100%")
     assert any(re.search(r"check +green-v2: 1[0-9]{2} req", line) for line in lines)     # ~120 a minute, noisy
     assert any(line.strip().startswith("+0:13:00  traffic   blue-v1=100") for line in lines), done.stdout
-    assert lines[-2].startswith("Outcome: rolled_back - health check failed: error rate")
+    assert lines[-2].startswith("Outcome: rolled_back - health check failed: regression detected at 95% confidence: "
+                                "error rate (")
 
 
 def test_bad_scenario_exits_2_naming_the_field(tmp_path):

@@ -23,11 +23,13 @@ def test_a_seed_reproduces_a_run_and_another_seed_changes_the_counts():
     assert checks(5) != checks(6)
 
 
-def test_runs_count_outcomes_over_seeds(capsys):
-    """90 requests expected in 15 minutes against min_requests 100: the noise decides, seed by seed."""
-    code = main([str(EXAMPLES / "too-little-traffic.yaml"), "--runs", "3", "--seed", "10", "--json"])
+def test_runs_count_outcomes_over_seeds(capsys, tmp_path):
+    """225 requests expected in 15 minutes against the 223 the first window needs: the noise decides, seed by seed."""
+    example = (EXAMPLES / "too-little-traffic.yaml").read_text().replace("requests_per_minute: 60", "requests_per_minute: 150")
+    (tmp_path / "edge.yaml").write_text(example)
+    code = main([str(tmp_path / "edge.yaml"), "--runs", "3", "--seed", "10", "--json"])
     summary = json.loads(capsys.readouterr().out)
-    assert summary["outcomes"] == {"promoted": 1, "rolled_back": 2}
+    assert summary["outcomes"] == {"promoted": 2, "rolled_back": 1}      # seeds 10-12: both outcomes happen
     assert [r["seed"] for r in summary["results"]] == [10, 11, 12]
     assert code == 1, "not every run was promoted"
 
