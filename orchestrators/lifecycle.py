@@ -252,7 +252,7 @@ class LifecyclePhases:
         self.host.record.traffic_change(self.host.now, "mirror", traffic, result["endpoint"]["traffic"],
                                         f"mirror {spec.percent}% of live traffic to {new}")
         self.host.mirror = dict(target)
-        ended = yield from self.host.observe(spec.window)
+        ended = yield from self.host.observe(spec.window, may_hand_over=False)
         removed = yield from self.host.call_with_retry("set_traffic", self.mirror_payload(traffic, {}))
         if removed["ok"]:
             self.host.mirror = {}

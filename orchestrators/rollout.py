@@ -469,7 +469,7 @@ class RolloutRun:
 
     # --- observation -------------------------------------------------------------------------
 
-    def observe(self, length: timedelta, resume: WindowState | None = None) -> Gen:
+    def observe(self, length: timedelta, resume: WindowState | None = None, may_hand_over: bool = True) -> Gen:
         """Check health every ``check_interval`` until the window ends; returns a ``StepEnd``.
 
         Gather, decide, apply: each check gathers the increment since the previous check
@@ -478,7 +478,9 @@ class RolloutRun:
         Control events are handled the moment they arrive: an ending action ends the window,
         ``pause`` holds it (checks go on), ``resume`` restarts it. ``resume``: a window an earlier
         execution opened. After ``CHECKS_PER_EXECUTION`` checks of this execution a window that goes
-        on ends with ``HANDOVER`` (``self.window`` is its state) when nothing is left to act on.
+        on ends with ``HANDOVER`` (``self.window`` is its state) when nothing is left to act on,
+        unless ``may_hand_over`` is False (a lifecycle phase's window, such as the mirror's, whose
+        state is not carried over: it runs to its end in this execution).
         """
         if resume is not None:
             window = resume
@@ -508,7 +510,7 @@ class RolloutRun:
             if decision.action is Action.PASS:
                 return StepEnd("passed")
             self.checks_this_execution += 1
-            if self.checks_this_execution >= CHECKS_PER_EXECUTION and self.may_hand_over():
+            if may_hand_over and self.checks_this_execution >= CHECKS_PER_EXECUTION and self.may_hand_over():
                 self.window = self.follow_holds(window)
                 return StepEnd(HANDOVER)
 
