@@ -144,9 +144,9 @@ class AzureMLEndpoints:
         """The endpoint entity from one GET: the first request of azure-ai-ml 1.35.2's
         ``OnlineEndpointOperations.get``, without its deployments listing."""
         operations = self._ml.online_endpoints
-        rest = operations._online_operation.get(resource_group_name=operations._resource_group_name,
-                                                workspace_name=operations._workspace_name, endpoint_name=endpoint,
-                                                **operations._init_kwargs)
+        rest = self._ml.online_endpoints._online_operation.get(
+            resource_group_name=operations._resource_group_name, workspace_name=operations._workspace_name,
+            endpoint_name=endpoint, **operations._init_kwargs)
         found: OnlineEndpoint = OnlineEndpoint._from_rest_object(rest)
         return found
 

@@ -30,6 +30,7 @@ fi
 cat > "$work/pyproject.toml" <<'TOML'
 [tool.mutmut]
 source_paths = ["rollout/"]
+also_copy = ["emulator/"]
 pytest_add_cli_args_test_selection = ["tests/domain/"]
 [tool.pytest.ini_options]
 addopts = "-q -p no:cacheprovider --import-mode=importlib"

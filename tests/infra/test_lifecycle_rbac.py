@@ -42,7 +42,7 @@ _AUTOSCALE = "GET|PUT|DELETE /subscriptions/{s}/resourceGroups/{rg}/providers/Mi
 #   -> [(request, action, scope the action must be granted at)]
 CALLS: dict[tuple[str, str], list[tuple[str, str, str]]] = {
     # rollout (adapters/azure_ml.py AzureMLEndpoints): granted without lifecycleActions, except the poll
-    ("AzureMLEndpoints", "online_endpoints.get"): [_GET_EP],
+    ("AzureMLEndpoints", "online_endpoints._online_operation.get"): [_GET_EP],   # the plain GET (_plain_get)
     ("AzureMLEndpoints", "online_deployments.list"): [
         ("GET {ws}/onlineEndpoints/{e}/deployments", MLS + "workspaces/onlineEndpoints/deployments/read", WORKSPACE)],
     ("AzureMLEndpoints", "online_endpoints.begin_create_or_update"): _ENDPOINT_PUT,
@@ -94,15 +94,16 @@ def _chain(node: ast.expr) -> list[str]:
 
 
 def azure_calls(class_name: str) -> set[str]:
-    """The Azure SDK calls a class's methods make: ``self._ml.<group>.<op>(...)``,
-    ``self._client.<group>.<op>(...)``, and ``self._read_operation(...)``."""
+    """The Azure SDK calls a class's methods make: ``self._ml.<group>.<op>(...)`` (or deeper, such as
+    ``self._ml.online_endpoints._online_operation.get``), ``self._client.<group>.<op>(...)``, and
+    ``self._read_operation(...)``."""
     tree = ast.parse((ROOT / ADAPTERS[class_name]).read_text(encoding="utf-8"))
     cls, = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name]
     found = set()
     for node in ast.walk(cls):
         if isinstance(node, ast.Call):
             chain = _chain(node.func)
-            if len(chain) == 4 and chain[:2] in (["self", "_ml"], ["self", "_client"]):
+            if len(chain) >= 4 and chain[:2] in (["self", "_ml"], ["self", "_client"]):
                 found.add(".".join(chain[2:]))
             elif chain == ["self", "_read_operation"]:
                 found.add("_read_operation")
