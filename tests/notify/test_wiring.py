@@ -37,13 +37,13 @@ def receivers() -> Iterator[list[Receiver]]:
         receiver.close()
 
 
-def scenario(notify: list[dict[str, Any]], **top: Any) -> Any:
+def scenario(notify: list[dict[str, Any]], rollout: dict[str, Any] | None = None, **top: Any) -> Any:
     data: dict[str, Any] = {
         "seed": None,
         "endpoint": {"name": "fraud-detection-endpoint",
                      "deployments": {"blue-v1": {"traffic": 100}, "green-v2": {"traffic": 0}}},
         "rollout": {"new_deployment": "green-v2", "traffic_steps": [10, 50, 100], "observation_window": "PT5M",
-                    "notify": notify},
+                    "notify": notify, **(rollout or {})},
         "load": {"requests_per_minute": 1200},
         "health": {"blue-v1": [{"from": "PT0S", "error_rate": 0.001, "latency_p99_ms": 120}],
                    "green-v2": [{"from": "PT0S", "error_rate": 0.002, "latency_p99_ms": 140}]},
@@ -93,6 +93,9 @@ def test_a_promoted_rollout_with_a_pause_sends_every_event_in_order_in_each_form
     pytest.param({"health": {"blue-v1": [{"from": "PT0S", "error_rate": 0.001, "latency_p99_ms": 120}],
                              "green-v2": [{"from": "PT0S", "error_rate": 0.2, "latency_p99_ms": 140}]}},
                  "rolled_back", id="judge-rolls-back"),
+    pytest.param({"rollout": {"cleanup": "delete", "revert_window": "PT30M"},
+                  "controls": [{"at": "PT40M", "action": "revert", "reason": "latency on the dashboard"}]},
+                 "reverted", id="revert-after-promotion"),
 ])
 def test_an_early_end_is_told_once_after_traffic_is_back(receivers, top, outcome) -> None:
     receiver = Receiver()
@@ -224,3 +227,14 @@ def test_with_no_target_wanting_an_event_nothing_is_called() -> None:
     endpoint = Sends()
     record = Driver(endpoint, notify_input(["rolled_back"])).run()["output"]
     assert record["outcome"] == "promoted" and endpoint.sends == [] and record["notifications"] == []
+
+
+def test_a_failed_step_is_told_as_failed_after_traffic_is_back() -> None:
+    permission = {"kind": "PermissionDenied", "message": "the app's identity needs AzureML Data Scientist",
+                  "retryable": False, "retry_after": None}
+    endpoint = Sends()
+    endpoint.faults = {"set_traffic": [None, permission]}
+    record = Driver(endpoint, notify_input()).run()["output"]
+    assert record["outcome"] == "failed" and endpoint.traffic == {"blue-v1": 100}
+    assert [kind for kind, _ in endpoint.sends] == ["started", "step", "failed"]
+    assert endpoint.sends[-1][1] == len(endpoint.calls) - 1, "the last call, after the rollback's set_traffic"
