@@ -238,3 +238,18 @@ def test_a_failed_step_is_told_as_failed_after_traffic_is_back() -> None:
     assert record["outcome"] == "failed" and endpoint.traffic == {"blue-v1": 100}
     assert [kind for kind, _ in endpoint.sends] == ["started", "step", "failed"]
     assert endpoint.sends[-1][1] == len(endpoint.calls) - 1, "the last call, after the rollback's set_traffic"
+
+
+def test_a_pause_taken_on_the_turn_a_handover_is_decided_is_sent_not_lost() -> None:
+    """The pause arrives with the completion on which the first execution would continue as new: its
+    notification is queued then, so the handover waits until it has been sent (nothing is carried)."""
+    probe = Driver(Sends(), notify_input())
+    probe.run()
+    decided = probe.handovers[0] - 1
+    endpoint = Sends()
+    driver = Driver(endpoint, notify_input())
+    record = driver.run({decided: [("pause", {"reason": "hold"})], decided + 12: [("resume", {"reason": "go"})]})["output"]
+    assert record["outcome"] == "promoted"
+    sent = [kind for kind, _ in endpoint.sends]
+    assert sent[:3] == ["started", "step", "paused"] and sent.count("paused") == sent.count("resumed") == 1
+    assert sent[-1] == "promoted" and driver.handovers
