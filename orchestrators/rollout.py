@@ -28,6 +28,7 @@ from rollout.control import ENDING_ACTIONS, Intent, control_action, merge_intent
 from rollout.judge import Increment, JudgeConfig, JudgeState, baseline_judgement, judge_increment, new_window
 from rollout.model import DeploymentMetrics, DeploymentState, EndpointState
 from rollout.notes import notes_in
+from rollout.notify import notification_payload, redact_url
 from rollout.plan import Plan, PlanRejected, RolloutRequest, parse_request, resolve_plan
 from rollout.record import RolloutRecord, clip
 from rollout.retry import retry_delay, rollback_retry_delay
@@ -64,8 +65,12 @@ def rollout_orchestrator(context: df.DurableOrchestrationContext) -> Gen:
     run = RolloutRun(context, parse_request(request))
     run.raw_request = request
     if rollback_only is not None:
-        return (yield from run.rollback_only(rollback_only))
-    return (yield from run.execute(carried_of(raw)))
+        ended = yield from run.rollback_only(rollback_only)
+    else:
+        ended = yield from run.execute(carried_of(raw))
+    if ended is None:                   # handed over (continue as new)
+        return None
+    return (yield from run.notify_outcome(ended))
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,7 @@ class RolloutRun:
         self.raw_request: Mapping[str, Any] = request.to_dict()   # the input's request, as given
         self.checks_this_execution = 0
         self.window: WindowState | None = None  # the window being observed (carried on a handover)
+        self.notices: list[dict[str, Any]] = []  # notifications due (pause, resume), not sent yet
 
     @property
     def now(self) -> datetime:
@@ -131,6 +137,9 @@ class RolloutRun:
             if failure:
                 return self.finish("failed", failure)
             assert self.plan is not None
+            yield from self.notify("started")
+            if self.intent is not None and self.intent.action != "promote":
+                return self.finish(_outcome(self.intent.action), f"{self.intent.reason}; no traffic was changed")
             if self.request.lifecycle.mirror is not None:
                 mirrored = yield from self.life.mirroring(dict(self.record.traffic), dict(self.mirror), self.plan.new)
                 if isinstance(mirrored, StepEnd):
@@ -158,10 +167,11 @@ class RolloutRun:
 
     def may_hand_over(self) -> bool:
         """Whether this execution may continue as new now: every event received so far taken, and
-        none left to act on (an ending action is carried out here, not handed over)."""
+        none left to act on (an ending action is carried out here, not handed over) and no
+        notification due (``notices`` are sent here, never carried over)."""
         for name, payload in self.inbox.take_ready():
             self.receive(name, payload)
-        return self.intent is None and self.resolution is None
+        return self.intent is None and self.resolution is None and not self.notices
 
     def hand_over(self, step_index: int, window: WindowState | None) -> None:
         """Continue as new at ``step_index`` (``len(steps)``: the bake), in ``window`` when mid-window,
@@ -282,6 +292,7 @@ class RolloutRun:
             return (yield from self.abandon(f"{label} failed: {failure}"))
         self.record.phase = "observing"
         self.publish()
+        yield from self.notify("step")
         return (yield from self.step_observed(step, None))
 
     def step_observed(self, step: int, window: WindowState | None) -> Gen:
@@ -494,6 +505,9 @@ class RolloutRun:
             if self.intent is not None:
                 intent, self.intent = self.intent, None
                 return StepEnd(intent.action, intent.reason)
+            if self.notices:
+                yield from self.send_notices()
+                continue
             window = self.follow_holds(window)
             timer = self.context.create_timer(next_wake(window, self.now, self.request.check_interval))
             if not (yield from self.wait(timer, stop=self.state_changed_since(self.holds))):
@@ -532,7 +546,7 @@ class RolloutRun:
     def receive(self, name: str, payload: Any) -> None:
         """Take one control event: record notes and holds now, keep an ending action as the intent."""
         action, reason = control_action(name, payload, self.record.paused)
-        rolling_back = self.record.phase == "rolling_back"
+        rolling_back = self.record.phase in ("rolling_back", "done")     # done: only the final notification left
         for alert, count in notes_in(payload):
             acted = action == "rollback" and not rolling_back
             self.record.note_alert(self.now, alert, "rolled back" if acted else "recorded", count)
@@ -544,6 +558,7 @@ class RolloutRun:
             self.record.hold_change(self.now, action, reason)
             self.holds += 1
             self.restart_window = self.restart_window or action == "resume"
+            self.due("paused" if action == "pause" else "resumed")
         self.publish()
 
     def check_health(self) -> Gen:
@@ -585,9 +600,9 @@ class RolloutRun:
                 "old_deployment": self.request.old_deployment,
                 "workspace": None if workspace is None else workspace.to_dict()}
 
-    def wait(self, task: Any, stop: Callable[[], bool] | None = None) -> Gen:
+    def wait(self, task: Any, stop: Callable[[], bool] | None = None, abandonable: bool = False) -> Gen:
         """``orchestrators.waiting.wait_for`` with this run's inbox and ``receive``."""
-        return (yield from wait_for(self.context, self.inbox, task, self.receive, stop))
+        return (yield from wait_for(self.context, self.inbox, task, self.receive, stop, abandonable))
 
     def call(self, name: str, payload: Mapping[str, Any]) -> Gen:
         """Call an activity once, racing the control events; an unexpected exception becomes a
@@ -620,6 +635,70 @@ class RolloutRun:
             if not (yield from self.wait(timer, stop)):
                 timer.cancel()
                 return result
+
+    # --- notifications ----------------------------------------------------------------------------
+
+    def due(self, kind: str) -> None:
+        """Queue event ``kind``'s notification (as the record says now) for the next ``send_notices``."""
+        payload = notification_payload(kind, self.record.to_dict(), self.request.notify, self.now.isoformat())
+        if payload is not None:
+            self.notices.append(payload)
+
+    def notify(self, kind: str) -> Gen:
+        """Send event ``kind`` now (with any queued before it), unless an ending action is waiting."""
+        self.due(kind)
+        yield from self.send_notices()
+
+    def send_notices(self) -> Gen:
+        """Send the queued notifications, one ``send_notifications`` activity each, in order.
+
+        Each send is raced against the control events and given up the moment an ending action
+        (rollback, abort, promote) is received: the caller acts on it at once, never after the send.
+        A send given up on (its activity may still run) and those not started are recorded as not
+        waited for. Nothing is raised: a failed delivery is only recorded.
+        """
+        while self.notices and self.intent is None:
+            payload = self.notices.pop(0)
+            task = self.context.call_activity("send_notifications", payload)
+            if (yield from self.wait(task, stop=lambda: self.intent is not None, abandonable=True)):
+                self.note_sent(payload, task.result)
+            else:
+                self.note_unsent(payload, "not waited for: a rollback, abort or promote came first")
+        for payload in self.notices:
+            self.note_unsent(payload, "not sent: a rollback, abort or promote came first")
+        self.notices = []
+
+    def notify_outcome(self, output: Mapping[str, Any]) -> Gen:
+        """After the outcome's traffic is in place: send the notifications still due and the outcome's
+        (waiting for each to end: nothing is left to protect), then return the final record with them."""
+        if output.get("outcome") is None:
+            return output
+        self.due(str(output["outcome"]))
+        if not self.notices:
+            return output
+        for payload in self.notices:
+            task = self.context.call_activity("send_notifications", payload)
+            yield from self.wait(task)
+            self.note_sent(payload, task.result)
+        self.notices = []
+        self.context.set_custom_status(self.record.to_dict())
+        return {**output, "notifications": list(self.record.notifications)}
+
+    def note_sent(self, payload: Mapping[str, Any], result: Any) -> None:
+        """Record a send's result (an activity that raised is recorded as not delivered) and publish."""
+        if not isinstance(result, Mapping):   # TaskFailed: send_notifications never raises, but a host can fail it
+            self.note_unsent(payload, f"send_notifications failed: {str(result).strip().splitlines()[:1]}")
+            return
+        self.record.note_notifications(result)
+        self.publish()
+
+    def note_unsent(self, payload: Mapping[str, Any], why: str) -> None:
+        event = payload["event"]
+        self.record.note_notifications({"sent": [
+            {"at": self.now.isoformat(), "event": event["kind"], "target": redact_url(str(t["url"])),
+             "format": t["format"], "delivered": None, "attempts": None, "error": why}
+            for t in payload["targets"]]})
+        self.publish()
 
     # --- status --------------------------------------------------------------------------------
 

@@ -74,13 +74,19 @@ class EventInbox:
 
 
 def wait_for(context: df.DurableOrchestrationContext, inbox: EventInbox, task: Any,
-             receive: Callable[[str, Any], None], stop: Callable[[], bool] | None = None) -> Gen:
+             receive: Callable[[str, Any], None], stop: Callable[[], bool] | None = None,
+             abandonable: bool = False) -> Gen:
     """Yield until ``task`` completes, handing every control event that arrives first to ``receive``.
 
     Returns True once ``task`` has completed; False as soon as ``stop()`` is true after an event
     (``task`` is then still pending: cancel it if it is a timer).
+
+    ``abandonable``: carry a nudge from the first yield, so the host does not block on ``task`` (a new
+    activity) but keeps delivering events while it runs: for a task that ``stop`` may abandon (a
+    notification being sent), since the host's ``WhenAny`` of a new task holds only that task
+    (the waiters were sent before) and would otherwise keep every later action waiting for it.
     """
-    rewait = bool(task._is_scheduled)       # already sent to the host in an earlier action
+    rewait = abandonable or bool(task._is_scheduled)      # already sent to the host in an earlier action
     while True:
         for name, payload in inbox.take_ready():
             receive(name, payload)

@@ -107,14 +107,18 @@ class Driver:
 
     Events injected at turn ``k`` arrive in the same batch as, and before, that turn's completions:
     while the activity or timer scheduled before them is still pending; ``inject_after`` ones arrive
-    in the same batch after them. On ``ContinueAsNew`` the next execution's history starts with the
+    in the same batch after them. ``hang``: activities never answered (a worker that hangs); timers
+    fire when nothing else is answered, except at a turn with events to inject while one hangs: those
+    arrive at once, in a batch of their own. On ``ContinueAsNew`` the next execution's history starts with the
     events the host carried over (``emulator.replay``: those played after the action); the turns at
     which an execution continued as new are in ``handovers``.
     """
 
-    def __init__(self, respond: Any, orchestration_input: Any = None, history: History | None = None) -> None:
+    def __init__(self, respond: Any, orchestration_input: Any = None, history: History | None = None,
+                 hang: Any = None) -> None:
         self.history = history or History(orchestration_input)
         self.respond = respond
+        self.hang = hang or (lambda name, payload: False)    # (activity, input) -> never answered (a hung worker)
         self.pending: dict[int, tuple[str | None, Any, datetime | None]] = {}   # id -> (activity, input, fire_at)
         self.state: dict[str, Any] = {}
         self.statuses: list[Any] = []                 # the custom status after each turn
@@ -162,10 +166,14 @@ class Driver:
                 else:
                     self.history.scheduled(task.event_id, task.name)
                 self.pending[task.event_id] = (task.name, _decoded_input(task.input_json), task.fire_at)
-            activities = sorted(i for i, (name, _, _) in self.pending.items() if name is not None)
+            activities = sorted(i for i, (name, payload, _) in self.pending.items()
+                                if name is not None and not self.hang(name, payload))
             timers = sorted((i for i, (name, _, _) in self.pending.items() if name is None),
                             key=lambda i: (self.pending[i][2], i))
             assert activities or timers or inject.get(turn), f"stuck: nothing pending at turn {turn}"
+            hung = len(activities) < sum(name is not None for name, _, _ in self.pending.values())
+            if hung and not activities and inject.get(turn):     # the events come while the hung one runs
+                timers = []
             if not activities and timers:
                 fire_at = self.pending[timers[0]][2]
                 assert fire_at is not None
