@@ -31,7 +31,7 @@ def blueprint(backend: Callable[[], Backend]) -> df.Blueprint:
     bp = df.Blueprint()
 
     def endpoints(payload: Mapping[str, Any]) -> EndpointPort:
-        return backend().endpoints(_workspace(payload))
+        return backend().endpoints(workspace_of(payload))
 
     @bp.activity_trigger(input_name="payload")
     def preflight(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -40,12 +40,12 @@ def blueprint(backend: Callable[[], Backend]) -> df.Blueprint:
             port, name = endpoints(payload), payload["endpoint_name"]
             endpoint = port.get_endpoint(name)
             return {"endpoint": endpoint.to_dict(), "deployments": [d.to_dict() for d in port.list_deployments(name)]}
-        return _guarded(work)
+        return guarded(work)
 
     @bp.activity_trigger(input_name="payload")
     def read_traffic(payload: Mapping[str, Any]) -> dict[str, Any]:
         """Read the endpoint's current traffic."""
-        return _guarded(lambda: {"endpoint": endpoints(payload).get_endpoint(payload["endpoint_name"]).to_dict()})
+        return guarded(lambda: {"endpoint": endpoints(payload).get_endpoint(payload["endpoint_name"]).to_dict()})
 
     @bp.activity_trigger(input_name="payload")
     def set_traffic(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -67,21 +67,21 @@ def blueprint(backend: Callable[[], Backend]) -> df.Blueprint:
     def check_health(payload: Mapping[str, Any]) -> dict[str, Any]:
         """Per-deployment requests, errors (5xx and 424) and p99 latency over [start, end)."""
         def work() -> dict[str, Any]:
-            metrics = backend().metrics(_workspace(payload), payload.get("metrics_source", "platform"))
+            metrics = backend().metrics(workspace_of(payload), payload.get("metrics_source", "platform"))
             start, end = datetime.fromisoformat(payload["start"]), datetime.fromisoformat(payload["end"])
             found = metrics.deployment_metrics(payload["endpoint_name"], payload["deployments"], start, end)
             return {"metrics": {name: value.to_dict() for name, value in found.items()}}
-        return _guarded(work)
+        return guarded(work)
 
     return bp
 
 
-def _workspace(payload: Mapping[str, Any]) -> WorkspaceRef | None:
+def workspace_of(payload: Mapping[str, Any]) -> WorkspaceRef | None:
     data = payload.get("workspace")
     return None if not data else WorkspaceRef.from_dict(data)
 
 
-def _guarded(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def guarded(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run ``work``; an ``AzureError`` becomes an explicit failure result."""
     try:
         return {"ok": True, **work()}

@@ -25,10 +25,10 @@ from typing import Any, Callable, Mapping
 
 import azure.durable_functions as df
 
+from activities import guarded, workspace_of
 from rollout.autoscale import autoscale_setting, parse_autoscale, setting_name
 from rollout.deployment_spec import parse_deployment_spec, parse_endpoint_spec
 from rollout.errors import AzureError
-from rollout.model import WorkspaceRef
 from rollout.operation import NOT_FOUND, last_lines
 from rollout.ports import Backend, LifecyclePort
 
@@ -38,7 +38,7 @@ def blueprint(backend: Callable[[], Backend]) -> df.Blueprint:
     bp = df.Blueprint()
 
     def _port(payload: Mapping[str, Any]) -> LifecyclePort:
-        return backend().lifecycle(_workspace(payload))
+        return backend().lifecycle(workspace_of(payload))
 
     @bp.activity_trigger(input_name="payload")
     def lifecycle_inspect(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def blueprint(backend: Callable[[], Backend]) -> df.Blueprint:
                 found["vm_size"] = None if size is None else size.to_dict()
                 found["usages"] = [u.to_dict() for u in port.quota_usages()]
             return found
-        return _guarded(work)
+        return guarded(work)
 
     @bp.activity_trigger(input_name="payload")
     def spec_check(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -68,31 +68,31 @@ def blueprint(backend: Callable[[], Backend]) -> df.Blueprint:
                 return {"exists": False, "differences": []}
             spec = parse_deployment_spec(payload["deployment"])
             return {"exists": True, "differences": spec_differences(spec, observed)}
-        return _guarded(work)
+        return guarded(work)
 
     @bp.activity_trigger(input_name="payload")
     def create_endpoint_start(payload: Mapping[str, Any]) -> dict[str, Any]:
         """Start creating the endpoint (nothing when it exists)."""
         spec = parse_endpoint_spec(payload.get("endpoint") or {})
-        return _guarded(lambda: _port(payload).begin_create_endpoint(payload["endpoint_name"], spec).to_dict())
+        return guarded(lambda: _port(payload).begin_create_endpoint(payload["endpoint_name"], spec).to_dict())
 
     @bp.activity_trigger(input_name="payload")
     def create_deployment_start(payload: Mapping[str, Any]) -> dict[str, Any]:
         """Start creating the deployment with 0% traffic (nothing when it exists)."""
         spec = parse_deployment_spec(payload["deployment"])
-        return _guarded(lambda: _port(payload).begin_create_deployment(
+        return guarded(lambda: _port(payload).begin_create_deployment(
             payload["endpoint_name"], payload["deployment_name"], spec).to_dict())
 
     @bp.activity_trigger(input_name="payload")
     def scale_start(payload: Mapping[str, Any]) -> dict[str, Any]:
         """Start setting the deployment's instance count (nothing when it already has it)."""
-        return _guarded(lambda: _port(payload).begin_scale(
+        return guarded(lambda: _port(payload).begin_scale(
             payload["endpoint_name"], payload["deployment_name"], int(payload["instance_count"])).to_dict())
 
     @bp.activity_trigger(input_name="payload")
     def delete_start(payload: Mapping[str, Any]) -> dict[str, Any]:
         """Start deleting the deployment (refused while it holds traffic; nothing when it is gone)."""
-        return _guarded(lambda: _port(payload).begin_delete(payload["endpoint_name"], payload["deployment_name"]).to_dict())
+        return guarded(lambda: _port(payload).begin_delete(payload["endpoint_name"], payload["deployment_name"]).to_dict())
 
     @bp.activity_trigger(input_name="payload")
     def operation_poll(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,13 +109,13 @@ def blueprint(backend: Callable[[], Backend]) -> df.Blueprint:
             if lines and observed.state != NOT_FOUND:
                 found["logs"] = _logs(port, endpoint, deployment, int(lines))
             return found
-        return _guarded(work)
+        return guarded(work)
 
     @bp.activity_trigger(input_name="payload")
     def autoscale_apply(payload: Mapping[str, Any]) -> dict[str, Any]:
         """PUT the deployment's autoscale setting (the whole body: writing it twice changes nothing)."""
         def work() -> dict[str, Any]:
-            found, workspace = backend(), _workspace(payload)
+            found, workspace = backend(), workspace_of(payload)
             port = found.lifecycle(workspace)
             endpoint, deployment = payload["endpoint_name"], payload["deployment_name"]
             ws = port.arm_workspace()
@@ -125,32 +125,21 @@ def blueprint(backend: Callable[[], Backend]) -> df.Blueprint:
             name = setting_name(endpoint, deployment)
             found.autoscale(workspace).put_setting(name, body)
             return {"setting": name, "capacity": body["properties"]["profiles"][0]["capacity"]}
-        return _guarded(work)
+        return guarded(work)
 
     @bp.activity_trigger(input_name="payload")
     def autoscale_remove(payload: Mapping[str, Any]) -> dict[str, Any]:
         """Delete the deployment's autoscale setting made by aml-rollout (nothing when there is none)."""
         def work() -> dict[str, Any]:
-            port = backend().autoscale(_workspace(payload))
+            port = backend().autoscale(workspace_of(payload))
             name = setting_name(payload["endpoint_name"], payload["deployment_name"])
             existed = port.get_setting(name) is not None
             port.delete_setting(name)
             return {"removed": existed}
-        return _guarded(work)
+        return guarded(work)
 
     return bp
 
-
-def _workspace(payload: Mapping[str, Any]) -> WorkspaceRef | None:
-    data = payload.get("workspace")
-    return None if not data else WorkspaceRef.from_dict(data)
-
-
-def _guarded(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    try:
-        return {"ok": True, **work()}
-    except AzureError as exc:
-        return {"ok": False, "error": exc.to_dict()}
 
 
 def _logs(port: LifecyclePort, endpoint: str, deployment: str, lines: int) -> dict[str, list[str]]:
