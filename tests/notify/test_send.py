@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,14 +20,6 @@ RECORD = {"instance_id": "rollout-ep1", "endpoint_name": "ep1", "new_deployment"
                           "new": {"requests": 1200, "errors": 2, "latency_p99_ms": 140.0}}}
 EVENT = rollout_event("rolled_back", RECORD, "2026-01-01T00:07:00+00:00")
 FAST = SendPolicy(attempts=3, timeout=1.0, backoff=0.05, deadline=3.0)
-
-
-@pytest.fixture
-def receivers() -> Iterator[list[Receiver]]:
-    made: list[Receiver] = []
-    yield made
-    for receiver in made:
-        receiver.close()
 
 
 def receiver(made: list[Receiver], **kwargs: Any) -> Receiver:

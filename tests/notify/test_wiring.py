@@ -11,7 +11,6 @@ activities beside orchestrator episodes; the Driver models that by never answeri
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,14 +26,6 @@ from tests.rollout.sdk_history import REQUEST, Driver, SimpleEndpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRED = {"alert": {"rule": "green-5xx", "monitor_condition": "Fired"}, "reason": "alert 'green-5xx' fired"}
-
-
-@pytest.fixture
-def receivers() -> Iterator[list[Receiver]]:
-    made: list[Receiver] = []
-    yield made
-    for receiver in made:
-        receiver.close()
 
 
 def scenario(notify: list[dict[str, Any]], rollout: dict[str, Any] | None = None, **top: Any) -> Any:
