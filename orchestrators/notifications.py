@@ -8,7 +8,7 @@ status, never raised.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from orchestrators.run_state import Gen, RunState
 from rollout.notify import notification_payload, redact_url
@@ -29,7 +29,7 @@ class Notifications(RunState):
         yield from self.send_notices()
 
     def send_notices(self) -> Gen:
-        """Send the queued notifications, one ``send_notifications`` activity each, in order.
+        """Send the queued notifications in order, each to all its targets at once (``send_event``).
 
         Each send is raced against the control events and given up the moment an ending action
         (rollback, abort, promote) is received: the caller acts on it at once, never after the send.
@@ -38,29 +38,50 @@ class Notifications(RunState):
         """
         while self.notices and self.intent is None:
             payload = self.notices.pop(0)
-            task = self.context.call_activity("send_notifications", payload)
-            if (yield from self.wait(task, stop=lambda: self.intent is not None, abandonable=True)):
-                self.note_sent(payload, task.result)
-            else:
-                self.note_unsent(payload, "not waited for: a rollback, abort or promote came first")
+            yield from self.send_event(payload, stop=lambda: self.intent is not None)
         for payload in self.notices:
             self.note_unsent(payload, "not sent: a rollback, abort or promote came first")
         self.notices = []
 
+    def send_event(self, payload: Mapping[str, Any], stop: Callable[[], bool] | None = None) -> Gen:
+        """Send one event to each of its targets at once and record each result.
+
+        One ``send_notifications`` activity call per target, all scheduled in the same episode (a
+        ``task_all`` for more than one): the host runs them side by side, so the wait is one send's
+        budget (``activities.notify.SendPolicy``, 15 s), not that budget times the targets. ``stop``:
+        give the wait up the moment it is true (the sends not ended are recorded as not waited for;
+        their activities may still run).
+        """
+        each = [{**payload, "targets": [target]} for target in payload["targets"]]
+        tasks = [self.context.call_activity("send_notifications", one) for one in each]
+        waiting = tasks[0] if len(tasks) == 1 else self.context.task_all(tasks)
+        ended = yield from self.wait(waiting, stop=stop, abandonable=stop is not None)
+        for one, task in zip(each, tasks, strict=True):
+            if ended and not task.is_completed:    # a task_all ends at its first failure; the others still run
+                ended = yield from self.wait(task, stop=stop, abandonable=stop is not None)
+            if task.is_completed:
+                self.note_sent(one, task.result)
+            else:
+                self.note_unsent(one, "not waited for: a rollback, abort or promote came first")
+
     def notify_outcome(self, output: Mapping[str, Any]) -> Gen:
-        """After the outcome's traffic is in place: send the notifications still due and the outcome's
-        (waiting for each to end: nothing is left to protect), then return the final record with them."""
+        """After the outcome's traffic is in place and the final record, outcome included, is the
+        custom status (``finish``; the status route, ``start --wait`` and ``watch`` see the outcome
+        from then on): send the notifications still due and the outcome's, each event to all its
+        targets at once (``send_event``), waiting for them to end (nothing is left to protect), then
+        return the final record with their results. The instance stays ``Running`` until then: one
+        send's budget per event still due (usually just the outcome).
+        """
         if output.get("outcome") is None:
             return output
+        self.publish()                  # finish() did; the outcome shows before any send starts
         self.due(str(output["outcome"]))
         if not self.notices:
             return output
         for payload in self.notices:
-            task = self.context.call_activity("send_notifications", payload)
-            yield from self.wait(task)
-            self.note_sent(payload, task.result)
+            yield from self.send_event(payload)
         self.notices = []
-        self.context.set_custom_status(self.record.to_dict())
+        self.publish()
         return {**output, "notifications": list(self.record.notifications)}
 
     def note_sent(self, payload: Mapping[str, Any], result: Any) -> None:
