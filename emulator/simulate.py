@@ -149,7 +149,7 @@ class Timeline:
 
 
 def run_simulation(scenario: Scenario, backend: Backend | None = None,
-                   clock: Clock | None = None) -> SimulationResult:
+                   clock: Clock | None = None, observer: Callable[[dict[str, Any]], None] | None = None) -> SimulationResult:
     """Run the scenario's rollout to its end, on ``clock`` (default: a virtual clock at ``SIMULATION_START``).
 
     The scenario's times are offsets from ``clock.now()`` at the start; a ``RealClock`` makes every
@@ -157,6 +157,7 @@ def run_simulation(scenario: Scenario, backend: Backend | None = None,
     another (the Azure adapters pointed at a cloud, say) with the ``clock`` its world runs on to
     run the same scenario through it. The app is ``bootstrap.build_app`` given that backend; the
     task hub indexes it with the Python worker's code (``emulator.worker.registered_functions``).
+    ``observer``: also given every task hub record (``TaskHub.observe``).
     """
     assert scenario.rollout is not None
     clock = clock or VirtualClock(SIMULATION_START)
@@ -166,6 +167,8 @@ def run_simulation(scenario: Scenario, backend: Backend | None = None,
     app = build_app(backend=provide(backend), settings=provide(Settings(workspace=scenario.workspace)))
     hub = TaskHub(app, clock)
     hub.observe(timeline.on_hub_record)
+    if observer is not None:
+        hub.observe(observer)
     api = ManagementApi(hub)
     api.start()
     loop = WORKER_LOOP.acquire()

@@ -5,6 +5,11 @@ request (``versioned_input``). A deployment of this app replays only instances s
 its own ``ORCHESTRATION_VERSION`` (an input without the key is version 1, the code before the
 rule). Bump ``ORCHESTRATION_VERSION`` whenever a change alters the sequence of activities or
 timers the orchestrator schedules, or what it decides from the same history.
+``tests/rollout/test_schedule_digest.py`` enforces the first half: it digests what the canonical
+scenarios schedule and fails when the digest recorded for this version
+(``tests/rollout/schedule_digests.json``) differs; after bumping, record the new one with
+``./dev python -m tests.rollout.schedule_digest --record``. Version 4: notifications go one
+activity call per target (3 until then; nothing was deployed between them).
 
 **Rollback targets.** ``rollback_from`` gives the new deployment's whole share to the old one,
 from traffic as read now (every other deployment keeps its share).
@@ -20,7 +25,7 @@ from typing import Any, Mapping
 
 from rollout.model import normalize_traffic
 
-ORCHESTRATION_VERSION = 3
+ORCHESTRATION_VERSION = 4
 VERSION_KEY = "orchestration_version"
 ROLLBACK_KEY = "rollback_only"
 CARRY_KEY = "carried"          # what an execution hands the next one when it continues as new
