@@ -7,7 +7,8 @@ of another version are then taken over by ``orchestrators.redeploy`` instead of 
 
 This module runs a fixed set of canonical scenarios through the emulator on the virtual clock
 (``emulator.simulate.run_simulation``): every shipped ``examples/*.yaml`` plus ``EXTRA_SCENARIOS``
-(pause and resume, abort, revert after promotion, notifications to three targets with an alert).
+(pause and resume, abort, revert after promotion, notifications to three targets with an alert,
+retried activities, a rollback retried until a person resolves it, drift).
 Each run's schedule is what its orchestrations scheduled, in order: activities by name with their
 input's keys, timers by their delay from the episode that created them, continue-as-new with the
 keys it carried, and the end; never timestamps, URLs or ids. The digest is the SHA-256 of all of
@@ -57,6 +58,13 @@ EXTRA_SCENARIOS: dict[str, dict[str, Any]] = {
                                "controls": [{"at": "PT40M", "action": "revert", "reason": "latency"}]},
     "notify-three-targets-then-alert": {"rollout": {"notify": "RECEIVERS"},
                                         "alerts": [{"at": "PT7M", "payload": "alerts/endpoint-5xx-fired.json"}]},
+    "retried-updates": {"faults": [{"operation": "set_traffic", "error": "transient", "times": 2},
+                                   {"operation": "metrics", "error": "throttled", "from": "PT6M", "times": 1,
+                                    "retry_after": 42}]},
+    "rollback-retried-then-resolved": {"faults": [{"operation": "set_traffic", "error": "conflict", "from": "PT6M"}],
+                                       "controls": [{"at": "PT7M", "action": "rollback", "reason": "manual"},
+                                                    {"at": "PT30M", "action": "resolve", "reason": "ticket 42"}]},
+    "drift": {"changes": [{"at": "PT7M", "traffic": {"blue-v1": 80, "green-v2": 20}}]},
 }
 
 
