@@ -1,7 +1,9 @@
 """The outcome reaches the status before its notifications are sent, and they go to every target at once.
 
-At the orchestrator level (``tests.rollout.sdk_history.Driver``: the real SDK replay plus the host's
-own replay of the actions). The host keeps an episode's custom status from the moment the episode
+End to end: ``aml-rollout start --wait`` against ``serve`` (real clock) returns with the outcome
+while the outcome's notification still hangs at its receiver. At the orchestrator level
+(``tests.rollout.sdk_history.Driver``: the real SDK replay plus the host's own replay of the
+actions). The host keeps an episode's custom status from the moment the episode
 ends, and runs the activities one episode scheduled side by side (Durable Functions dispatches each
 scheduled activity as its own work item). So what a person polling the status (``start --wait``,
 ``watch``) sees while the outcome's sends run is the custom status of the episode that scheduled
@@ -10,15 +12,23 @@ them, and the instance completes one episode after the slowest of them.
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from activities.notify import SendPolicy
 from api.http import rollout_view
+from emulator.scenario import load_scenario
+from emulator.serve import LocalServer
 from rollout.notify import redact_url
 from rollout.safety import versioned_input
+from tests.cli.helpers import EXAMPLES, KEY, cli, faster_example
+from tests.http.helpers import Client
+from tests.notify.receiver import Receiver
 from tests.rollout.sdk_history import REQUEST, Driver, SimpleEndpoint
 
 FIRED = {"alert": {"rule": "green-5xx", "monitor_condition": "Fired"}, "reason": "alert 'green-5xx' fired"}
@@ -123,3 +133,30 @@ def test_a_step_send_given_up_for_a_rollback_records_each_target() -> None:
     assert step == [(redact_url(TARGETS[0]["url"]), True), (redact_url(slow), None), (redact_url(TARGETS[2]["url"]), True)]
     rollback = [h for h in final["history"] if h["kind"] == "rollback"][0]
     assert rollback["at"] == [h for h in final["history"] if h["kind"] == "step"][0]["at"]
+
+
+def test_start_wait_returns_with_the_outcome_while_its_notification_still_hangs(receivers, tmp_path: Path) -> None:
+    """``serve`` on the real clock; the only target wants ``promoted`` and answers after 4 s (within
+    the 5 s a try may take). ``start --wait`` polls every 0.5 s: it ends on the outcome while the
+    instance is still Running for that send, and the final record holds its result afterwards."""
+    hanging = Receiver(hang=4.0)
+    receivers.append(hanging)
+    example = faster_example(EXAMPLES / "healthy-promotion.yaml")
+    example["rollout"]["notify"] = [{"url": hanging.url(), "events": ["promoted"]}]
+    scenario_file = tmp_path / "healthy-promotion.yaml"
+    scenario_file.write_text(yaml.safe_dump(example))
+    with LocalServer(load_scenario(scenario_file, require_rollout=False), key=KEY) as server:
+        run = cli("start", str(scenario_file), "--wait", "--interval", "0.5", url=server.url)
+        api = Client(server.url, KEY)
+        right_after = api.get("/api/rollouts/fraud-detection-endpoint").json()
+        deadline = time.monotonic() + 30
+        final = right_after
+        while final["runtime_status"] != "Completed" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            final = api.get("/api/rollouts/fraud-detection-endpoint").json()
+    assert run.code == 0 and run.out.splitlines()[-1].startswith("promoted: ")
+    assert (right_after["runtime_status"], right_after["outcome"]) == ("Running", "promoted"), "the send still hangs"
+    assert right_after["notifications"] == [], "its result is not in yet"
+    assert final["runtime_status"] == "Completed" and final["outcome"] == "promoted"
+    assert [(n["event"], n["delivered"]) for n in final["notifications"]] == [("promoted", True)]
+    assert len(hanging.received) == 1
