@@ -28,10 +28,22 @@ from typing import Any, Generator
 
 from rollout.capacity import CapacityRejected, QuotaUsage, VmSize, mirror_plan
 from rollout.cleanup import cleanup_decision
-from rollout.lifecycle_plan import capacity_decision, creation_decision, is_first_rollout
+from rollout.lifecycle_plan import (
+    capacity_decision,
+    creation_decision,
+    first_rollout_baseline,
+    first_rollout_capacity,
+    first_rollout_judge,
+    first_rollout_next,
+    first_rollout_notes,
+    first_rollout_plan,
+    first_rollout_record_plan,
+    is_first_rollout,
+)
 from rollout.operation import LOG_LINES, NOT_FOUND, Observed, next_step, watch
 from rollout.plan import DEFAULT_STEPS
 from rollout.record import clip
+from rollout.traffic import step_traffic
 
 Gen = Generator[Any, Any, Any]
 MIRROR_SOURCE = ("the new deployment's requests, errors and p99 in the request's metrics_source, split by deployment "
@@ -204,10 +216,14 @@ class LifecyclePhases:
             size = more.get("vm_size") if more["ok"] else None
             inspect = more if more["ok"] else inspect
         usages = [QuotaUsage.from_dict(u) for u in inspect.get("usages") or []]
-        decision = capacity_decision(life.capacity, steps, old_instances, old_share, instance_count, held,
-                                     None if size is None else VmSize.from_dict(size), usages)
+        vm = None if size is None else VmSize.from_dict(size)
+        if self.first_rollout_wanted:
+            decision = first_rollout_capacity(life.capacity, instance_count, held, vm, usages, life.autoscale is not None)
+            entry["capacity"] = {**decision.to_dict(), "old_instances": None, "old_share": None}
+        else:
+            decision = capacity_decision(life.capacity, steps, old_instances, old_share, instance_count, held, vm, usages)
+            entry["capacity"] = {**decision.to_dict(), "old_instances": old_instances, "old_share": old_share}
         self.instances = decision.instances
-        entry["capacity"] = {**decision.to_dict(), "old_instances": old_instances, "old_share": old_share}
         return decision.refusal
 
     def operation(self, entry: dict[str, Any], kind: str, target: str, start: str, payload: dict[str, Any],
@@ -327,24 +343,61 @@ class LifecyclePhases:
         return host.finish("promoted", "; ".join([reason, *notes]))
 
     def first_rollout(self, new: str) -> Gen:
-        """The endpoint's first deployment (``first_rollout_wanted``): give it 100% as soon as Azure reports it
-        ``Succeeded`` (its readiness probe passed on every instance; no health window is observed: there is
-        no old deployment to compare with or roll back to), autoscale it, end ``promoted``. A ``mirror`` is not
-        applied (there is no live traffic to copy) and the reason says so."""
+        """The endpoint's first deployment (``first_rollout_wanted``): give it 100% (written, then read back),
+        judge it in the request's ``observation_window`` and ``bake_time`` on the absolute thresholds only
+        (``host.observe``: pause, promote, abort and alerts act as in any window), then autoscale it and end
+        ``promoted``. A failed verdict, an alert, a revert or an abort returns traffic to what it was before
+        the rollout, 0% everywhere (``host.roll_back``, which never gives up), and ends ``rolled_back``,
+        ``aborted`` (or ``failed`` when the write failed); the deployment is kept for inspection. The
+        decisions are ``rollout.lifecycle_plan``'s ``first_rollout_*``; the windows run to their end in this
+        execution (no continue-as-new: their state is not carried over)."""
         host = self.host
-        host.record.phase = "shifting"
-        target = {new.lower(): 100}
-        result = yield from host.call_with_retry("set_traffic", {**host.endpoint_input(), "traffic": target,
-                                                                 "mirror_traffic": None})
-        observed = (result.get("endpoint") or {}).get("traffic")
-        host.record.traffic_change(host.now, "step", target, observed,
-                                   f"the endpoint's first deployment: {new} to 100%")
-        if not result["ok"]:
-            return host.finish("failed", f"giving {new} its traffic failed: {result['error']['message']}")
-        note = yield from self.apply_autoscale(new)
-        skipped = "mirror not applied: the endpoint had no live traffic to copy" if self.lifecycle.mirror else None
-        return host.finish("promoted", "; ".join(x for x in (f"the endpoint's first deployment: {new} serving 100%",
-                                                             skipped, note) if x))
+        request = host.request
+        before = dict(host.record.traffic)       # what the rollout found: 0% everywhere (is_first_rollout)
+        host.plan = first_rollout_plan(new)
+        name = host.plan.new
+        host.record.plan = first_rollout_record_plan(new)
+        host.expected = before
+        relative = host.judge_config.max_error_rate_increase is not None or host.judge_config.max_latency_ratio is not None
+        host.judge_config = first_rollout_judge(host.judge_config)
+        host.record.baseline = first_rollout_baseline(host.judge_config, relative)
+        notes = first_rollout_notes(self.lifecycle.mirror is not None, request.traffic_steps, self.lifecycle.cleanup.mode)
+        bake = request.bake_time > timedelta(0)
+        host.record.step_index, host.record.phase = 0, "shifting"
+        host.publish()
+        yield from host.notify("started")
+        if host.intent is not None and host.intent.action != "promote":
+            intent, host.intent = host.intent, None
+            return host.finish("aborted" if intent.action == "abort" else "rolled_back",
+                               f"{intent.reason}; no traffic was changed ({name} kept for inspection)")
+        failure = yield from host.apply(step_traffic(host.plan, 100), "step",
+                                        f"the endpoint's first deployment: {name} to 100%", interruptible=True,
+                                        expected=before)
+        if isinstance(failure, dict):          # drift: someone else set traffic; the final record, left as found
+            return failure
+        ended, why = ("failed", failure) if failure else ("passed", "")
+        if host.intent is not None and (not failure or host.intent.action != "promote"):
+            intent, host.intent = host.intent, None
+            ended, why = intent.action, intent.reason
+        step = first_rollout_next("shift", ended, why, name, bake)
+        if step.action == "observe":
+            host.record.phase = "observing"
+            host.publish()
+            yield from host.notify("step")
+            window = yield from host.observe(request.observation_window, may_hand_over=False)
+            if window.action == "passed":
+                host.record.steps_completed.append(100)
+            step = first_rollout_next("window", window.action, window.reason, name, bake)
+        if step.action == "bake":
+            host.record.phase = "baking"
+            host.publish()
+            baked = yield from host.observe(request.bake_time, may_hand_over=False)
+            step = first_rollout_next("bake", baked.action, baked.reason, name, bake)
+        if step.action == "roll_back":
+            assert step.outcome is not None
+            return (yield from host.roll_back(step.outcome, "; ".join([step.reason, *notes])))
+        note = yield from self.apply_autoscale(name)
+        return host.finish("promoted", "; ".join([step.reason, *notes, *([note] if note else [])]))
 
     def clean_up(self, entry: dict[str, Any], old: str) -> Gen:
         """Apply ``cleanup`` to the old deployment; returns a note for the record (None: nothing went wrong)."""
