@@ -211,7 +211,7 @@ def test_the_lifecycle_examples(example: str, outcome: str, says: str) -> None:
     if example == "creation-fails":
         assert result.record["phases"][0]["logs"]["inference-server"]
     if example == "first-rollout":
-        assert phases(result) == ["creating", "autoscaling"] and result.elapsed_seconds == 14 * 60
+        assert phases(result) == ["creating", "autoscaling"] and result.elapsed_seconds == 29 * 60   # 14 + 5 + 10
         assert result.record["phases"][0]["decision"]["create_endpoint"] is True
 
 
@@ -334,3 +334,141 @@ def test_a_bad_missing_endpoint_scenario_names_the_field(endpoint: dict[str, Any
     with pytest.raises(InvalidRequest) as caught:
         scenario({"endpoint": ENDPOINT_SPEC}, endpoint=endpoint, health=GREEN_HEALTH)
     assert [p.field for p in caught.value.problems] == [field]
+
+
+# --- a first rollout is judged after it gets 100% -------------------------------------------------
+
+WINDOWED = {"observation_window": "PT5M", "bake_time": "PT10M"}
+AT_100 = 840.0        # the endpoint takes 2 virtual minutes, the deployment 12: green-v2 gets 100% at +14 min
+KEPT = "green-v2 kept for inspection"
+
+
+def checks(result: Any) -> list[dict[str, Any]]:
+    return [e for e in result.timeline if e["kind"] == "health_check"]
+
+
+def endpoint_after(backend: Any) -> Any:
+    return backend.workspace.endpoint("fraud-detection-endpoint")
+
+
+def test_a_first_rollout_is_promoted_only_after_its_window_and_bake() -> None:
+    result, life, backend = first_rollout({**WINDOWED, "autoscale": True, "max_error_rate_increase": 0.001,
+                                           "traffic_steps": None})
+    assert result.outcome == "promoted", result.record["reason"]
+    assert result.record["reason"] == ("the endpoint's first deployment: green-v2 serving 100%, healthy in its window "
+                                       "and its bake")
+    assert traffic(result) == [(AT_100, {GREEN: 100})] and result.elapsed_seconds == AT_100 + 15 * 60
+    judged = checks(result)
+    assert [c["at_seconds"] for c in judged] == [AT_100 + 60 * k for k in range(1, 16)]
+    assert all(c["verdict"] == "pass" and c["old"] is None for c in judged)
+    assert result.record["steps_completed"] == [100] and result.record["plan"]["old"] is None
+    assert result.record["baseline"]["judged"].startswith("on the absolute thresholds only: error rate above")
+    assert "max_error_rate_increase and max_latency_ratio not applied" in result.record["baseline"]["judged"]
+    autoscaling = result.record["phases"][-1]
+    assert autoscaling["phase"] == "autoscaling" and autoscaling["started_at"].endswith("T00:29:00+00:00")
+    assert endpoint_after(backend).traffic == {GREEN: 100}
+
+
+@pytest.mark.parametrize("health, rollout, at_most, completed, says", [
+    pytest.param({"from": "PT16M", "error_rate": 0.2, "latency_p99_ms": 140}, {}, 17 * 60, [],
+                 "regression detected", id="errors-in-the-window"),
+    pytest.param({"from": "PT22M", "error_rate": 0.2, "latency_p99_ms": 140}, {}, 23 * 60, [100],
+                 "regression detected", id="errors-in-the-bake"),
+    # the sign test needs about 10 minutes of p99 over the limit: caught in the bake
+    pytest.param({"from": "PT16M", "error_rate": 0.002, "latency_p99_ms": 900}, {"latency_p99_threshold_ms": 300},
+                 27 * 60, [100], "p99 latency", id="latency-after-100"),
+])
+def test_a_first_rollout_failing_after_100_percent_is_rolled_back_to_zero(health: dict[str, Any],
+                                                                          rollout: dict[str, Any], at_most: int,
+                                                                          completed: list[int], says: str) -> None:
+    sick = {GREEN: [{"from": "PT0S", "error_rate": 0.002, "latency_p99_ms": 140}, health]}
+    result, life, backend = first_rollout({**WINDOWED, **rollout}, health=sick)
+    assert result.outcome == "rolled_back", result.record["reason"]
+    reason = result.record["reason"]
+    assert reason.startswith("the endpoint's first deployment green-v2: ") and says in reason and KEPT in reason
+    assert "traffic returned to 0% everywhere, as before the rollout" in reason
+    (first_at, first), (back_at, back) = traffic(result)
+    assert (first_at, first, back) == (AT_100, {GREEN: 100}, {}) and back_at <= at_most
+    assert result.record["final_traffic"] == {} and result.record["steps_completed"] == completed
+    endpoint = endpoint_after(backend)
+    assert endpoint.traffic == {} and endpoint.deployments[GREEN].provisioning_state == "Succeeded"
+    assert [w[0] for w in life.writes] == ["create_endpoint", "create"]     # nothing deleted
+    assert "autoscaling" not in phases(result)
+
+
+def test_an_alert_after_100_percent_rolls_a_first_rollout_back_to_zero() -> None:
+    result, life, backend = first_rollout({**WINDOWED, "autoscale": True},
+                                          alerts=[{"at": "PT16M30S", "payload": "alerts/endpoint-5xx-fired.json"}])
+    assert result.outcome == "rolled_back"
+    assert "fraud-detection-green-5xx" in result.record["reason"] and KEPT in result.record["reason"]
+    assert traffic(result) == [(AT_100, {GREEN: 100}), (990.0, {})] and result.elapsed_seconds == 990
+    assert endpoint_after(backend).traffic == {} and GREEN in endpoint_after(backend).deployments
+    assert list(backend.autoscale(None).settings) == []
+
+
+@pytest.mark.parametrize("controls, outcome, ended_at, says", [
+    pytest.param([{"at": "PT16M", "action": "abort", "reason": "wrong model"}], "aborted", 16 * 60,
+                 "the endpoint's first deployment green-v2: wrong model", id="abort-in-the-window"),
+    pytest.param([{"at": "PT22M", "action": "abort", "reason": "wrong model"}], "aborted", 22 * 60,
+                 "wrong model", id="abort-in-the-bake"),
+    pytest.param([{"at": "PT16M", "action": "rollback", "reason": "dashboards"}], "rolled_back", 16 * 60,
+                 "dashboards", id="rollback-in-the-window"),
+    pytest.param([{"at": "PT16M", "action": "promote", "reason": "ship it"}], "promoted", 16 * 60,
+                 "promoted on request before its window ended (ship it)", id="promote-skips-the-window"),
+    pytest.param([{"at": "PT16M", "action": "pause", "reason": "look"}, {"at": "PT40M", "action": "resume"}],
+                 "promoted", (40 + 5 + 10) * 60, "healthy in its window and its bake", id="pause-holds-the-window"),
+    pytest.param([{"at": "PT16M", "action": "pause"}, {"at": "PT20M", "action": "abort", "reason": "no"}],
+                 "aborted", 20 * 60, "no", id="abort-while-paused"),
+])
+def test_control_events_in_a_first_rollouts_window(controls: list[dict[str, str]], outcome: str, ended_at: int,
+                                                    says: str) -> None:
+    result, _, backend = first_rollout(WINDOWED, controls=controls)
+    assert result.outcome == outcome and says in result.record["reason"]
+    assert result.elapsed_seconds == ended_at
+    final = {GREEN: 100} if outcome == "promoted" else {}
+    assert traffic(result)[0] == (AT_100, {GREEN: 100}) and endpoint_after(backend).traffic == final
+    if outcome != "promoted":
+        assert traffic(result)[1:] == [(float(ended_at), {})] and KEPT in result.record["reason"]
+
+
+def test_a_first_rollout_paused_in_its_window_still_rolls_back_on_its_judge() -> None:
+    sick = {GREEN: [{"from": "PT0S", "error_rate": 0.002, "latency_p99_ms": 140},
+                    {"from": "PT20M", "error_rate": 0.2, "latency_p99_ms": 140}]}
+    result, _, backend = first_rollout(WINDOWED, health=sick, controls=[{"at": "PT16M", "action": "pause"}])
+    assert result.outcome == "rolled_back" and "regression detected" in result.record["reason"]
+    assert endpoint_after(backend).traffic == {} and result.elapsed_seconds <= 21 * 60
+
+
+def test_a_first_rollouts_rollback_is_retried_until_traffic_is_back_at_zero() -> None:
+    sick = {GREEN: [{"from": "PT0S", "error_rate": 0.002, "latency_p99_ms": 140},
+                    {"from": "PT16M", "error_rate": 0.2, "latency_p99_ms": 140}]}
+    result, _, backend = first_rollout(WINDOWED, health=sick, faults=[
+        {"operation": "set_traffic", "error": "service", "from": "PT16M", "until": "PT25M"}])
+    assert result.outcome == "rolled_back" and endpoint_after(backend).traffic == {}
+    assert result.record["rollback"]["attempts"] > 1 and traffic(result)[-1][1] == {}
+    assert traffic(result)[-1][0] >= 25 * 60
+
+
+def test_capacity_on_a_first_rollout_serves_at_instance_count_and_says_why() -> None:
+    result, life, backend = first_rollout({"capacity": {"max_instances": 6}, "autoscale": True,
+                                           "traffic_steps": [10, 50, 100], "cleanup": "delete"})
+    assert result.outcome == "promoted", result.record["reason"]
+    capacity = result.record["phases"][0]["capacity"]
+    assert (capacity["instances"], capacity["needed_cores"], capacity["old_instances"]) == ([1], 8, None)
+    assert "no old deployment to size from: the new deployment serves 100% at 1 instance(s)" in capacity["note"]
+    assert "autoscale takes over after promotion" in capacity["note"]
+    assert [w[0] for w in life.writes] == ["create_endpoint", "create"]       # no scale, no delete
+    assert endpoint_after(backend).deployments[GREEN].instance_count == 1
+    assert phases(result) == ["creating", "autoscaling"]
+    assert "traffic_steps [10, 50, 100] not applied" in result.record["reason"]
+    assert "cleanup delete not applied" in result.record["reason"]
+
+
+def test_a_first_rollout_whose_instance_count_the_quota_cannot_cover_fails_before_anything() -> None:
+    result, life, backend = first_rollout({"capacity": {"max_instances": 6},
+                                           "deployment": {**SPEC, "instance_count": 3}},
+                                          lifecycle={"quota": {"Standard_DS3_v2": 12}})
+    assert result.outcome == "failed" and result.elapsed_seconds == 0
+    assert "not enough quota for 3 x Standard_DS3_v2: needs 16 more cores" in result.record["reason"]
+    assert result.record["reason"].endswith("or lower deployment.instance_count")
+    assert life.writes == [] and "fraud-detection-endpoint" not in backend.workspace.endpoints
