@@ -19,6 +19,11 @@ Phases, each recorded in ``record.phases`` with its times and figures:
 - after promotion: apply ``autoscale`` to the new deployment; then ``cleaning_up``: wait
   ``revert_window`` (a ``revert`` gives the old deployment its traffic back, outcome
   ``reverted``), remove the old deployment's autoscale setting and scale it down or delete it.
+
+A first rollout (``first_rollout``: no old deployment) gives the new deployment 100% after
+``creating``, judges it in its window and bake on the absolute thresholds, and rolls back to 0%
+everywhere (the traffic before it) on a failed verdict, an alert or an abort; ``capacity`` then
+sizes nothing (``rollout.lifecycle_plan.first_rollout_capacity``).
 """
 
 from __future__ import annotations

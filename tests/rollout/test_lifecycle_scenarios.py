@@ -198,8 +198,10 @@ def test_a_revert_after_the_window_is_too_late_and_the_old_deployment_is_deleted
     pytest.param("create-and-roll-out", "promoted", "healthy at every step", id="create-and-roll-out"),
     pytest.param("creation-fails", "failed", "ImageBuildFailure", id="creation-fails"),
     pytest.param("out-of-quota", "failed", "needs 24 more cores", id="out-of-quota"),
-    pytest.param("first-rollout", "promoted", "the endpoint's first deployment: green-v2 serving 100%",
-                 id="first-rollout"),
+    pytest.param("first-rollout", "promoted", "the endpoint's first deployment: green-v2 serving 100%, healthy in its "
+                 "window and its bake", id="first-rollout"),
+    pytest.param("first-rollout-rolled-back", "rolled_back", "green-v2 kept for inspection",
+                 id="first-rollout-rolled-back"),
 ])
 def test_the_lifecycle_examples(example: str, outcome: str, says: str) -> None:
     from emulator.scenario import load_scenario
@@ -213,6 +215,9 @@ def test_the_lifecycle_examples(example: str, outcome: str, says: str) -> None:
     if example == "first-rollout":
         assert phases(result) == ["creating", "autoscaling"] and result.elapsed_seconds == 29 * 60   # 14 + 5 + 10
         assert result.record["phases"][0]["decision"]["create_endpoint"] is True
+    if example == "first-rollout-rolled-back":
+        assert result.elapsed_seconds == 17 * 60 and result.record["final_traffic"] == {}
+        assert [t for _, t in traffic(result)] == [{GREEN: 100}, {}] and phases(result) == ["creating"]
 
 
 # --- the first rollout on a new endpoint ---------------------------------------------------------
