@@ -29,11 +29,12 @@ sizes nothing (``rollout.lifecycle_plan.first_rollout_capacity``).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Generator
+from typing import Any, Generator, Mapping
 
 from rollout.capacity import CapacityRejected, QuotaUsage, VmSize, mirror_plan
 from rollout.cleanup import cleanup_decision
 from rollout.lifecycle_plan import (
+    FirstRolloutStep,
     capacity_decision,
     creation_decision,
     first_rollout_baseline,
@@ -66,6 +67,24 @@ class LifecyclePhases:
         self.current_instances = 0
         self.first_rollout_wanted = False
         """Set by ``creating``: the endpoint had no old deployment (``rollout.lifecycle_plan.is_first_rollout``)."""
+        self.first_stage: str | None = None
+        """A first rollout's window being observed (``window`` or ``bake``), carried over a continue-as-new."""
+
+    def carried(self) -> dict[str, Any]:
+        """What the next execution needs of the lifecycle (``host.hand_over``)."""
+        return {"instances": list(self.instances), "current_instances": self.current_instances,
+                "first_stage": self.first_stage}
+
+    def restore(self, life: Mapping[str, Any]) -> None:
+        """Take up ``carried()`` in a continued execution (after ``host.restore``, whose judge it narrows again
+        on a first rollout)."""
+        self.instances = tuple(int(n) for n in life.get("instances", ()))
+        self.current_instances = int(life.get("current_instances", 0))
+        stage = life.get("first_stage")
+        self.first_stage = str(stage) if stage else None
+        if self.first_stage is not None:
+            self.first_rollout_wanted = True
+            self.host.judge_config = first_rollout_judge(self.host.judge_config)
 
     @property
     def needs_creating(self) -> bool:
@@ -354,8 +373,8 @@ class LifecyclePhases:
         ``promoted``. A failed verdict, an alert, a revert or an abort returns traffic to what it was before
         the rollout, 0% everywhere (``host.roll_back``, which never gives up), and ends ``rolled_back``,
         ``aborted`` (or ``failed`` when the write failed); the deployment is kept for inspection. The
-        decisions are ``rollout.lifecycle_plan``'s ``first_rollout_*``; the windows run to their end in this
-        execution (no continue-as-new: their state is not carried over)."""
+        decisions are ``rollout.lifecycle_plan``'s ``first_rollout_*``; a long window continues as new as a
+        step's does (``first_rollout_windows``)."""
         host = self.host
         request = host.request
         before = dict(host.record.traffic)       # what the rollout found: 0% everywhere (is_first_rollout)
@@ -389,15 +408,45 @@ class LifecyclePhases:
             host.record.phase = "observing"
             host.publish()
             yield from host.notify("step")
-            window = yield from host.observe(request.observation_window, may_hand_over=False)
-            if window.action == "passed":
+        return (yield from self.first_rollout_windows(step, notes))
+
+    def resume_first_rollout(self, window: Any) -> Gen:
+        """Go on with a first rollout's ``first_stage`` window (``window``, its state) in a continued execution."""
+        step = FirstRolloutStep("observe" if self.first_stage == "window" else "bake")
+        lifecycle, request = self.lifecycle, self.host.request
+        notes = first_rollout_notes(lifecycle.mirror is not None, request.traffic_steps, lifecycle.cleanup.mode)
+        return (yield from self.first_rollout_windows(step, notes, window))
+
+    def first_rollout_windows(self, step: FirstRolloutStep, notes: tuple[str, ...], window: Any = None) -> Gen:
+        """Observe the first rollout's window, then its bake, as ``step`` says; then roll back or promote.
+
+        Like a step's window, one that goes on past ``CHECKS_PER_EXECUTION`` checks is handed to the next
+        execution (``host.hand_over``; ``first_stage`` says which window), so the history stays bounded.
+        Returns the final record, or None when handed over."""
+        from orchestrators.rollout import HANDOVER  # here: orchestrators.rollout imports this module
+
+        host = self.host
+        request = host.request
+        assert host.plan is not None
+        name, bake = host.plan.new, request.bake_time > timedelta(0)
+        if step.action == "observe":
+            self.first_stage = "window"
+            ended = yield from host.observe(request.observation_window, window)
+            if ended.action == HANDOVER:
+                return host.hand_over(0, host.window)
+            window = None
+            if ended.action == "passed":
                 host.record.steps_completed.append(100)
-            step = first_rollout_next("window", window.action, window.reason, name, bake)
+            step = first_rollout_next("window", ended.action, ended.reason, name, bake)
         if step.action == "bake":
+            self.first_stage = "bake"
             host.record.phase = "baking"
             host.publish()
-            baked = yield from host.observe(request.bake_time, may_hand_over=False)
-            step = first_rollout_next("bake", baked.action, baked.reason, name, bake)
+            ended = yield from host.observe(request.bake_time, window)
+            if ended.action == HANDOVER:
+                return host.hand_over(0, host.window)
+            step = first_rollout_next("bake", ended.action, ended.reason, name, bake)
+        self.first_stage = None
         if step.action == "roll_back":
             assert step.outcome is not None
             return (yield from host.roll_back(step.outcome, "; ".join([step.reason, *notes])))

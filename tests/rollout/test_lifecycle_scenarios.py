@@ -477,3 +477,33 @@ def test_a_first_rollout_whose_instance_count_the_quota_cannot_cover_fails_befor
     assert "not enough quota for 3 x Standard_DS3_v2: needs 16 more cores" in result.record["reason"]
     assert result.record["reason"].endswith("or lower deployment.instance_count")
     assert life.writes == [] and "fraud-detection-endpoint" not in backend.workspace.endpoints
+
+
+LONG_BAKE = {"observation_window": "PT5M", "bake_time": "PT1H", "max_error_rate_increase": 0.01,
+             "max_latency_ratio": 2, "traffic_steps": None}
+
+
+def test_a_long_first_rollout_window_continues_as_new_with_its_plan_and_judge() -> None:
+    result, _, backend = first_rollout(LONG_BAKE)
+    assert result.outcome == "promoted" and result.record["reason"].endswith("healthy in its window and its bake")
+    assert result.elapsed_seconds == AT_100 + 65 * 60 and len(checks(result)) == 65
+    assert len(result.history) < 60, "the last execution holds at most 5 checks (674 events in one execution before)"
+    assert set(result.record["last_health"]["evidence"]) == {"errors"}, "absolute thresholds only after a handover"
+    assert result.record["plan"]["old"] is None and result.record["steps_completed"] == [100]
+    assert endpoint_after(backend).traffic == {GREEN: 100}
+
+
+@pytest.mark.parametrize("top, outcome, says", [
+    pytest.param({"controls": [{"at": "PT60M", "action": "abort", "reason": "wrong model"}]}, "aborted", "wrong model",
+                 id="abort-after-handovers"),
+    pytest.param({"health": {GREEN: [{"from": "PT0S", "error_rate": 0.002, "latency_p99_ms": 140},
+                                     {"from": "PT50M", "error_rate": 0.2, "latency_p99_ms": 140}]}},
+                 "rolled_back", "regression detected", id="judge-after-handovers"),
+])
+def test_a_first_rollout_continued_as_new_still_rolls_back_to_zero(top: dict[str, Any], outcome: str, says: str) -> None:
+    result, life, backend = first_rollout(LONG_BAKE, **top)
+    assert result.outcome == outcome and says in result.record["reason"] and KEPT in result.record["reason"]
+    assert endpoint_after(backend).traffic == {} and GREEN in endpoint_after(backend).deployments
+    assert [t for _, t in traffic(result)] == [{GREEN: 100}, {}] and [w[0] for w in life.writes] == [
+        "create_endpoint", "create"]
+    assert len(result.history) < 60, "it ended in an execution continued as new"
