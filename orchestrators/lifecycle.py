@@ -20,10 +20,10 @@ Phases, each recorded in ``record.phases`` with its times and figures:
   ``revert_window`` (a ``revert`` gives the old deployment its traffic back, outcome
   ``reverted``), remove the old deployment's autoscale setting and scale it down or delete it.
 
-A first rollout (``first_rollout``: no old deployment) gives the new deployment 100% after
-``creating``, judges it in its window and bake on the absolute thresholds, and rolls back to 0%
-everywhere (the traffic before it) on a failed verdict, an alert or an abort; ``capacity`` then
-sizes nothing (``rollout.lifecycle_plan.first_rollout_capacity``).
+A first rollout (no old deployment) runs in ``orchestrators.first_rollout`` after ``creating``:
+100% to the new deployment, judged in its window and bake on the absolute thresholds, rolled back
+to 0% everywhere (the traffic before it) on a failed verdict, an alert or an abort; ``capacity``
+then sizes nothing (``rollout.lifecycle_plan.first_rollout_capacity``).
 """
 
 from __future__ import annotations
@@ -31,25 +31,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Generator, Mapping
 
+from orchestrators.first_rollout import FirstRollout
 from rollout.capacity import CapacityRejected, QuotaUsage, VmSize, mirror_plan
 from rollout.cleanup import cleanup_decision
 from rollout.lifecycle_plan import (
-    FirstRolloutStep,
     capacity_decision,
     creation_decision,
-    first_rollout_baseline,
     first_rollout_capacity,
     first_rollout_judge,
-    first_rollout_next,
-    first_rollout_notes,
-    first_rollout_plan,
-    first_rollout_record_plan,
     is_first_rollout,
 )
 from rollout.operation import LOG_LINES, NOT_FOUND, Observed, next_step, watch
 from rollout.plan import DEFAULT_STEPS
 from rollout.record import clip
-from rollout.traffic import step_traffic
 
 Gen = Generator[Any, Any, Any]
 MIRROR_SOURCE = ("the new deployment's requests, errors and p99 in the request's metrics_source, split by deployment "
@@ -367,91 +361,12 @@ class LifecyclePhases:
         return host.finish("promoted", "; ".join([reason, *notes]))
 
     def first_rollout(self, new: str) -> Gen:
-        """The endpoint's first deployment (``first_rollout_wanted``): give it 100% (written, then read back),
-        judge it in the request's ``observation_window`` and ``bake_time`` on the absolute thresholds only
-        (``host.observe``: pause, promote, abort and alerts act as in any window), then autoscale it and end
-        ``promoted``. A failed verdict, an alert, a revert or an abort returns traffic to what it was before
-        the rollout, 0% everywhere (``host.roll_back``, which never gives up), and ends ``rolled_back``,
-        ``aborted`` (or ``failed`` when the write failed); the deployment is kept for inspection. The
-        decisions are ``rollout.lifecycle_plan``'s ``first_rollout_*``; a long window continues as new as a
-        step's does (``first_rollout_windows``)."""
-        host = self.host
-        request = host.request
-        before = dict(host.record.traffic)       # what the rollout found: 0% everywhere (is_first_rollout)
-        host.plan = first_rollout_plan(new)
-        name = host.plan.new
-        host.record.plan = first_rollout_record_plan(new)
-        host.expected = before
-        relative = host.judge_config.max_error_rate_increase is not None or host.judge_config.max_latency_ratio is not None
-        host.judge_config = first_rollout_judge(host.judge_config)
-        host.record.baseline = first_rollout_baseline(host.judge_config, relative)
-        notes = first_rollout_notes(self.lifecycle.mirror is not None, request.traffic_steps, self.lifecycle.cleanup.mode)
-        bake = request.bake_time > timedelta(0)
-        host.record.step_index, host.record.phase = 0, "shifting"
-        host.publish()
-        yield from host.notify("started")
-        if host.intent is not None and host.intent.action != "promote":
-            intent, host.intent = host.intent, None
-            return host.finish("aborted" if intent.action == "abort" else "rolled_back",
-                               f"{intent.reason}; no traffic was changed ({name} kept for inspection)")
-        failure = yield from host.apply(step_traffic(host.plan, 100), "step",
-                                        f"the endpoint's first deployment: {name} to 100%", interruptible=True,
-                                        expected=before)
-        if isinstance(failure, dict):          # drift: someone else set traffic; the final record, left as found
-            return failure
-        ended, why = ("failed", failure) if failure else ("passed", "")
-        if host.intent is not None and (not failure or host.intent.action != "promote"):
-            intent, host.intent = host.intent, None
-            ended, why = intent.action, intent.reason
-        step = first_rollout_next("shift", ended, why, name, bake)
-        if step.action == "observe":
-            host.record.phase = "observing"
-            host.publish()
-            yield from host.notify("step")
-        return (yield from self.first_rollout_windows(step, notes))
+        """The endpoint's first deployment (``first_rollout_wanted``): ``orchestrators.first_rollout.FirstRollout``."""
+        return (yield from FirstRollout(self).start(new))
 
     def resume_first_rollout(self, window: Any) -> Gen:
         """Go on with a first rollout's ``first_stage`` window (``window``, its state) in a continued execution."""
-        step = FirstRolloutStep("observe" if self.first_stage == "window" else "bake")
-        lifecycle, request = self.lifecycle, self.host.request
-        notes = first_rollout_notes(lifecycle.mirror is not None, request.traffic_steps, lifecycle.cleanup.mode)
-        return (yield from self.first_rollout_windows(step, notes, window))
-
-    def first_rollout_windows(self, step: FirstRolloutStep, notes: tuple[str, ...], window: Any = None) -> Gen:
-        """Observe the first rollout's window, then its bake, as ``step`` says; then roll back or promote.
-
-        Like a step's window, one that goes on past ``CHECKS_PER_EXECUTION`` checks is handed to the next
-        execution (``host.hand_over``; ``first_stage`` says which window), so the history stays bounded.
-        Returns the final record, or None when handed over."""
-        from orchestrators.rollout import HANDOVER  # here: orchestrators.rollout imports this module
-
-        host = self.host
-        request = host.request
-        assert host.plan is not None
-        name, bake = host.plan.new, request.bake_time > timedelta(0)
-        if step.action == "observe":
-            self.first_stage = "window"
-            ended = yield from host.observe(request.observation_window, window)
-            if ended.action == HANDOVER:
-                return host.hand_over(0, host.window)
-            window = None
-            if ended.action == "passed":
-                host.record.steps_completed.append(100)
-            step = first_rollout_next("window", ended.action, ended.reason, name, bake)
-        if step.action == "bake":
-            self.first_stage = "bake"
-            host.record.phase = "baking"
-            host.publish()
-            ended = yield from host.observe(request.bake_time, window)
-            if ended.action == HANDOVER:
-                return host.hand_over(0, host.window)
-            step = first_rollout_next("bake", ended.action, ended.reason, name, bake)
-        self.first_stage = None
-        if step.action == "roll_back":
-            assert step.outcome is not None
-            return (yield from host.roll_back(step.outcome, "; ".join([step.reason, *notes])))
-        note = yield from self.apply_autoscale(name)
-        return host.finish("promoted", "; ".join([step.reason, *notes, *([note] if note else [])]))
+        return (yield from FirstRollout(self).resume(window))
 
     def clean_up(self, entry: dict[str, Any], old: str) -> Gen:
         """Apply ``cleanup`` to the old deployment; returns a note for the record (None: nothing went wrong)."""
