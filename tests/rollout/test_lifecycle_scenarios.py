@@ -507,3 +507,25 @@ def test_a_first_rollout_continued_as_new_still_rolls_back_to_zero(top: dict[str
     assert [t for _, t in traffic(result)] == [{GREEN: 100}, {}] and [w[0] for w in life.writes] == [
         "create_endpoint", "create"]
     assert len(result.history) < 60, "it ended in an execution continued as new"
+
+
+@pytest.mark.parametrize("top, outcome, final", [
+    pytest.param({}, "promoted", {GREEN: 100}, id="promoted"),
+    pytest.param({"alerts": [{"at": "PT16M30S", "payload": "alerts/endpoint-5xx-fired.json"}]}, "rolled_back", {},
+                 id="rolled-back-by-an-alert"),
+])
+def test_a_first_rollout_tells_started_and_its_step_then_its_outcome(top: dict[str, Any], outcome: str,
+                                                                     final: dict[str, int]) -> None:
+    from rollout.notify import CLOUDEVENT_TYPE_PREFIX
+    from tests.notify.receiver import Receiver
+
+    receiver = Receiver()
+    try:
+        result, _, _ = first_rollout({**WINDOWED, "notify": [{"url": receiver.url()}]}, **top)
+    finally:
+        receiver.close()
+    assert result.outcome == outcome
+    bodies = [r.json() for r in receiver.received]
+    assert [b["type"].removeprefix(CLOUDEVENT_TYPE_PREFIX) for b in bodies] == ["started", "step", outcome]
+    assert bodies[0]["data"]["traffic"] == {} and bodies[1]["data"]["traffic"] == {GREEN: 100}
+    assert bodies[1]["data"]["current_step"] == 100 and bodies[-1]["data"]["traffic"] == final
