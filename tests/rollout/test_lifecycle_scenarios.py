@@ -529,3 +529,13 @@ def test_a_first_rollout_tells_started_and_its_step_then_its_outcome(top: dict[s
     assert [b["type"].removeprefix(CLOUDEVENT_TYPE_PREFIX) for b in bodies] == ["started", "step", outcome]
     assert bodies[0]["data"]["traffic"] == {} and bodies[1]["data"]["traffic"] == {GREEN: 100}
     assert bodies[1]["data"]["current_step"] == 100 and bodies[-1]["data"]["traffic"] == final
+
+
+def test_a_first_rollout_whose_100_percent_write_fails_ends_failed_with_traffic_at_zero() -> None:
+    result, _, backend = first_rollout(WINDOWED, faults=[
+        {"operation": "set_traffic", "error": "service", "from": "PT13M", "until": "PT20M"}])
+    assert result.outcome == "failed" and "giving green-v2 100% failed" in result.record["reason"]
+    assert KEPT in result.record["reason"] and endpoint_after(backend).traffic == {}
+    assert checks(result) == [] and result.record["final_traffic"] == {}
+    # Azure refused the write (a non-retryable 5xx here): nothing moved, so the rollback to 0% is in place
+    assert [(h["kind"], h["traffic"]) for h in result.record["history"]] == [("step", {}), ("rollback", {})]
