@@ -195,3 +195,10 @@ def test_a_quota_refusal_on_a_first_rollout_names_instance_count() -> None:
     assert decision.refusal == quota_refusal(DS3, 7, check_quota(DS3, 7, 0, FAMILY), "deployment.instance_count")
     assert decision.refusal is not None and decision.refusal.endswith("or lower deployment.instance_count")
     assert "capacity.max_instances" not in decision.refusal
+
+
+def test_a_rollout_with_an_old_deployment_keeps_its_capacity_record_without_a_note() -> None:
+    from rollout.lifecycle_plan import capacity_decision
+
+    decision = capacity_decision(CapacitySpec(), (10, 50, 100), 3, 100, 1, 0, DS3, FAMILY)
+    assert decision.note is None and set(decision.to_dict()) == {"instances", "needed_cores", "free_cores", "refusal"}
