@@ -291,7 +291,7 @@ def render(scenario: Scenario, result: SimulationResult) -> str:
     lines = [f"Rollout of {request.new_deployment} on {request.endpoint_name}"
              f" (steps {steps or 'default'}, window {format_duration(request.observation_window)},"
              f" check every {format_duration(request.check_interval)})"]
-    old, new = plan.get("old", "old"), plan.get("new", request.new_deployment)
+    old, new = plan.get("old") or "no old deployment", plan.get("new", request.new_deployment)
     for event in result.timeline:
         lines.append(f"  {_clock(event['at_seconds'])}  {_describe_event(event, old, new)}")
     lines.append(f"Outcome: {result.outcome} - {result.record.get('reason')}")

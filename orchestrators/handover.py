@@ -50,7 +50,7 @@ class Handover(RunState):
             "judge": self.judge_state.to_dict(), "relative_only": self.judge_config.relative_only,
             "last_check_at": None if self.last_check_at is None else self.last_check_at.isoformat(),
             "holds": self.holds, "restart_window": self.restart_window,
-            "life": {"instances": list(self.life.instances), "current_instances": self.life.current_instances},
+            "life": self.life.carried(),
         }
         self.context.continue_as_new(versioned_input(self.raw_request, carried=carried))
 
@@ -66,8 +66,6 @@ class Handover(RunState):
         at = carried.get("last_check_at")
         self.last_check_at = None if at is None else datetime.fromisoformat(at)
         self.holds, self.restart_window = int(carried["holds"]), bool(carried["restart_window"])
-        life = carried.get("life") or {}
-        self.life.instances = tuple(int(n) for n in life.get("instances", ()))
-        self.life.current_instances = int(life.get("current_instances", 0))
+        self.life.restore(carried.get("life") or {})
         window = carried.get("window")
         return int(carried["step_index"]), None if window is None else window_from_dict(window)

@@ -128,7 +128,8 @@ class HealthWatch(RunState):
         self.last_check_at = self.now
         metrics = result["metrics"]
         new = DeploymentMetrics.from_dict(metrics[self.plan.new])
-        old = DeploymentMetrics.from_dict(metrics[self.plan.old]) if self.plan.old in metrics else None
+        old = (DeploymentMetrics.from_dict(metrics[self.plan.old])      # old is new: a first rollout, no old
+               if self.plan.old in metrics and self.plan.old != self.plan.new else None)
         minutes = max((self.now - start).total_seconds() / 60, 1e-9)
         self.judge_state, judgement = judge_increment(self.judge_state, Increment(new, old, minutes),
                                                       self.judge_config)
@@ -142,4 +143,5 @@ class HealthWatch(RunState):
     def metrics_input(self, start: datetime, end: datetime) -> dict[str, Any]:
         assert self.plan is not None
         return {**self.endpoint_input(), "metrics_source": self.request.metrics_source,
-                "deployments": [self.plan.new, self.plan.old], "start": start.isoformat(), "end": end.isoformat()}
+                "deployments": list(dict.fromkeys([self.plan.new, self.plan.old])), "start": start.isoformat(),
+                "end": end.isoformat()}

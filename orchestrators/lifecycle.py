@@ -19,16 +19,28 @@ Phases, each recorded in ``record.phases`` with its times and figures:
 - after promotion: apply ``autoscale`` to the new deployment; then ``cleaning_up``: wait
   ``revert_window`` (a ``revert`` gives the old deployment its traffic back, outcome
   ``reverted``), remove the old deployment's autoscale setting and scale it down or delete it.
+
+A first rollout (no old deployment) runs in ``orchestrators.first_rollout`` after ``creating``:
+100% to the new deployment, judged in its window and bake on the absolute thresholds, rolled back
+to 0% everywhere (the traffic before it) on a failed verdict, an alert or an abort; ``capacity``
+then sizes nothing (``rollout.lifecycle_plan.first_rollout_capacity``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Generator
+from typing import Any, Generator, Mapping
 
+from orchestrators.first_rollout import FirstRollout
 from rollout.capacity import CapacityRejected, QuotaUsage, VmSize, mirror_plan
 from rollout.cleanup import cleanup_decision
-from rollout.lifecycle_plan import capacity_decision, creation_decision, is_first_rollout
+from rollout.lifecycle_plan import (
+    capacity_decision,
+    creation_decision,
+    first_rollout_capacity,
+    first_rollout_judge,
+    is_first_rollout,
+)
 from rollout.operation import LOG_LINES, NOT_FOUND, Observed, next_step, watch
 from rollout.plan import DEFAULT_STEPS
 from rollout.record import clip
@@ -49,6 +61,24 @@ class LifecyclePhases:
         self.current_instances = 0
         self.first_rollout_wanted = False
         """Set by ``creating``: the endpoint had no old deployment (``rollout.lifecycle_plan.is_first_rollout``)."""
+        self.first_stage: str | None = None
+        """A first rollout's window being observed (``window`` or ``bake``), carried over a continue-as-new."""
+
+    def carried(self) -> dict[str, Any]:
+        """What the next execution needs of the lifecycle (``host.hand_over``)."""
+        return {"instances": list(self.instances), "current_instances": self.current_instances,
+                "first_stage": self.first_stage}
+
+    def restore(self, life: Mapping[str, Any]) -> None:
+        """Take up ``carried()`` in a continued execution (after ``host.restore``, whose judge it narrows again
+        on a first rollout)."""
+        self.instances = tuple(int(n) for n in life.get("instances", ()))
+        self.current_instances = int(life.get("current_instances", 0))
+        stage = life.get("first_stage")
+        self.first_stage = str(stage) if stage else None
+        if self.first_stage is not None:
+            self.first_rollout_wanted = True
+            self.host.judge_config = first_rollout_judge(self.host.judge_config)
 
     @property
     def needs_creating(self) -> bool:
@@ -204,10 +234,14 @@ class LifecyclePhases:
             size = more.get("vm_size") if more["ok"] else None
             inspect = more if more["ok"] else inspect
         usages = [QuotaUsage.from_dict(u) for u in inspect.get("usages") or []]
-        decision = capacity_decision(life.capacity, steps, old_instances, old_share, instance_count, held,
-                                     None if size is None else VmSize.from_dict(size), usages)
+        vm = None if size is None else VmSize.from_dict(size)
+        if self.first_rollout_wanted:
+            decision = first_rollout_capacity(life.capacity, instance_count, held, vm, usages, life.autoscale is not None)
+            entry["capacity"] = {**decision.to_dict(), "old_instances": None, "old_share": None}
+        else:
+            decision = capacity_decision(life.capacity, steps, old_instances, old_share, instance_count, held, vm, usages)
+            entry["capacity"] = {**decision.to_dict(), "old_instances": old_instances, "old_share": old_share}
         self.instances = decision.instances
-        entry["capacity"] = {**decision.to_dict(), "old_instances": old_instances, "old_share": old_share}
         return decision.refusal
 
     def operation(self, entry: dict[str, Any], kind: str, target: str, start: str, payload: dict[str, Any],
@@ -327,24 +361,12 @@ class LifecyclePhases:
         return host.finish("promoted", "; ".join([reason, *notes]))
 
     def first_rollout(self, new: str) -> Gen:
-        """The endpoint's first deployment (``first_rollout_wanted``): give it 100% as soon as Azure reports it
-        ``Succeeded`` (its readiness probe passed on every instance; no health window is observed: there is
-        no old deployment to compare with or roll back to), autoscale it, end ``promoted``. A ``mirror`` is not
-        applied (there is no live traffic to copy) and the reason says so."""
-        host = self.host
-        host.record.phase = "shifting"
-        target = {new.lower(): 100}
-        result = yield from host.call_with_retry("set_traffic", {**host.endpoint_input(), "traffic": target,
-                                                                 "mirror_traffic": None})
-        observed = (result.get("endpoint") or {}).get("traffic")
-        host.record.traffic_change(host.now, "step", target, observed,
-                                   f"the endpoint's first deployment: {new} to 100%")
-        if not result["ok"]:
-            return host.finish("failed", f"giving {new} its traffic failed: {result['error']['message']}")
-        note = yield from self.apply_autoscale(new)
-        skipped = "mirror not applied: the endpoint had no live traffic to copy" if self.lifecycle.mirror else None
-        return host.finish("promoted", "; ".join(x for x in (f"the endpoint's first deployment: {new} serving 100%",
-                                                             skipped, note) if x))
+        """The endpoint's first deployment (``first_rollout_wanted``): ``orchestrators.first_rollout.FirstRollout``."""
+        return (yield from FirstRollout(self).start(new))
+
+    def resume_first_rollout(self, window: Any) -> Gen:
+        """Go on with a first rollout's ``first_stage`` window (``window``, its state) in a continued execution."""
+        return (yield from FirstRollout(self).resume(window))
 
     def clean_up(self, entry: dict[str, Any], old: str) -> Gen:
         """Apply ``cleanup`` to the old deployment; returns a note for the record (None: nothing went wrong)."""

@@ -60,6 +60,8 @@ class StepWalk(RunState):
         else:
             start, window = self.restore(carried)
             self.publish()
+            if self.life.first_stage is not None:       # a first rollout's window or bake goes on
+                return (yield from self.life.resume_first_rollout(window))
         assert self.plan is not None
         for index in range(start, len(self.plan.steps)):
             ended = yield from self.run_step(index, self.plan.steps[index], window)

@@ -232,8 +232,9 @@ def check_quota(size: VmSize, peak_instances: int, held_instances: int, usages: 
     return QuotaCheck(needed, max(0, tightest.limit - tightest.current), tightest.name)
 
 
-def quota_refusal(size: VmSize, peak_instances: int, check: QuotaCheck) -> str:
-    """The reason a plan is refused for quota, with the figures a person needs to ask for more."""
+def quota_refusal(size: VmSize, peak_instances: int, check: QuotaCheck, lower: str = "capacity.max_instances") -> str:
+    """The reason a plan is refused for quota, with the figures a person needs to ask for more; ``lower``
+    names the request field that sets the peak (``deployment.instance_count`` on a first rollout)."""
     return (f"not enough quota for {peak_instances} x {size.name}: needs {check.needed} more cores "
             f"(ceil(1.2 x {peak_instances}) x {size.vcpus} vCPUs, Azure's 20% upgrade reserve included), "
-            f"{check.free} free in '{check.line}'. Request more quota for the family or lower capacity.max_instances")
+            f"{check.free} free in '{check.line}'. Request more quota for the family or lower {lower}")

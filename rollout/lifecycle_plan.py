@@ -5,20 +5,26 @@ cannot run (a deployment that exists with another spec is never rebuilt; a missi
 ``deployment`` spec; a missing endpoint needs both ``deployment`` and ``endpoint``, so that a
 mistyped ``endpoint_name`` never creates a new endpoint).
 
-``is_first_rollout``: whether the new deployment is the endpoint's first (it gets 100% once
-provisioned: there is no old deployment to shift from).
+``is_first_rollout``: whether the new deployment is the endpoint's first (there is no old
+deployment to shift from). ``first_rollout_plan``, ``first_rollout_judge``, ``first_rollout_notes``
+and ``first_rollout_next`` decide how such a rollout runs: one step to 100%, judged in the
+request's ``observation_window`` and ``bake_time`` on the absolute thresholds only, and rolled back
+to 0% everywhere (the traffic before it) on a failed verdict, an alert or an abort.
 
 ``capacity_decision``: the new deployment's instances before each step and whether the region's
-quota covers the largest of them, decided before any traffic moves or anything is created.
+quota covers the largest of them, decided before any traffic moves or anything is created;
+``first_rollout_capacity`` the same for a first rollout (no old deployment to size from).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 from rollout.capacity import CapacitySpec, QuotaUsage, VmSize, check_quota, instances_per_step, quota_refusal
+from rollout.judge import JudgeConfig
 from rollout.operation import NOT_FOUND
+from rollout.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -84,10 +90,13 @@ class CapacityDecision:
     needed_cores: int
     free_cores: int | None
     refusal: str | None = None
+    note: str | None = None
+    """How the instances were sized when not by the formula (a first rollout); in ``to_dict`` only when set."""
 
     def to_dict(self) -> dict[str, Any]:
+        sized = {"note": self.note} if self.note else {}
         return {"instances": list(self.instances), "needed_cores": self.needed_cores, "free_cores": self.free_cores,
-                "refusal": self.refusal}
+                "refusal": self.refusal, **sized}
 
 
 def capacity_decision(spec: CapacitySpec | None, steps: Sequence[int], old_instances: int, old_share: int,
@@ -107,3 +116,129 @@ def capacity_decision(spec: CapacitySpec | None, steps: Sequence[int], old_insta
                                                   "the workspace's region")
     check = check_quota(size, peak, held_instances, usages)
     return CapacityDecision(planned, check.needed, check.free, None if check.ok else quota_refusal(size, peak, check))
+
+
+# --- the first rollout (no old deployment) --------------------------------------------------------
+
+FIRST_ROLLOUT_STEPS: tuple[int, ...] = (100,)
+"""A first rollout's one step: the new deployment gets the whole endpoint at once (there is nothing to shift from)."""
+
+
+def first_rollout_plan(new: str) -> Plan:
+    """The plan a first rollout applies: one step to 100%, nothing kept for others.
+
+    There is no old deployment, so ``old`` is ``new`` itself: ``rollout.traffic.step_traffic(plan, s)``
+    is ``{new: s}`` and ``rollback_traffic(plan)`` is ``{}``, 0% everywhere, which is the traffic
+    before the rollout (``is_first_rollout`` requires that nothing was served) and what Azure allows
+    ("total traffic has to either be 0 or sum up to 100").
+    """
+    name = new.lower()
+    return Plan(old=name, new=name, steps=FIRST_ROLLOUT_STEPS, shared=100)
+
+
+def first_rollout_record_plan(new: str) -> dict[str, Any]:
+    """The ``plan`` a first rollout's record shows: ``old`` None (no old deployment), one step to 100%."""
+    return {"old": None, "new": new.lower(), "steps": list(FIRST_ROLLOUT_STEPS), "shared": 100, "first_rollout": True}
+
+
+def first_rollout_judge(config: JudgeConfig) -> JudgeConfig:
+    """The judge of a first rollout: the absolute thresholds only (``error_threshold``,
+    ``latency_p99_threshold_ms``); ``max_error_rate_increase`` and ``max_latency_ratio`` compare with an old
+    deployment there is not, and are off."""
+    return replace(config, max_error_rate_increase=None, max_latency_ratio=None, relative_only=False)
+
+
+def first_rollout_baseline(config: JudgeConfig, asked_relative: bool) -> dict[str, Any]:
+    """The record's ``baseline`` on a first rollout: nothing measured, and what the new deployment is judged on.
+
+    ``config`` is ``first_rollout_judge``'s; ``asked_relative``: the request gave ``max_error_rate_increase``
+    or ``max_latency_ratio`` (the record says they were not applied)."""
+    tests = {"errors": f"error rate above error_threshold {config.error_threshold}",
+             "latency": f"p99 above latency_p99_threshold_ms {config.latency_p99_threshold_ms}"}
+    judged = [tests[t] for t in config.tests() if t in tests]
+    text = "on the absolute thresholds only: " + ("; ".join(judged) if judged else "none is on (no verdict can fail)")
+    if asked_relative:
+        text += " (max_error_rate_increase and max_latency_ratio not applied: no old deployment to compare with)"
+    return {"verdict": "none", "reason": "no old deployment: the endpoint's first rollout", "judged": text}
+
+
+def first_rollout_notes(mirror: bool, traffic_steps: Sequence[int] | None, cleanup: str) -> tuple[str, ...]:
+    """What a first rollout's request asked for that cannot apply without an old deployment, for the reason."""
+    notes = []
+    if mirror:
+        notes.append("mirror not applied: the endpoint had no live traffic to copy")
+    if traffic_steps and tuple(traffic_steps) != FIRST_ROLLOUT_STEPS:
+        notes.append(f"traffic_steps {list(traffic_steps)} not applied: no old deployment to shift from, the new "
+                     "deployment got 100% at once and was judged in its window")
+    if cleanup != "keep":
+        notes.append(f"cleanup {cleanup} not applied: no old deployment to clean up (nor a revert window)")
+    return tuple(notes)
+
+
+@dataclass(frozen=True)
+class FirstRolloutStep:
+    """What a first rollout does next: ``observe`` (its window), ``bake``, ``promote`` (autoscale, end
+    ``promoted``) or ``roll_back`` (to 0% everywhere, ending with ``outcome``); ``reason`` for the record."""
+
+    action: str
+    reason: str = ""
+    outcome: str | None = None
+
+
+ROLLBACK_OUTCOMES = {"rollback": "rolled_back", "revert": "rolled_back", "abort": "aborted", "failed": "failed"}
+
+
+def first_rollout_next(stage: str, ended: str, reason: str, new: str, bake: bool) -> FirstRolloutStep:
+    """Decide a first rollout's next move after ``stage`` ended with ``ended``.
+
+    ``stage``: ``shift`` (the 100% write: ``passed`` when written and read back, ``failed`` when
+    not), ``window`` (the ``observation_window``) or ``bake`` (``bake_time``); ``ended``: ``passed``,
+    ``failed`` or a control action (``rollback``, what an alert sends, ``revert``, ``abort``,
+    ``promote``). A failed verdict, an alert, a revert or an abort rolls back to 0% everywhere; the
+    reason keeps the judge's (or the sender's) words and says the deployment is kept for
+    inspection. ``promote`` skips what is left of the windows. ``bake``: the request has a
+    ``bake_time``. Raises ``ValueError`` on a stage or action it does not know.
+    """
+    if stage not in ("shift", "window", "bake"):
+        raise ValueError(f"unknown stage {stage!r}")
+    if ended == "passed":
+        if stage == "shift":
+            return FirstRolloutStep("observe")
+        if stage == "window" and bake:
+            return FirstRolloutStep("bake")
+        held = "in its window and its bake" if stage == "bake" else "in its window"
+        return FirstRolloutStep("promote", f"the endpoint's first deployment: {new} serving 100%, healthy {held}")
+    if ended == "promote":
+        return FirstRolloutStep("promote", f"the endpoint's first deployment: {new} serving 100%, promoted on "
+                                           f"request before its {stage if stage != 'shift' else 'window'} ended "
+                                           f"({reason})")
+    if ended not in ROLLBACK_OUTCOMES:
+        raise ValueError(f"unknown action {ended!r}")
+    what = f"giving {new} 100% failed: {reason}" if ended == "failed" else reason
+    return FirstRolloutStep("roll_back", f"the endpoint's first deployment {new}: {what}; traffic returned to 0% "
+                                         f"everywhere, as before the rollout; {new} kept for inspection (its logs, "
+                                         "metrics), delete it or roll out a fix", ROLLBACK_OUTCOMES[ended])
+
+
+def first_rollout_capacity(spec: CapacitySpec | None, instance_count: int, held_instances: int, size: VmSize | None,
+                           usages: Sequence[QuotaUsage], autoscale: bool) -> CapacityDecision:
+    """The instances of a first rollout's one step and the quota verdict, before anything is created.
+
+    There is no old deployment to size from, so ``capacity``'s formula does not apply: the new
+    deployment serves at the instances it has (``held_instances``, when it exists already) or
+    is created with (``instance_count``), and the quota is checked for that. ``note`` says so, and
+    that ``autoscale`` (when given) takes over after promotion. ``size`` None refuses, as in
+    ``capacity_decision``.
+    """
+    serving = held_instances or instance_count
+    sized = f"no old deployment to size from: the new deployment serves 100% at {serving} instance(s)"
+    sized += (" (its instance_count; capacity's formula, ceil(old instances x step / old's share x headroom), "
+              "needs an old deployment and is not applied)" if spec is not None else " (its instance_count)")
+    sized += "; autoscale takes over after promotion" if autoscale else "; no autoscale: it stays at that count"
+    if size is None:
+        return CapacityDecision((serving,), 0, None, "the instance type is not offered for managed online endpoints "
+                                                     "in the workspace's region", sized)
+    check = check_quota(size, serving, held_instances, usages)
+    return CapacityDecision((serving,), check.needed, check.free,
+                            None if check.ok else quota_refusal(size, serving, check, "deployment.instance_count"),
+                            sized)

@@ -198,8 +198,10 @@ def test_a_revert_after_the_window_is_too_late_and_the_old_deployment_is_deleted
     pytest.param("create-and-roll-out", "promoted", "healthy at every step", id="create-and-roll-out"),
     pytest.param("creation-fails", "failed", "ImageBuildFailure", id="creation-fails"),
     pytest.param("out-of-quota", "failed", "needs 24 more cores", id="out-of-quota"),
-    pytest.param("first-rollout", "promoted", "the endpoint's first deployment: green-v2 serving 100%",
-                 id="first-rollout"),
+    pytest.param("first-rollout", "promoted", "the endpoint's first deployment: green-v2 serving 100%, healthy in its "
+                 "window and its bake", id="first-rollout"),
+    pytest.param("first-rollout-rolled-back", "rolled_back", "green-v2 kept for inspection",
+                 id="first-rollout-rolled-back"),
 ])
 def test_the_lifecycle_examples(example: str, outcome: str, says: str) -> None:
     from emulator.scenario import load_scenario
@@ -211,126 +213,8 @@ def test_the_lifecycle_examples(example: str, outcome: str, says: str) -> None:
     if example == "creation-fails":
         assert result.record["phases"][0]["logs"]["inference-server"]
     if example == "first-rollout":
-        assert phases(result) == ["creating", "autoscaling"] and result.elapsed_seconds == 14 * 60
+        assert phases(result) == ["creating", "autoscaling"] and result.elapsed_seconds == 29 * 60   # 14 + 5 + 10
         assert result.record["phases"][0]["decision"]["create_endpoint"] is True
-
-
-# --- the first rollout on a new endpoint ---------------------------------------------------------
-
-NEW_ENDPOINT = {"name": "fraud-detection-endpoint", "exists": False}
-ENDPOINT_SPEC = {"auth_mode": "aad_token", "description": "fraud scoring, created by aml-rollout"}
-GREEN_HEALTH = {GREEN: [{"from": "PT0S", "error_rate": 0.002, "latency_p99_ms": 140}]}
-
-
-def first_rollout(rollout: dict[str, Any] | None = None, **top: Any) -> tuple[Any, SimulatedLifecycle, Any]:
-    """The endpoint does not exist; the request creates it (ENDPOINT_SPEC) with green-v2 from SPEC."""
-    return simulate({"endpoint": ENDPOINT_SPEC, **(rollout or {})},
-                    **{"endpoint": NEW_ENDPOINT, "health": GREEN_HEALTH, **top})
-
-
-def test_a_first_rollout_creates_the_endpoint_and_the_deployment_and_gives_it_everything() -> None:
-    result, life, backend = first_rollout({"autoscale": True})
-    assert result.outcome == "promoted" and "the endpoint's first deployment: green-v2 serving 100%" in result.record["reason"]
-    endpoint = backend.workspace.endpoint("fraud-detection-endpoint")
-    assert (endpoint.auth_mode, endpoint.description) == ("aad_token", "fraud scoring, created by aml-rollout")
-    assert endpoint.provisioning_state == "Succeeded" and endpoint.traffic == {GREEN: 100}
-    assert endpoint.deployments[GREEN].provisioning_state == "Succeeded"
-    assert life.writes == [("create_endpoint", "fraud-detection-endpoint", ""),
-                           ("create", "fraud-detection-endpoint", GREEN)]
-    creating = result.record["phases"][0]
-    assert creating["decision"] == {"create_endpoint": True, "create_deployment": True, "refusal": None}
-    assert [(op["kind"], op["target"], op["result"]) for op in creating["operations"]] == [
-        ("create_endpoint", "fraud-detection-endpoint", "succeeded"), ("create", GREEN, "succeeded")]
-    assert creating["operations"][0]["detail"] == "creating endpoint 'fraud-detection-endpoint': Succeeded"
-    assert phases(result) == ["creating", "autoscaling"]
-    assert [e["phase"] for e in result.timeline if e["kind"] == "phase"] == ["creating", "autoscaling"]
-    assert list(backend.autoscale(None).settings) == [f"aml-rollout-fraud-detection-endpoint-{GREEN}"]
-    # the endpoint takes 2 virtual minutes, then the deployment 12 (it cannot start before); then 100% at once
-    assert traffic(result) == [(840.0, {GREEN: 100})] and result.record["final_traffic"] == {GREEN: 100}
-
-
-@pytest.mark.parametrize("rollout, says", [
-    pytest.param({"endpoint": None}, "the endpoint does not exist; give 'endpoint' to create it", id="no-endpoint-spec"),
-    pytest.param({"endpoint": None, "deployment": None}, "not found", id="todays-request"),
-])
-def test_a_first_rollout_without_the_endpoint_spec_is_refused_before_anything(rollout: dict[str, Any],
-                                                                             says: str) -> None:
-    result, life, backend = first_rollout(rollout, health={} if rollout.get("deployment", 1) is None else GREEN_HEALTH)
-    assert result.outcome == "failed" and says in result.record["reason"] and result.elapsed_seconds == 0
-    assert life.writes == [] and traffic(result) == [] and "fraud-detection-endpoint" not in backend.workspace.endpoints
-
-
-def test_an_endpoint_spec_without_a_deployment_spec_is_a_bad_request() -> None:
-    from rollout.errors import InvalidRequest
-
-    with pytest.raises(InvalidRequest) as caught:
-        scenario({"endpoint": ENDPOINT_SPEC, "deployment": None}, endpoint=NEW_ENDPOINT, health={})
-    assert [(p.field, p.message) for p in caught.value.problems] == [
-        ("rollout.endpoint", "needs 'deployment': a new endpoint is created with the new deployment")]
-
-
-@pytest.mark.parametrize("top, outcome", [
-    pytest.param({"controls": [{"at": "PT1M", "action": "abort", "reason": "wrong model"}]}, "aborted", id="abort"),
-    pytest.param({"alerts": [{"at": "PT1M", "payload": "alerts/endpoint-5xx-fired.json"}]}, "rolled_back", id="alert"),
-])
-def test_an_ending_action_while_the_endpoint_is_created_leaves_nothing_serving(top: dict[str, Any],
-                                                                               outcome: str) -> None:
-    result, life, backend = first_rollout(**top)
-    assert result.outcome == outcome and "no traffic was changed" in result.record["reason"]
-    assert result.elapsed_seconds == 60 and traffic(result) == []
-    assert life.writes == [("create_endpoint", "fraud-detection-endpoint", "")]    # the deployment never started
-    creating = result.record["phases"][0]
-    assert creating["outcome"] == "interrupted" and "create_endpoint of 'fraud-detection-endpoint'" in creating["reason"]
-    endpoint = backend.workspace.endpoint("fraud-detection-endpoint")
-    assert endpoint.traffic == {} and endpoint.deployments == {}
-
-
-def test_a_failed_deployment_on_a_new_endpoint_ends_failed_with_logs_and_no_traffic() -> None:
-    result, life, backend = first_rollout(lifecycle={"failures": {GREEN: "image_build"}})
-    assert result.outcome == "failed" and "ImageBuildFailure" in result.record["reason"]
-    assert result.elapsed_seconds == (2 + 8) * 60 and traffic(result) == []
-    creating = result.record["phases"][0]
-    assert [op["result"] for op in creating["operations"]] == ["succeeded", "failed"]
-    assert any("image build failed" in line for line in creating["logs"]["inference-server"])
-    endpoint = backend.workspace.endpoint("fraud-detection-endpoint")
-    assert endpoint.traffic == {} and endpoint.deployments[GREEN].provisioning_state == "Failed"
-
-
-def test_a_mirror_on_a_first_rollout_is_not_applied_and_the_reason_says_so() -> None:
-    result, _, backend = first_rollout({"mirror": {"percent": 20, "window": "PT10M"}})
-    assert result.outcome == "promoted" and "mirror not applied: the endpoint had no live traffic" in result.record["reason"]
-    assert phases(result) == ["creating"] and backend.workspace.endpoint("fraud-detection-endpoint").mirror_traffic == {}
-
-
-def test_a_retry_after_an_interrupted_first_rollout_is_a_first_rollout_too() -> None:
-    """An abort while the endpoint is created leaves it with no deployment; the retry creates the deployment on
-    it and gives it 100% (before the fix: created it, then failed pre-flight "name old_deployment")."""
-    from datetime import timedelta
-
-    world = scenario({"endpoint": ENDPOINT_SPEC}, endpoint=NEW_ENDPOINT, health=GREEN_HEALTH,
-                     controls=[{"at": "PT1M", "action": "abort"}])
-    clock = VirtualClock(SIMULATION_START)
-    backend = build_workspace(world, clock.now)
-    assert run_simulation(world, backend, clock).outcome == "aborted"
-    clock.advance(timedelta(minutes=5))
-    retry = scenario({"endpoint": ENDPOINT_SPEC}, endpoint=NEW_ENDPOINT, health=GREEN_HEALTH)
-    result = run_simulation(retry, backend, clock)
-    assert result.outcome == "promoted", result.record["reason"]
-    assert result.record["phases"][0]["decision"] == {"create_endpoint": False, "create_deployment": True,
-                                                      "refusal": None}
-    assert backend.workspace.endpoint("fraud-detection-endpoint").traffic == {GREEN: 100}
-    assert [w[0] for w in backend.lifecycle(None).writes] == ["create_endpoint", "create"]
-
-
-
-@pytest.mark.parametrize("endpoint, field", [
-    pytest.param({**NEW_ENDPOINT, "exists": "no"}, "endpoint.exists", id="exists-not-a-bool"),
-    pytest.param({**NEW_ENDPOINT, "deployments": {BLUE: {"traffic": 100}}}, "endpoint.deployments",
-                 id="deployments-of-a-missing-endpoint"),
-])
-def test_a_bad_missing_endpoint_scenario_names_the_field(endpoint: dict[str, Any], field: str) -> None:
-    from rollout.errors import InvalidRequest
-
-    with pytest.raises(InvalidRequest) as caught:
-        scenario({"endpoint": ENDPOINT_SPEC}, endpoint=endpoint, health=GREEN_HEALTH)
-    assert [p.field for p in caught.value.problems] == [field]
+    if example == "first-rollout-rolled-back":
+        assert result.elapsed_seconds == 17 * 60 and result.record["final_traffic"] == {}
+        assert [t for _, t in traffic(result)] == [{GREEN: 100}, {}] and phases(result) == ["creating"]
