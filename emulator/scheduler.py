@@ -14,12 +14,13 @@ for; any other clock is slept on (woken early by new work).
 Without ``concurrency`` (the default, and the only choice on a ``VirtualClock``) the driving thread
 runs every item itself, one at a time, in the order they were queued: a simulation is then
 reproducible from its seed. With a ``Concurrency`` (the real-clock ``serve``), activity and
-orchestrator items are dispatched, as the Durable extension dispatches work items, to a thread
-pool like the Python worker's (``ThreadPoolExecutor``, default size), at most
+orchestrator items are dispatched, as the Durable extension dispatches work items, to threads
+bounded like the Python worker's thread pool (``Concurrency.threads``), at most
 ``Concurrency.activities`` activities and ``Concurrency.orchestrators`` episodes at once (host.json
 ``maxConcurrentActivityFunctions`` / ``maxConcurrentOrchestratorFunctions``); an item whose kind has
 no free slot waits in the queue while items of the other kind go ahead. Callbacks still run on the
-driving thread. ``stop`` does not wait for dispatched items: one still running when it is called is
+driving thread. Each dispatched item runs on a daemon thread of its own (so one that hangs never
+holds up the process's exit). ``stop`` does not wait for dispatched items: one still running when it is called is
 *abandoned* (``abandoned()`` tells it, on its own thread, so it keeps nothing of what it did and
 queues its message again, as the host redelivers a message whose work item never completed).
 """
@@ -28,10 +29,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from heapq import heappop, heappush
@@ -82,6 +83,11 @@ class Concurrency:
     def limit(self, kind: str) -> int:
         return self.activities if kind == ACTIVITY else self.orchestrators
 
+    @property
+    def threads(self) -> int:
+        """How many items run at once at most: ``worker_threads``, or ``ThreadPoolExecutor``'s default."""
+        return self.worker_threads or min(32, (os.cpu_count() or 1) + 4)
+
     @classmethod
     def from_host_json(cls, path: Path, worker_threads: int | None = None) -> Concurrency:
         """The limits ``host.json`` at ``path`` sets (defaults for those it leaves out)."""
@@ -112,7 +118,7 @@ class Scheduler:
     """Ready and due work for one task hub, guarded by the hub's ``lock``; ``emit`` publishes records.
 
     ``concurrency`` None runs work items one at a time on the driving thread; a ``Concurrency``
-    dispatches activities and episodes to a thread pool (module docstring; refused on a
+    dispatches activities and episodes to threads of their own (module docstring; refused on a
     ``VirtualClock``, whose simulations must be reproducible).
     """
 
@@ -135,7 +141,7 @@ class Scheduler:
         self._stopping = False
         self._concurrency = concurrency
         self._running = {ACTIVITY: 0, ORCHESTRATOR: 0}
-        self._pool: ThreadPoolExecutor | None = None
+        self._threads = threading.BoundedSemaphore(concurrency.threads) if concurrency is not None else None
         self._generation = 0           # bumped by ``stop``: items dispatched before it are abandoned
         self._dispatched = threading.local()
 
@@ -186,8 +192,8 @@ class Scheduler:
     def step(self) -> bool:
         """Start one ready work item (releasing due items first); False when none may start.
 
-        Without concurrency the item runs here; with it, an activity or episode is handed to the
-        pool and this returns at once.
+        Without concurrency the item runs here; with it, an activity or episode gets a thread of
+        its own and this returns at once.
         """
         with self._drive_lock:
             with self._lock:
@@ -197,13 +203,12 @@ class Scheduler:
                 if dispatch:
                     assert item is not None and item.kind is not None
                     self._running[item.kind] += 1
-                generation = self._generation
+                    threading.Thread(target=self._run_dispatched, args=(item, self._generation),
+                                     name=f"functions-worker-{item.kind}", daemon=True).start()
             self._emit(records)
             if item is None:
                 return False
-            if dispatch:
-                self._pool_executor().submit(self._run_dispatched, item, generation)
-            else:
+            if not dispatch:
                 item.work()
             return True
 
@@ -254,17 +259,14 @@ class Scheduler:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the background worker (after the item it is running on its own thread) and wait up to
-        ``timeout`` seconds for it; items dispatched to the pool are abandoned, not waited for."""
+        ``timeout`` seconds for it; dispatched items still running are abandoned, not waited for."""
         with self._lock:
             worker, self._worker = self._worker, None
-            pool, self._pool = self._pool, None
             self._stopping = True
             self._generation += 1
             self._wakeup.notify_all()
         if worker is not None and worker is not threading.current_thread():
             worker.join(timeout)
-        if pool is not None:
-            pool.shutdown(wait=False)
 
     # --- internals ------------------------------------------------------------------------------------
 
@@ -285,19 +287,14 @@ class Scheduler:
         """Whether dispatched items are still running; the lock is held."""
         return any(self._running.values())
 
-    def _pool_executor(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                assert self._concurrency is not None
-                self._pool = ThreadPoolExecutor(self._concurrency.worker_threads, thread_name_prefix="functions-worker")
-            return self._pool
-
     def _run_dispatched(self, item: _Ready, generation: int) -> None:
-        """A dispatched item on a pool thread: run it, then free its slot and wake the driver."""
-        assert item.kind is not None
+        """A dispatched item on its thread: wait for one of the worker's threads, run it, then free its
+        slot and wake the driver."""
+        assert item.kind is not None and self._threads is not None
         self._dispatched.generation = generation
         try:
-            item.work()
+            with self._threads:
+                item.work()
         except Exception:
             logger.exception("task hub work item failed")
         finally:

@@ -402,18 +402,12 @@ class TaskHub:
         activity at least once, again when its work item never completed.
         """
         with self._lock:
-            if self._live(job.instance_id, job.execution_id) is None:
-                return
-            if self._scheduler.abandoned():
-                self._scheduler.push(partial(self._run_activity, job), kind=ACTIVITY)
+            if self._live(job.instance_id, job.execution_id) is None or self._redelivered(job):
                 return
         outcome = self.registry.call_activity(job.name, job.input_json)
         with self._lock:
             instance = self._live(job.instance_id, job.execution_id)
-            if instance is None:
-                return
-            if self._scheduler.abandoned():
-                self._scheduler.push(partial(self._run_activity, job), kind=ACTIVITY)
+            if instance is None or self._redelivered(job):
                 return
             now = self._clock.now()
             if outcome.reason is None:
@@ -427,6 +421,13 @@ class TaskHub:
             self._save(instance)
             self._queue_episode(instance)
         self._emit([item])
+
+    def _redelivered(self, job: ActivityJob) -> bool:
+        """When ``stop`` abandoned this activity run: queue it again (under the lock) and say so."""
+        if not self._scheduler.abandoned():
+            return False
+        self._scheduler.push(partial(self._run_activity, job), kind=ACTIVITY)
+        return True
 
 
 def _check_instance_id(instance_id: str) -> None:

@@ -201,8 +201,12 @@ def test_activities_of_two_instances_run_at_the_same_time(running) -> None:
     assert hub.get_status("a")["output"] == "a"
 
 
-def test_no_more_activities_run_at_once_than_the_limit(running) -> None:
-    hub = running(Concurrency(activities=2))
+@pytest.mark.parametrize("concurrency", [
+    pytest.param(Concurrency(activities=2), id="max-concurrent-activity-functions"),
+    pytest.param(Concurrency(activities=10, worker_threads=2), id="the-worker-thread-pool"),
+])
+def test_no_more_activities_run_at_once_than_the_limit(running, concurrency: Concurrency) -> None:
+    hub = running(concurrency)
     for key in "abcd":
         hub.start("one_gate", key, {"key": key})
     wait_until(lambda: len(GATES.started) == 2)
