@@ -13,16 +13,17 @@ for; any other clock is slept on (woken early by new work).
 
 Without ``concurrency`` (the default, and the only choice on a ``VirtualClock``) the driving thread
 runs every item itself, one at a time, in the order they were queued: a simulation is then
-reproducible from its seed. With a ``Concurrency`` (the real-clock ``serve``), activity and
-orchestrator items are dispatched, as the Durable extension dispatches work items, to threads
-bounded like the Python worker's thread pool (``Concurrency.threads``), at most
+reproducible from its seed. With a ``Concurrency`` (the real-clock ``serve``) activity and
+orchestrator items are taken, as the Durable extension dispatches work items, by a pool of worker
+threads as large as the Python worker's thread pool (``Concurrency.threads``), at most
 ``Concurrency.activities`` activities and ``Concurrency.orchestrators`` episodes at once (host.json
 ``maxConcurrentActivityFunctions`` / ``maxConcurrentOrchestratorFunctions``); an item whose kind has
 no free slot waits in the queue while items of the other kind go ahead. Callbacks still run on the
-driving thread. Each dispatched item runs on a daemon thread of its own (so one that hangs never
-holds up the process's exit). ``stop`` does not wait for dispatched items: one still running when it is called is
-*abandoned* (``abandoned()`` tells it, on its own thread, so it keeps nothing of what it did and
-queues its message again, as the host redelivers a message whose work item never completed).
+driving thread. The workers are daemon threads (one that hangs never holds up the process's exit),
+started when work is first driven and ended by ``stop``, which does not wait for them: an item
+still running is *abandoned* (``abandoned()`` tells it, on its own thread, so that it keeps
+nothing of what it did and queues its message again, as the host redelivers a message whose work
+item never completed).
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class Scheduler:
     """Ready and due work for one task hub, guarded by the hub's ``lock``; ``emit`` publishes records.
 
     ``concurrency`` None runs work items one at a time on the driving thread; a ``Concurrency``
-    dispatches activities and episodes to threads of their own (module docstring; refused on a
+    has worker threads take activities and episodes (module docstring; refused on a
     ``VirtualClock``, whose simulations must be reproducible).
     """
 
@@ -141,8 +142,8 @@ class Scheduler:
         self._stopping = False
         self._concurrency = concurrency
         self._running = {ACTIVITY: 0, ORCHESTRATOR: 0}
-        self._threads = threading.BoundedSemaphore(concurrency.threads) if concurrency is not None else None
-        self._generation = 0           # bumped by ``stop``: items dispatched before it are abandoned
+        self._pool: list[threading.Thread] = []
+        self._generation = 0           # bumped by ``stop``: the pool's threads end, their items are abandoned
         self._dispatched = threading.local()
 
     # --- queueing (callers hold the lock) -----------------------------------------------------------
@@ -182,39 +183,32 @@ class Scheduler:
         self.at(due, release)
 
     def abandoned(self) -> bool:
-        """Called by a dispatched work item on its own thread: whether ``stop`` was called since it was
-        dispatched (it must then keep nothing it did). Always False for items run on the driving thread."""
+        """Called by a work item on its own thread: whether ``stop`` was called since a pool thread took
+        it (it must then keep nothing it did). Always False for items run on the driving thread."""
         generation = getattr(self._dispatched, "generation", None)
         return generation is not None and generation != self._generation
 
     # --- driving ------------------------------------------------------------------------------------
 
     def step(self) -> bool:
-        """Start one ready work item (releasing due items first); False when none may start.
+        """Run one ready work item on this thread (releasing due items first); False when there is none.
 
-        Without concurrency the item runs here; with it, an activity or episode gets a thread of
-        its own and this returns at once.
+        With concurrency only callbacks run here; the pool's threads take activities and episodes.
         """
         with self._drive_lock:
             with self._lock:
                 records = self._release_due(self.clock.now())
-                item = self._take()
-                dispatch = item is not None and item.kind is not None and self._concurrency is not None
-                if dispatch:
-                    assert item is not None and item.kind is not None
-                    self._running[item.kind] += 1
-                    threading.Thread(target=self._run_dispatched, args=(item, self._generation),
-                                     name=f"functions-worker-{item.kind}", daemon=True).start()
+                item = self._take(mine=True)
             self._emit(records)
             if item is None:
                 return False
-            if not dispatch:
-                item.work()
+            item.work()
             return True
 
     def run_until_idle(self) -> int:
-        """Run everything ready at the current clock time, without moving the clock; the number of items
-        started (with concurrency, also waits for the dispatched ones and what they queue)."""
+        """Run everything ready at the current clock time, without moving the clock; the number of items run
+        here (with concurrency, also waits until the pool's threads have nothing left)."""
+        self._start_pool()
         count = 0
         while True:
             while self.step():
@@ -222,7 +216,7 @@ class Scheduler:
             with self._wakeup:
                 if not self._busy():
                     return count
-                if self._take(peek=True) is None:
+                if self._take(mine=True, peek=True) is None:
                     self._wakeup.wait()
 
     def run(self, until: Callable[[], bool] | None = None, max_virtual_seconds: float | None = None) -> bool:
@@ -231,8 +225,9 @@ class Scheduler:
         Returns True when ``until()`` became true (or, without ``until``, once nothing is left);
         False when nothing is left while ``until()`` is still false, or when the next due time lies
         beyond ``max_virtual_seconds`` (default: no limit) from the start - the clock is then left
-        where it was. Dispatched items still running count as something left.
+        where it was. Work the pool's threads have or will take counts as something left.
         """
+        self._start_pool()
         deadline = None if max_virtual_seconds is None else self.clock.now() + timedelta(seconds=max_virtual_seconds)
         while True:
             if until is not None and until():
@@ -256,52 +251,76 @@ class Scheduler:
             self._stopping = False
             self._worker = threading.Thread(target=self._background_loop, name="taskhub-worker", daemon=True)
             self._worker.start()
+            self._start_pool()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the background worker (after the item it is running on its own thread) and wait up to
-        ``timeout`` seconds for it; dispatched items still running are abandoned, not waited for."""
+        """Stop the background worker (after the item it runs itself) and wait up to ``timeout`` seconds
+        for it; the pool's threads end without being waited for, abandoning what they still run."""
         with self._lock:
             worker, self._worker = self._worker, None
             self._stopping = True
             self._generation += 1
+            self._pool = []
             self._wakeup.notify_all()
         if worker is not None and worker is not threading.current_thread():
             worker.join(timeout)
 
     # --- internals ------------------------------------------------------------------------------------
 
-    def _take(self, peek: bool = False) -> _Ready | None:
-        """The first ready item that may start now (removed unless ``peek``); the lock is held.
+    def _take(self, mine: bool, peek: bool = False) -> _Ready | None:
+        """The first ready item the calling thread may run now (removed unless ``peek``); the lock is held.
 
-        Without concurrency that is the oldest; with it, the oldest whose kind has a free slot.
+        ``mine``: the driving thread's - any item without concurrency, only callbacks with it.
+        Otherwise a pool thread's: the first activity or episode whose kind has a free slot.
         """
         for index, item in enumerate(self._ready):
-            if self._concurrency is None or item.kind is None or \
-                    self._running[item.kind] < self._concurrency.limit(item.kind):
+            if self._concurrency is None or item.kind is None:
+                runnable = mine
+            else:
+                runnable = not mine and self._running[item.kind] < self._concurrency.limit(item.kind)
+            if runnable:
                 if not peek:
                     del self._ready[index]
                 return item
         return None
 
     def _busy(self) -> bool:
-        """Whether dispatched items are still running; the lock is held."""
-        return any(self._running.values())
+        """Whether the pool's threads run or have yet to take something; the lock is held."""
+        if self._concurrency is None:
+            return False
+        return any(self._running.values()) or any(item.kind is not None for item in self._ready)
 
-    def _run_dispatched(self, item: _Ready, generation: int) -> None:
-        """A dispatched item on its thread: wait for one of the worker's threads, run it, then free its
-        slot and wake the driver."""
-        assert item.kind is not None and self._threads is not None
-        self._dispatched.generation = generation
-        try:
-            with self._threads:
+    def _start_pool(self) -> None:
+        """Start the pool's threads, when there is concurrency and they are not running (``start_background``,
+        ``run`` and ``run_until_idle`` call it; ``stop`` ends them)."""
+        with self._lock:
+            if self._concurrency is None or self._pool:
+                return
+            self._pool = [threading.Thread(target=self._pool_loop, args=(self._generation,), daemon=True,
+                                           name=f"functions-worker-{n}") for n in range(self._concurrency.threads)]
+            for thread in self._pool:
+                thread.start()
+
+    def _pool_loop(self, generation: int) -> None:
+        """One of the pool's threads: take an activity or episode with a free slot, run it, free the slot."""
+        while True:
+            with self._wakeup:
+                while (item := None if self._generation != generation else self._take(mine=False)) is None:
+                    if self._generation != generation:
+                        return
+                    self._wakeup.wait()
+                assert item.kind is not None
+                self._running[item.kind] += 1
+            self._dispatched.generation = generation
+            try:
                 item.work()
-        except Exception:
-            logger.exception("task hub work item failed")
-        finally:
-            self._dispatched.generation = None
-            with self._lock:
-                self._running[item.kind] -= 1
-                self._wakeup.notify_all()
+            except Exception:
+                logger.exception("task hub work item failed")
+            finally:
+                self._dispatched.generation = None
+                with self._lock:
+                    self._running[item.kind] -= 1
+                    self._wakeup.notify_all()
 
     def _background_loop(self) -> None:
         while True:
@@ -314,7 +333,7 @@ class Scheduler:
             with self._wakeup:
                 if self._stopping:
                     return
-                if self._take(peek=True) is not None:
+                if self._take(mine=True, peek=True) is not None:
                     continue
                 due = self._next_due()
                 now = self.clock.now()
@@ -335,13 +354,13 @@ class Scheduler:
 
     def _wait_until(self, due: datetime | None) -> None:
         """Move a virtual clock to ``due``; on a real clock, sleep until then (None: no limit) or until
-        new work arrives or a dispatched item ends."""
+        new work arrives or a pool thread finishes an item."""
         if isinstance(self.clock, VirtualClock):
             assert due is not None
             self.clock.advance_to(due)
             return
         with self._wakeup:
-            if self._take(peek=True) is not None:
+            if self._take(mine=True, peek=True) is not None:
                 return
             if due is None:
                 if self._busy():
