@@ -271,7 +271,7 @@ class TaskHub:
 
     def run_until_idle(self) -> int:
         """Run everything ready at the current clock time, without moving the clock; the number of items run
-        (with concurrency: started, and waited for)."""
+        on this thread (with concurrency only callbacks run here; it also waits until the pool is idle)."""
         return self._scheduler.run_until_idle()
 
     def run(self, until: Callable[[], bool] | None = None, max_virtual_seconds: float | None = None) -> bool:
