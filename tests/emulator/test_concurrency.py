@@ -266,3 +266,18 @@ def test_the_custom_status_limit_still_fails_an_instance(running) -> None:
     wait_until(lambda: finished(hub, "s1"))
     status = hub.get_status("s1")
     assert status["runtimeStatus"] == "Failed" and "must not exceed 16 KB" in status["output"]
+
+
+def test_run_and_run_until_idle_wait_for_the_pool() -> None:
+    hub = TaskHub(app, RealClock(), concurrency=Concurrency())
+    try:
+        GATES.open("first")
+        GATES.open("second")
+        hub.start("two_gates", "r1")
+        assert hub.run(until=lambda: finished(hub, "r1")) is True
+        assert (hub.get_status("r1") or {}).get("output") == ["first", "second"]
+        hub.start("two_gates", "r2")
+        hub.run_until_idle()                             # returns only once nothing is left to do
+        assert (hub.get_status("r2") or {}).get("output") == ["first", "second"]
+    finally:
+        hub.stop()
