@@ -110,8 +110,11 @@ class Instance:
         return self.execution_id == execution_id and self.active
 
     def wants_episode(self) -> bool:
-        """An episode should be queued: something in the inbox, none queued, not suspended."""
-        return bool(self.inbox) and not self.episode_queued and self.status != SUSPENDED
+        """An episode should be queued: something in the inbox, none queued or running, not suspended.
+
+        One episode runs at a time per instance, as on the host; messages that arrive meanwhile
+        wait for the next one, which the running episode's commit (or ``abandon``) queues."""
+        return bool(self.inbox) and not self.episode_queued and not self.busy and self.status != SUSPENDED
 
     def record(self, kind: str, at: datetime, **details: Any) -> Record:
         return record(self.instance_id, kind, at, **details)

@@ -3,7 +3,10 @@
 The app's own HTTP functions (``bootstrap.build_app``, as ``function_app`` builds them for Azure)
 are served by ``emulator.http_host``, function
 keys enforced (``?code=KEY`` or ``x-functions-key``). Rollouts run on the embedded Durable task
-hub (``emulator.taskhub``) on the real clock, against the simulated Azure ML endpoint of the
+hub (``emulator.taskhub``) on the real clock, activities and orchestrator episodes concurrently
+within host.json's ``maxConcurrentActivityFunctions`` / ``maxConcurrentOrchestratorFunctions`` as
+on the host (so an activity that hangs holds up only its own rollout's episodes), against the
+simulated Azure ML endpoint of the
 scenario: its workspace, endpoint, deployments, load, health and faults (its ``rollout``,
 ``alerts``, ``controls`` and ``changes`` parts are not used: rollouts and alerts come over
 HTTP). Without ``--scenario``, ``DEFAULT_SCENARIO``: ``fraud-detection-endpoint`` with
@@ -40,6 +43,7 @@ from emulator.http_host import HttpHost, route_prefix_from_host_json
 from emulator.management_api import ManagementApi
 from emulator.queue_polling import QueuePolling
 from emulator.scenario import Scenario, load_scenario, parse_scenario, report_problems
+from emulator.scheduler import Concurrency
 from emulator.simulate import build_workspace
 from emulator.simulated_azure import SimulatedBackend, SimulatedEndpoint
 from emulator.store import SqliteStore, keep_simulated_traffic
@@ -83,7 +87,8 @@ class LocalServer:
     ``serve_settings(scenario)``; ``client_binding`` None uses the management API's (a test may
     point the functions at another task hub); ``backend`` None is the scenario's simulated
     workspace (``serve --azure`` passes ``AzureBackend``); ``alert_validator`` None checks alert
-    tokens as production does (``api.entra.validator_for``). The app is ``bootstrap.build_app``
+    tokens as production does (``api.entra.validator_for``); ``concurrency`` None is what
+    host.json sets (``Concurrency.from_host_json``). The app is ``bootstrap.build_app``
     given those; the hub and the host index it with the Python
     worker's code. ``start`` and ``stop`` run and end the hub, the management API and the host.
     """
@@ -91,7 +96,8 @@ class LocalServer:
     def __init__(self, scenario: Scenario, *, port: int = 0, key: str | None = None,
                  settings: Settings | None = None, client_binding: str | None = None,
                  backend: Backend | None = None, queue_polling: QueuePolling | None = None,
-                 state: Path | None = None, alert_validator: AlertValidator | None = None) -> None:
+                 state: Path | None = None, alert_validator: AlertValidator | None = None,
+                 concurrency: Concurrency | None = None) -> None:
         self.scenario = scenario
         self.key = key or secrets.token_urlsafe(24)
         self.settings = settings or serve_settings(scenario)
@@ -103,7 +109,8 @@ class LocalServer:
         self.store = None if state is None else SqliteStore(state)
         if self.store is not None and isinstance(self.backend, SimulatedBackend):
             keep_simulated_traffic(self.store, self.backend.workspace)
-        self.hub = TaskHub(app, self.clock, queue_polling=queue_polling, store=self.store)
+        self.hub = TaskHub(app, self.clock, queue_polling=queue_polling, store=self.store,
+                           concurrency=concurrency or Concurrency.from_host_json(ROOT / "host.json"))
         self.management = ManagementApi(self.hub)
         self._client_binding = client_binding
         self.http = HttpHost(app, self._binding, self.key, port=port,

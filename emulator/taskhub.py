@@ -9,10 +9,14 @@ status reads have the host's shape (``emulator.status_views``). The wire format 
 ``emulator.history``, action matching in ``emulator.replay``.
 
 Driving: ``start``, ``raise_event``, ``terminate`` never run user code; they queue work. Work
-runs on the thread that calls ``run_until_idle`` / ``run``, or on the worker thread of
-``start_background``. One work item runs at a time, and never while the hub's lock is held, so
-callbacks, activities and observers may call back into the hub (also from other threads, e.g.
-through the management API).
+is driven by the thread that calls ``run_until_idle`` / ``run``, or by the worker thread of
+``start_background``. Without ``concurrency`` (the default; a simulation on a virtual clock) one
+work item runs at a time on that thread; with it (``serve``, real clock) activities and
+orchestrator episodes run on a thread pool within host.json's limits, as on the host
+(``emulator.scheduler``). Either way an instance runs one episode at a time, an activity's result
+joins its instance's history when the activity ends (so results arrive in completion order), and
+no work runs while the hub's lock is held, so callbacks, activities and observers may call back
+into the hub (also from other threads, e.g. through the management API).
 """
 
 from __future__ import annotations
@@ -31,10 +35,10 @@ from emulator import history as h
 from emulator.clock import Clock, as_utc
 from emulator.functions import FunctionRegistry, UnknownFunction
 from emulator.history import ACTIVE_STATUSES, RUNNING, SUSPENDED, Record, dotnet_timestamp, invoke_orchestrator, loads_or_text
-from emulator.instance import ActivityJob, Change, Effects, Instance, TimerJob, record
+from emulator.instance import ActivityJob, Change, Effects, Episode, Instance, TimerJob, record
 from emulator.queue_polling import WORK_ITEM_QUEUE, QueuePolling, control_queue
 from emulator.replay import flatten_actions
-from emulator.scheduler import Scheduler
+from emulator.scheduler import ACTIVITY, ORCHESTRATOR, Concurrency, Scheduler
 from emulator.status_views import DEFAULT_PAGE_SIZE, matching, page_of, readable_history, status_json
 from emulator.store import SqliteStore
 
@@ -59,20 +63,25 @@ class TaskHub:
     messages (one poller per control queue) and activity messages (``emulator.queue_polling``);
     None (the default) runs work as soon as it is queued.
 
+    ``concurrency`` (real clocks only) runs activities and episodes concurrently within its limits,
+    as the host does (``Concurrency.from_host_json``); None (the default) runs one work item at a
+    time, in the order queued, which keeps a virtual-clock simulation reproducible.
+
     ``store`` keeps instances in a SQLite file (``emulator.store``): the hub loads what it holds
     and carries on - timers not fired are set again, activities not completed run again, waiting
     messages are delivered - and saves every change. None (the default) keeps them in memory.
     """
 
     def __init__(self, app: df.DFApp, clock: Clock, overridable_existing_instance_states: str = "NonRunningStates",
-                 queue_polling: QueuePolling | None = None, store: SqliteStore | None = None) -> None:
+                 queue_polling: QueuePolling | None = None, store: SqliteStore | None = None,
+                 concurrency: Concurrency | None = None) -> None:
         if overridable_existing_instance_states not in ("NonRunningStates", "AnyState"):
             raise ValueError(f"unknown overridable_existing_instance_states {overridable_existing_instance_states!r}")
         self.registry = FunctionRegistry.from_app(app)
         self._clock = clock
         self._replace_running = overridable_existing_instance_states == "AnyState"
         self._lock = threading.RLock()
-        self._scheduler = Scheduler(clock, self._lock, self._emit, queue_polling)
+        self._scheduler = Scheduler(clock, self._lock, self._emit, queue_polling, concurrency)
         self._instances: dict[str, Instance] = {}
         self._observers: list[Observer] = []
         self._store = store
@@ -261,7 +270,8 @@ class TaskHub:
     # --- driving (see emulator.scheduler) ---------------------------------------------------------
 
     def run_until_idle(self) -> int:
-        """Run everything ready at the current clock time, without moving the clock; the number of items run."""
+        """Run everything ready at the current clock time, without moving the clock; the number of items run
+        on this thread (with concurrency only callbacks run here; it also waits until the pool is idle)."""
         return self._scheduler.run_until_idle()
 
     def run(self, until: Callable[[], bool] | None = None, max_virtual_seconds: float | None = None) -> bool:
@@ -274,7 +284,11 @@ class TaskHub:
         self._scheduler.start_background()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the background worker (after the item it is running) and wait up to ``timeout`` seconds."""
+        """Stop the background worker (after the item it runs itself) and wait up to ``timeout`` seconds.
+
+        With concurrency, activities and episodes still running on the pool are not waited for:
+        they keep nothing of what they did and are queued again (``Scheduler.stop``).
+        """
         self._scheduler.stop(timeout)
 
     # --- changes, effects and records -------------------------------------------------------------
@@ -309,7 +323,7 @@ class TaskHub:
     def _apply(self, instance: Instance, effects: Effects) -> list[Record]:
         """Queue the activities and timers of ``effects`` and the instance's next episode; its records."""
         for job in effects.activities:
-            self._scheduler.push(partial(self._run_activity, job), WORK_ITEM_QUEUE)
+            self._scheduler.push(partial(self._run_activity, job), WORK_ITEM_QUEUE, ACTIVITY)
         for timer in effects.timers:
             self._scheduler.at(timer.fire_at, partial(self._fire_timer, timer),
                                partial(self._is_live, timer.instance_id, timer.execution_id))
@@ -320,7 +334,8 @@ class TaskHub:
     def _queue_episode(self, instance: Instance) -> None:
         if instance.wants_episode():
             instance.episode_queued = True
-            self._scheduler.push(partial(self._run_episode, instance.instance_id), control_queue(instance.instance_id))
+            self._scheduler.push(partial(self._run_episode, instance.instance_id), control_queue(instance.instance_id),
+                                 ORCHESTRATOR)
 
     def _emit(self, records: list[Record]) -> None:
         if not records:
@@ -345,8 +360,15 @@ class TaskHub:
         return [instance.record("timer_fired", now, event_id=job.timer_id, fire_at=job.fire_at)]
 
     def _run_episode(self, instance_id: str) -> None:
-        """Feed the instance's next message to its orchestrator and commit what it decided."""
+        """Feed the instance's next messages to its orchestrator and commit what it decided.
+
+        An episode abandoned by ``stop`` (``Scheduler.abandoned``) commits nothing: its messages go
+        back to the inbox and the episode is queued again, as the host redelivers them.
+        """
         with self._lock:
+            if self._scheduler.abandoned():
+                self._scheduler.push(partial(self._run_episode, instance_id), kind=ORCHESTRATOR)
+                return
             instance = self._instances.get(instance_id)
             episode = None if instance is None else instance.begin_episode(self._clock.now())
         if instance is None or episode is None:
@@ -354,27 +376,38 @@ class TaskHub:
         try:
             state = invoke_orchestrator(self.registry.orchestrator(instance.name), episode.context_json)
         except BaseException:  # interrupted: give the message back so a later episode can deliver it
-            with self._lock:
-                if self._live(instance_id, episode.execution_id) is instance:
-                    instance.abandon(episode)
-                    self._queue_episode(instance)
+            self._give_back(instance, episode)
             raise
         with self._lock:
             if self._live(instance_id, episode.execution_id) is not instance:
                 return  # terminated, replaced or purged while the orchestrator ran
+            if self._scheduler.abandoned():
+                self._give_back(instance, episode)
+                return
             records = self._apply(instance, instance.commit(episode, state))
             self._save(instance)
         self._emit(records)
 
-    def _run_activity(self, job: ActivityJob) -> None:
-        """Run the activity outside the lock and deliver ``TaskCompleted`` or ``TaskFailed``."""
+    def _give_back(self, instance: Instance, episode: Episode) -> None:
+        """Return an episode's messages to its (still live) instance and queue the episode again."""
         with self._lock:
-            if self._live(job.instance_id, job.execution_id) is None:
+            if self._live(instance.instance_id, episode.execution_id) is instance:
+                instance.abandon(episode)
+                self._queue_episode(instance)
+
+    def _run_activity(self, job: ActivityJob) -> None:
+        """Run the activity outside the lock and deliver ``TaskCompleted`` or ``TaskFailed``.
+
+        An activity abandoned by ``stop`` delivers nothing and is queued again: the host runs an
+        activity at least once, again when its work item never completed.
+        """
+        with self._lock:
+            if self._live(job.instance_id, job.execution_id) is None or self._redelivered(job):
                 return
         outcome = self.registry.call_activity(job.name, job.input_json)
         with self._lock:
             instance = self._live(job.instance_id, job.execution_id)
-            if instance is None:
+            if instance is None or self._redelivered(job):
                 return
             now = self._clock.now()
             if outcome.reason is None:
@@ -388,6 +421,13 @@ class TaskHub:
             self._save(instance)
             self._queue_episode(instance)
         self._emit([item])
+
+    def _redelivered(self, job: ActivityJob) -> bool:
+        """When ``stop`` abandoned this activity run: queue it again (under the lock) and say so."""
+        if not self._scheduler.abandoned():
+            return False
+        self._scheduler.push(partial(self._run_activity, job), kind=ACTIVITY)
+        return True
 
 
 def _check_instance_id(instance_id: str) -> None:

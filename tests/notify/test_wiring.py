@@ -2,10 +2,11 @@
 
 End to end through the emulator (``run_simulation``, as ``./dev simulate``) with targets pointing
 at the loopback receiver; and at the orchestrator level (``tests.rollout.sdk_history.Driver``, the
-real SDK replay plus the host's action replay) for what the emulator cannot show: its task hub
-runs one work item at a time, so a send that hangs holds up the episode that would act on a
-rollback (the virtual clock does not move meanwhile, but real time does). The real host runs
-activities beside orchestrator episodes; the Driver models that by never answering the send.
+real SDK replay plus the host's action replay) for what the simulation cannot show: on a virtual
+clock its task hub runs one work item at a time, so a send that hangs holds up the episode that
+would act on a rollback (the virtual clock does not move meanwhile, but real time does). The real
+host runs activities beside orchestrator episodes; the Driver models that by never answering the
+send, and ``serve`` does it too (``test_hanging_receiver_serve.py``).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def alert_to_safe_seconds(result: Any) -> float:
 
 
 def test_a_hanging_receiver_costs_no_virtual_time_from_alert_to_rollback_in_the_emulator(receivers) -> None:
-    """The emulator runs one work item at a time: a send that hangs holds the worker (real seconds),
+    """A simulation runs one work item at a time: a send that hangs holds the worker (real seconds),
     never the virtual clock, so alert -> traffic back is the same as with no target. What the real
     host does while a send hangs is tested below at the orchestrator level."""
     alert = {"alerts": [{"at": "PT7M", "payload": "alerts/endpoint-5xx-fired.json"}]}
