@@ -145,6 +145,11 @@ class Client:
             assert time.monotonic() < deadline, f"timed out; last status: {json.dumps(view)[:2000]}"
             time.sleep(0.05)
 
+    def wait_until_running(self) -> dict[str, Any]:
+        """Until the instance has left ``Pending`` (its first episode ran). On Azure, as in ``serve``,
+        the status read right after the 202 can still be ``Pending``."""
+        return self.wait_for(lambda v: v["runtime_status"] != "Pending")
+
     def wait_until_observing(self) -> dict[str, Any]:
         """Until the first step's traffic is set and its observation window has begun."""
         return self.wait_for(lambda v: v.get("phase") == "observing")

@@ -82,6 +82,7 @@ def test_an_action_after_the_rollout_ended_is_404_saying_how_it_ended(api: Clien
 
 def test_an_unknown_action_or_a_bad_body_is_400_naming_the_field(api: Client) -> None:
     api.start()
+    api.wait_until_running()
     unknown = control(api, "rollback")
     assert unknown.status == 400 and [e["field"] for e in unknown.json()["errors"]] == ["action"]
     bad = control(api, "pause", {"reason": "", "by": "me"})

@@ -65,6 +65,7 @@ def test_a_route_parameter_that_cannot_be_an_endpoint_name_is_400(api: Client) -
 def test_list_shows_running_and_recently_ended_rollouts(api: Client) -> None:
     assert api.get("/api/rollouts").json()["rollouts"] == []
     api.start()
+    api.wait_until_running()
     listed = api.get("/api/rollouts").json()
     assert listed["window"] == "P1D"
     assert [(r["instance_id"], r["runtime_status"], r["endpoint_name"]) for r in listed["rollouts"]] == [
