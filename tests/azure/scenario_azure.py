@@ -13,7 +13,12 @@ operations, cloud metadata) serving the world a scenario describes instead of ca
   409, e.g. within the scenario's ``update_seconds``); then 201 + ``Azure-AsyncOperation``, the
   operation ``Succeeded`` after ``polls_before_done`` polls (polled in real time, a few ms, while
   the virtual clock stands still: the change is in force from the PUT's virtual time, as in
-  memory). Deployments (list, GET, a scaling PUT) are the world's ``DeploymentState``\\ s.
+  memory). Deployments (list, GET) are the world's ``DeploymentState``\\ s. The endpoint exists
+  only when the scenario says so (``endpoint.exists``); a ``PUT`` of a missing one creates it.
+- **The deployment lifecycle** (``tests/azure/scenario_lifecycle.py``, ``LifecycleRoutes``):
+  endpoint and deployment creation, scaling, deletion, ``getLogs``, the region's quota usages and
+  VM sizes, their ``mfeOperationsStatus`` operations, and Monitor autoscale settings, all through
+  the world's ``SimulatedLifecycle`` and ``SimulatedAutoscale``.
 - **Monitor metrics** (``GET {endpoint}/providers/Microsoft.Insights/metrics``): computed from
   the world's traffic history and health segments for each minute of the requested ``timespan``
   (``interval`` ``PT1M``, ``aggregation`` ``average``): ``RequestsPerMinute`` split by the
@@ -69,7 +74,8 @@ from rollout.errors import (
     UpdateConflict,
 )
 from rollout.model import DeploymentState
-from tests.azure.fake_azure import TOKEN, FakeAzure, Reply, _replace_endpoint, arm_error, fixture
+from tests.azure.fake_azure import TOKEN, Reply, _replace_endpoint, arm_error, fixture
+from tests.azure.scenario_lifecycle import LifecycleRoutes
 from tests.azure.tls import TestPki
 
 CLIENT_ID = "aml-rollout-test-client"
@@ -131,7 +137,7 @@ def _timespan(text: str) -> tuple[datetime, datetime]:
     return _parse_time(start), _parse_time(end)
 
 
-class ScenarioAzure(FakeAzure):
+class ScenarioAzure(LifecycleRoutes):
     """``FakeAzure`` serving one scenario's simulated world (see the module docstring)."""
 
     anonymous_prefixes = ("/metadata/", f"/{ADFS}/")
@@ -155,7 +161,8 @@ class ScenarioAzure(FakeAzure):
             self.world = build_workspace(scenario, now)     # with its own copies of the scenario's faults
             self.scenario = scenario
             self.add_workspace(scenario.workspace)
-            self.add_endpoint(scenario.workspace, scenario.endpoint_name, {})  # traffic is read from the world
+            if scenario.endpoint_exists:   # traffic is read from the world
+                self.add_endpoint(scenario.workspace, scenario.endpoint_name, {})
             return self.world
 
     # ---- routing ---------------------------------------------------------------------------
@@ -164,6 +171,7 @@ class ScenarioAzure(FakeAzure):
         return [
             ("GET", rf"^/{ADFS}/\.well-known/openid-configuration$", self._openid_configuration),
             ("POST", rf"^/{ADFS}/oauth2/token$", self._token),
+            *self._lifecycle_routes(),
             *super()._routes(),
         ]
 
@@ -210,7 +218,8 @@ class ScenarioAzure(FakeAzure):
                                   provisioningState="Updating" if self._busy(path) else state.provisioning_state)
         return body
 
-    def _deployment_body(self, endpoint_path: str, deployment: DeploymentState) -> dict[str, Any]:
+    def _fixture_deployment(self, endpoint_path: str, deployment: DeploymentState) -> dict[str, Any]:
+        """A deployment the scenario made (not created through the SDK): the GET fixture with the world's state."""
         body = fixture("deployment_get_200.SYNTHETIC.json")
         body.update(id=f"{self.endpoints[endpoint_path]['id']}/deployments/{deployment.name}", name=deployment.name,
                     location=self.endpoints[endpoint_path]["location"])
@@ -247,7 +256,7 @@ class ScenarioAzure(FakeAzure):
         assert self.world is not None
         current = self.endpoints.get(path)
         if current is None:
-            return 404, arm_error("UserError", f"Could not find online endpoint '{ep}'."), {}
+            return self._create_endpoint(path, sub, ep, query, body)
         fault = self._fault("set_traffic")
         if fault is not None:
             return fault
