@@ -23,7 +23,7 @@ from emulator.clock import VirtualClock
 from emulator.scenario import Scenario, load_scenario, parse_scenario
 from emulator.simulate import SIMULATION_START, SimulationResult, build_workspace, run_simulation
 from emulator.simulated_azure import SimulatedBackend
-from rollout.deployment_spec import parse_deployment_spec
+from rollout.deployment_spec import parse_deployment_spec, parse_endpoint_spec
 from rollout.errors import ServiceError
 from tests.azure.conftest import StaticCredential, scenario_backend
 from tests.azure.fake_azure import TOKEN, Recorded
@@ -321,6 +321,20 @@ def test_no_deployment_is_created_while_the_endpoint_is_updating(scenario_azure:
     assert GREEN not in world.workspace.endpoint(ENDPOINT).deployments
     clock.advance(timedelta(seconds=60))
     assert backend.lifecycle(None).begin_create_deployment(ENDPOINT, GREEN, spec).started
+
+
+def test_no_deployment_is_created_while_the_endpoint_is_being_created(scenario_azure: ScenarioAzure) -> None:
+    chosen = example("first-rollout")
+    world, backend, clock = _loaded(scenario_azure, chosen)
+    port = backend.lifecycle(None)
+    spec = parse_deployment_spec(SHORT_OF_QUOTA | {"instance_count": 1})
+    assert port.begin_create_endpoint(ENDPOINT, parse_endpoint_spec({"auth_mode": "key"})).started
+    with pytest.raises(ServiceError, match="because it is in Creating provisioning state"):
+        port.begin_create_deployment(ENDPOINT, GREEN, spec)
+    clock.advance(timedelta(minutes=2))         # the scenario's endpoint_minutes
+    assert port.endpoint_status(ENDPOINT).state == "Succeeded"
+    assert port.begin_create_deployment(ENDPOINT, GREEN, spec).started
+    assert world.workspace.endpoint(ENDPOINT).deployments[GREEN].provisioning_state == "Creating"
 
 
 def test_the_fake_refuses_what_azure_refuses_through_the_sdks(scenario_azure: ScenarioAzure) -> None:
