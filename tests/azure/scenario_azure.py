@@ -219,12 +219,20 @@ class ScenarioAzure(LifecycleRoutes):
         return body
 
     def _fixture_deployment(self, endpoint_path: str, deployment: DeploymentState) -> dict[str, Any]:
-        """A deployment the scenario made (not created through the SDK): the GET fixture with the world's state."""
+        """A deployment the scenario made (not created through the SDK): the GET fixture's shape with the world's
+        state, and its assets as the world reads them (unknown ones; none of the settings a spec would set)."""
         body = fixture("deployment_get_200.SYNTHETIC.json")
         body.update(id=f"{self.endpoints[endpoint_path]['id']}/deployments/{deployment.name}", name=deployment.name,
                     location=self.endpoints[endpoint_path]["location"])
         body["sku"]["capacity"] = deployment.instance_count
-        body["properties"].update(instanceType=deployment.instance_type, provisioningState=deployment.provisioning_state)
+        observed = self._lifecycle().read_deployment(self.endpoints[endpoint_path]["name"], deployment.name)
+        assert observed is not None and isinstance(observed.environment, str)
+        for unknown in ("codeConfiguration", "requestSettings", "livenessProbe", "readinessProbe"):
+            body["properties"].pop(unknown, None)
+        body["properties"].update(instanceType=deployment.instance_type, provisioningState=deployment.provisioning_state,
+                                  model=observed.model, environmentId=observed.environment,
+                                  environmentVariables=dict(observed.environment_variables),
+                                  appInsightsEnabled=observed.app_insights_enabled)
         return body
 
     def _deployments(self, endpoint_path: str) -> dict[str, DeploymentState]:
