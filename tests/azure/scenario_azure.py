@@ -19,7 +19,8 @@ operations, cloud metadata) serving the world a scenario describes instead of ca
   endpoint and deployment creation, scaling, deletion, ``getLogs``, the region's quota usages and
   VM sizes, their ``mfeOperationsStatus`` operations, and Monitor autoscale settings, all through
   the world's ``SimulatedLifecycle`` and ``SimulatedAutoscale``.
-- **Monitor metrics** (``GET {endpoint}/providers/Microsoft.Insights/metrics``): computed from
+- **Monitor metrics** (``GET {endpoint}/providers/Microsoft.Insights/metrics``, series built by
+  ``tests/azure/scenario_metrics.py``): computed from
   the world's traffic history and health segments for each minute of the requested ``timespan``
   (``interval`` ``PT1M``, ``aggregation`` ``average``): ``RequestsPerMinute`` split by the
   dimensions the ``$filter`` names with ``eq '*'`` (``deployment``, ``statusCode``): 200 for
@@ -56,7 +57,7 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -76,6 +77,14 @@ from rollout.errors import (
 from rollout.model import DeploymentState
 from tests.azure.fake_azure import TOKEN, Reply, _replace_endpoint, arm_error, fixture
 from tests.azure.scenario_lifecycle import LifecycleRoutes
+from tests.azure.scenario_metrics import (
+    METRIC_DIMENSIONS,
+    METRICS_TEMPLATE,
+    latency_series,
+    metrics_problem,
+    request_series,
+    split_dimensions,
+)
 from tests.azure.tls import TestPki
 
 CLIENT_ID = "aml-rollout-test-client"
@@ -84,11 +93,6 @@ ADFS = "adfs"
 LIST_DEPLOYMENTS_API = "2023-04-01-preview"
 """The api-version of ``online_deployments.list``; ``online_endpoints.get`` lists with its own."""
 
-METRICS_TEMPLATE = fixture("metrics_list_RequestsPerMinute_RequestLatency_P99_by_deployment_statusCode.SYNTHETIC.json")
-METRIC_DIMENSIONS = {"requestsperminute": ("deployment", "statuscode"), "requestlatency_p99": ("deployment",)}
-"""The dimensions each metric has (of those this fake splits by), by lower-cased metric name."""
-ERROR_CODES = (("500", 0.75), ("424", 0.25))
-"""How errors are answered: status code and share of the errors."""
 TRAFFIC_LOG_COLUMNS = [{"name": "DeploymentName", "type": "string"}, {"name": "Requests", "type": "long"},
                        {"name": "Errors5xx", "type": "long"}, {"name": "ModelErrors", "type": "long"},
                        {"name": "P99Ms", "type": "real"}]
@@ -121,10 +125,6 @@ def error_reply(error: AzureError) -> Reply:
     if isinstance(error, ServiceError):   # the world's messages read "BadRequest: ..."
         return 400, arm_error("BadRequest", str(error).removeprefix("BadRequest: ")), headers
     return 500, arm_error("InternalServerError", str(error)), headers
-
-
-def _minute(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_time(text: str) -> datetime:
@@ -290,7 +290,7 @@ class ScenarioAzure(LifecycleRoutes):
         endpoint_path = path.rsplit("/providers/", 1)[0]
         if endpoint_path not in self.endpoints:
             return 404, arm_error("ResourceNotFound", f"The resource {endpoint_path} was not found."), {}
-        problem = _metrics_problem(query)
+        problem = metrics_problem(query)
         if problem:
             return 400, arm_error("BadRequest", problem), {}
         fault = self._fault("metrics")
@@ -298,14 +298,14 @@ class ScenarioAzure(LifecycleRoutes):
             return fault
         first, last = _timespan(query["timespan"])
         minutes = [first + timedelta(minutes=n) for n in range(max(0, int((last - first).total_seconds() // 60)))]
-        split = _split_dimensions(query.get("$filter", ""))
+        split = split_dimensions(query.get("$filter", ""))
         deployments = list(self._deployments(endpoint_path).values())
         per_minute = {d.name: [self._served(d.name, m, m + timedelta(minutes=1)) for m in minutes] for d in deployments}
         top = int(query.get("top", "10"))
         value = []
         for name in query["metricnames"].split(","):
             dims = [d for d in split if d in METRIC_DIMENSIONS[name.lower()]]
-            series = (_request_series if name.lower() == "requestsperminute" else _latency_series)(
+            series = (request_series if name.lower() == "requestsperminute" else latency_series)(
                 per_minute, minutes, dims)
             template = next(m for m in METRICS_TEMPLATE["value"] if m["name"]["value"].lower() == name.lower())
             value.append({**{k: v for k, v in template.items() if k != "timeseries"},
@@ -356,88 +356,3 @@ class ScenarioAzure(LifecycleRoutes):
                 model_errors = failed // 4
                 rows.append([deployment.name.lower(), counted, failed - model_errors, model_errors, p99])
         return 200, {"tables": [{"name": "PrimaryResult", "columns": TRAFFIC_LOG_COLUMNS, "rows": rows}]}, {}
-
-
-def _metrics_problem(query: dict[str, str]) -> str | None:
-    """Why this fake cannot answer the metrics query as Azure would (None when it can)."""
-    names = [n for n in query.get("metricnames", "").split(",") if n]
-    unknown = [n for n in names if n.lower() not in METRIC_DIMENSIONS]
-    if not names or unknown:
-        return f"Failed to find metric configuration for metric(s): {', '.join(unknown) or '(none)'}"
-    if "timespan" not in query or "/" not in query["timespan"]:
-        return "timespan must be start/end"
-    if query.get("interval", "PT1M").upper() != "PT1M":
-        return "the scenario fake answers interval PT1M only"
-    if "average" not in query.get("aggregation", "average").lower().split(","):
-        return "the scenario fake answers the average aggregation only"
-    split = _split_dimensions(query.get("$filter", ""))
-    unsupported = [d for d in split if not any(d in dims for dims in METRIC_DIMENSIONS.values())]
-    if unsupported:
-        return f"the scenario fake splits by deployment and statusCode only, not {', '.join(unsupported)}"
-    if query.get("ValidateDimensions", "true").lower() != "false":
-        for name in names:
-            missing = [d for d in split if d not in METRIC_DIMENSIONS[name.lower()]]
-            if missing:
-                return f"Metric: {name} does not support requested dimension combination: {', '.join(missing)}"
-    return None
-
-
-def _split_dimensions(text: str) -> list[str]:
-    """Dimensions a ``$filter`` splits by (``name eq '*'``), lower-cased, in order."""
-    return [name.lower() for name in re.findall(r"(\w+)\s+eq\s+'\*'", text)]
-
-
-def _dimension(name: str, localized: str, value: str) -> dict[str, Any]:
-    return {"name": {"value": name, "localizedValue": localized}, "value": value}
-
-
-_LOCALIZED = {"deployment": "deployment", "statuscode": "statusCode"}
-
-
-def _points(minutes: Sequence[datetime], values: Sequence[float | None]) -> list[dict[str, Any]]:
-    """One data point per minute; a minute without a value has no ``average``, as Azure answers."""
-    return [{"timeStamp": _minute(m), **({} if v is None else {"average": v})} for m, v in zip(minutes, values, strict=True)]
-
-
-def _request_series(per_minute: dict[str, list[tuple[float, float, float | None]]], minutes: Sequence[datetime],
-                    dims: Sequence[str]) -> list[dict[str, Any]]:
-    """``RequestsPerMinute`` series for each split combination with requests in the timespan."""
-    found: dict[tuple[tuple[str, str], ...], list[float]] = {}
-
-    def add(key: tuple[tuple[str, str], ...], index: int, count: float) -> None:
-        found.setdefault(key, [0.0] * len(minutes))[index] += count
-
-    for deployment, served in per_minute.items():
-        for index, (requests, errors, _) in enumerate(served):
-            if requests <= 0:
-                continue
-            by_code = [("200", requests - errors)] + [(code, errors * share) for code, share in ERROR_CODES]
-            for code, count in by_code:
-                if count <= 0:
-                    continue
-                key = tuple((d, deployment if d == "deployment" else code) for d in dims)
-                add(key, index, count)
-    return [{"metadatavalues": [_dimension(d, _LOCALIZED[d], v) for d, v in key],
-             "data": _points(minutes, [v if v > 0 else None for v in values])} for key, values in found.items()]
-
-
-def _latency_series(per_minute: dict[str, list[tuple[float, float, float | None]]], minutes: Sequence[datetime],
-                    dims: Sequence[str]) -> list[dict[str, Any]]:
-    """``RequestLatency_P99`` per deployment (or, unsplit, the highest of them) for minutes with requests."""
-    def p99s(chosen: Sequence[str]) -> list[float | None]:
-        values = []
-        for index in range(len(minutes)):
-            found = [per_minute[n][index][2] for n in chosen if per_minute[n][index][0] > 0]
-            values.append(max((v for v in found if v is not None), default=None))
-        return values
-
-    if "deployment" not in dims:
-        values = p99s(list(per_minute))
-        return [{"metadatavalues": [], "data": _points(minutes, values)}] if any(v is not None for v in values) else []
-    series = []
-    for deployment in per_minute:
-        values = p99s([deployment])
-        if any(v is not None for v in values):
-            series.append({"metadatavalues": [_dimension("deployment", "deployment", deployment)],
-                           "data": _points(minutes, values)})
-    return series
