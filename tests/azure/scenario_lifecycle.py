@@ -16,9 +16,9 @@ layer only translates between Azure's REST shapes and those calls (``tests/azure
   endpoint is not ``Succeeded`` or a traffic update of this fake is still in progress, as the
   world refuses it. The deployment's GET then serves the body as sent, with the world's
   ``provisioningState`` and ``sku.capacity`` (and ``scaleSettings``, which Azure always returns).
-- **Deployment scale** (PUT of an existing deployment changing nothing but ``sku.capacity``, or
-  PATCH ``{"sku": {"capacity"}}``): ``begin_scale``; any other change is refused (the world
-  models no rolling update). Same count: 200, nothing started.
+- **Deployment scale** (PUT of an existing deployment changing nothing but ``sku.capacity``: 201 +
+  ``Azure-AsyncOperation``; or PATCH ``{"sku": {"capacity"}}``: 202 + ``Location``): ``begin_scale``;
+  any other change is refused (the world models no rolling update). Same count: 200, nothing started.
 - **Deployment delete**: ``begin_delete`` (refused while it holds live or mirror traffic); 202 +
   ``Location`` (``mfeOperationResults``, integer ``Retry-After``), 202 while the world's deletion
   runs, then 200; a deployment already gone: 204.
@@ -243,10 +243,12 @@ class LifecycleRoutes(FakeAzure):
         if set((body or {}).keys()) - {"sku", "tags"}:
             return 400, arm_error("BadArgument", "the scenario fake patches sku.capacity only"), {}
         served = self._deployment_body(endpoint_path, current)
-        return self._scale(endpoint_path, dep, sub, query, ((body or {}).get("sku") or {}).get("capacity"), served)
+        return self._scale(endpoint_path, dep, sub, query, ((body or {}).get("sku") or {}).get("capacity"), served,
+                           patch=True)
 
     def _scale(self, endpoint_path: str, dep: str, sub: str, query: dict[str, str], capacity: Any,
-               served: dict[str, Any]) -> Reply:
+               served: dict[str, Any], patch: bool = False) -> Reply:
+        """Scale through the world: a PUT answers 201 + ``Azure-AsyncOperation``, a PATCH 202 + ``Location``."""
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             return 400, arm_error("BadArgument", f"sku.capacity must be an integer of at least 1, not {capacity!r}"), {}
         try:
@@ -256,6 +258,9 @@ class LifecycleRoutes(FakeAzure):
         reply = self._deployment_body(endpoint_path, self._world_deployment(endpoint_path, dep))
         if not start.started:
             return 200, reply, {}
+        if patch:
+            return 202, None, self._operation_headers(start.operation_url, sub, served["location"], query,
+                                                      "mfeOperationResults")
         return 201, reply, self._operation_headers(start.operation_url, sub, served["location"], query)
 
     def _delete_deployment(self, path: str, sub: str, ep: str, dep: str, query: dict[str, str], **_: Any) -> Reply:

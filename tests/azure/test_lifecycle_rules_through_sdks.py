@@ -8,6 +8,7 @@ traffic, autoscale validation; and a created deployment read back as its spec bo
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -194,4 +195,29 @@ def test_a_deployment_created_through_the_sdk_reads_back_as_its_spec(
     spec = parse_deployment_spec(asked)
     assert spec_differences(spec, sdk_seen) == [d.format(model=sdk_seen.model) for d in differences]
     assert spec_differences(spec, memory_seen) == [d.format(model=memory_seen.model) for d in differences]
+
+
+def test_a_patch_of_the_capacity_scales_through_the_world(scenario_azure: ScenarioAzure) -> None:
+    """The REST PATCH ``{"sku": {"capacity"}}`` (202 + ``Location``) scales as the SDK's whole PUT does."""
+    chosen = example("create-and-roll-out")
+    world, _, clock = _loaded(scenario_azure, chosen)
+    path = f"{chosen.workspace.endpoint_id(ENDPOINT)}/deployments/{BLUE}?api-version=2023-04-01-preview"
+    auth = {"authorization": f"Bearer {TOKEN}"}
+
+    def send(method: str, target: str, body: Any = None) -> tuple[int, Any, dict[str, str]]:
+        raw = b"" if body is None else json.dumps(body).encode()
+        return scenario_azure.handle(method, target, auth, raw)[0]
+
+    assert send("PATCH", path, {"sku": {"capacity": 0}})[0] == 400
+    assert send("PATCH", path, {"properties": {"instanceType": "Standard_DS4_v2"}})[0] == 400
+    status, _, headers = send("PATCH", path, {"sku": {"capacity": 6}})
+    assert status == 202 and "/mfeOperationResults/" in headers["Location"]
+    result = headers["Location"].split(scenario_azure.base_url, 1)[1]
+    assert send("GET", result)[0] == 202                       # scaling takes the world's scale_minutes
+    assert world.workspace.endpoint(ENDPOINT).deployments[BLUE].provisioning_state == "Updating"
+    assert send("PATCH", path, {"sku": {"capacity": 5}})[0] == 409   # another update is in progress
+    clock.advance(timedelta(minutes=4))
+    assert send("GET", result)[0] == 200
+    assert world.workspace.endpoint(ENDPOINT).deployments[BLUE].instance_count == 6
+    assert send("PATCH", path, {"sku": {"capacity": 6}})[:2] == (200, send("GET", path)[1])    # nothing to do
 
