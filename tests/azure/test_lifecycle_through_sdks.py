@@ -104,7 +104,11 @@ def test_the_same_lifecycle_in_memory_and_through_the_sdks(case: Case, runs: Cal
     assert world_changes(world, chosen) == timeline_changes(memory)
     assert sdk.record["phases"] == memory.record["phases"]       # every lifecycle entry: operations, figures, logs
     assert sdk.record == memory.record
-    assert [e for e in sdk.timeline if e["kind"] == "phase"] == [e for e in memory.timeline if e["kind"] == "phase"]
+    # the timeline too: every phase, check and outcome event; traffic events (the world's own record in
+    # memory, the rollout's read-backs through the SDKs) at the same moments with the same traffic and reason
+    assert [e for e in sdk.timeline if e["kind"] != "traffic"] == [e for e in memory.timeline if e["kind"] != "traffic"]
+    assert [(e["at_seconds"], e["traffic"], e["reason"]) for e in sdk.timeline if e["kind"] == "traffic"] == [
+        (e["at_seconds"], e["traffic"], e["reason"]) for e in memory.timeline if e["kind"] == "traffic"]
     assert all(r.headers.get("authorization") == f"Bearer {TOKEN}" for r in found.requests
                if not r.path.startswith("/metadata/"))
 
