@@ -187,8 +187,7 @@ def test_a_failed_creation_puts_both_containers_logs_in_the_record(runs: Callabl
     assert environment.body["properties"]["image"] == "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04:latest"
     assert "scikit-learn==1.5.2" in environment.body["properties"]["condaFile"]
     [put] = found.calls("PUT", "/deployments/green-v2$")
-    # (this fake answers the version's id lower-cased: its routes see lower-cased paths)
-    assert put.body["properties"]["environmentId"].lower() == environment.path.lower()
+    assert put.body["properties"]["environmentId"] == environment.path
 
 
 def test_the_bodies_the_sdks_sent_for_create_and_roll_out(runs: Callable[[str], Run]) -> None:
