@@ -31,7 +31,8 @@ deployment's show why (a traceback for a crash loop, the build error for an imag
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
@@ -216,10 +217,10 @@ class SimulatedLifecycle:
                 return None
             info = self.info.get((endpoint.lower(), deployment.lower()))
             if info is not None and info.observed is not None:
-                return info.observed
+                return _as_azure_returns(info.observed, self.workspace.workspace)
             # Made by the scenario, not from a spec: its assets are unknown (a spec never matches it).
-            return ObservedDeployment("azureml:unknown-model:0", "azureml:unknown-environment:0",
-                                      found.instance_type or "")
+            return _as_azure_returns(ObservedDeployment("azureml:unknown-model:0", "azureml:unknown-environment:0",
+                                                        found.instance_type or ""), self.workspace.workspace)
 
     def begin_create_deployment(self, endpoint: str, deployment: str, spec: DeploymentSpec) -> OperationStart:
         with self.workspace.lock:
@@ -353,6 +354,17 @@ def _observed(spec: DeploymentSpec) -> ObservedDeployment:
         code=None if code is None else code.code.text, scoring_script=None if code is None else code.scoring_script,
         request_settings=spec.request_settings, liveness_probe=spec.liveness_probe, readiness_probe=spec.readiness_probe,
         environment_variables=dict(spec.environment_variables or {}), app_insights_enabled=spec.app_insights_enabled)
+
+
+def _as_azure_returns(observed: ObservedDeployment, workspace: WorkspaceRef) -> ObservedDeployment:
+    """Asset ids as Azure returns them: azure-ai-ml sends ``azureml:NAME:VERSION`` as the workspace's ARM id
+    (``.../models/NAME/versions/VERSION``) and the service reads that back; other forms stay as sent."""
+    def arm(text: str | None, kind: str) -> str | None:
+        found = re.fullmatch(r"azureml:([^:@/]+):([^:@/]+)", text or "")
+        return text if found is None else f"{workspace.arm_id()}/{kind}/{found[1]}/versions/{found[2]}"
+    env = observed.environment
+    return replace(observed, model=arm(observed.model, "models") or "", code=arm(observed.code, "codes"),
+                   environment=env if isinstance(env, InlineEnvironment) else arm(env, "environments") or "")
 
 
 def _healthy_logs(name: str) -> dict[str, list[str]]:

@@ -329,8 +329,7 @@ class FakeAzure:
             if existing["properties"] == dict((body or {}).get("properties") or {}):
                 return 200, existing, {}
             return 409, arm_error("UserError", f"Environment {env}:{ver} already exists and cannot be changed."), {}
-        arm_id = (f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}"
-                  f"/environments/{env}/versions/{ver}")
+        arm_id = self.requests[-1].path     # the id in the caller's casing (routes see the path lower-cased)
         stored = {"id": arm_id, "name": ver, "type": "Microsoft.MachineLearningServices/workspaces/environments/versions",
                   "properties": dict((body or {}).get("properties") or {})}
         self.environments[path] = stored

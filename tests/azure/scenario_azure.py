@@ -13,8 +13,14 @@ operations, cloud metadata) serving the world a scenario describes instead of ca
   409, e.g. within the scenario's ``update_seconds``); then 201 + ``Azure-AsyncOperation``, the
   operation ``Succeeded`` after ``polls_before_done`` polls (polled in real time, a few ms, while
   the virtual clock stands still: the change is in force from the PUT's virtual time, as in
-  memory). Deployments (list, GET, a scaling PUT) are the world's ``DeploymentState``\\ s.
-- **Monitor metrics** (``GET {endpoint}/providers/Microsoft.Insights/metrics``): computed from
+  memory). Deployments (list, GET) are the world's ``DeploymentState``\\ s. The endpoint exists
+  only when the scenario says so (``endpoint.exists``); a ``PUT`` of a missing one creates it.
+- **The deployment lifecycle** (``tests/azure/scenario_lifecycle.py``, ``LifecycleRoutes``):
+  endpoint and deployment creation, scaling, deletion, ``getLogs``, the region's quota usages and
+  VM sizes, their ``mfeOperationsStatus`` operations, and Monitor autoscale settings, all through
+  the world's ``SimulatedLifecycle`` and ``SimulatedAutoscale``.
+- **Monitor metrics** (``GET {endpoint}/providers/Microsoft.Insights/metrics``, series built by
+  ``tests/azure/scenario_metrics.py``): computed from
   the world's traffic history and health segments for each minute of the requested ``timespan``
   (``interval`` ``PT1M``, ``aggregation`` ``average``): ``RequestsPerMinute`` split by the
   dimensions the ``$filter`` names with ``eq '*'`` (``deployment``, ``statusCode``): 200 for
@@ -51,7 +57,7 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -69,7 +75,16 @@ from rollout.errors import (
     UpdateConflict,
 )
 from rollout.model import DeploymentState
-from tests.azure.fake_azure import TOKEN, FakeAzure, Reply, _replace_endpoint, arm_error, fixture
+from tests.azure.fake_azure import TOKEN, Reply, _replace_endpoint, arm_error, fixture
+from tests.azure.scenario_lifecycle import LifecycleRoutes
+from tests.azure.scenario_metrics import (
+    METRIC_DIMENSIONS,
+    METRICS_TEMPLATE,
+    latency_series,
+    metrics_problem,
+    request_series,
+    split_dimensions,
+)
 from tests.azure.tls import TestPki
 
 CLIENT_ID = "aml-rollout-test-client"
@@ -78,11 +93,6 @@ ADFS = "adfs"
 LIST_DEPLOYMENTS_API = "2023-04-01-preview"
 """The api-version of ``online_deployments.list``; ``online_endpoints.get`` lists with its own."""
 
-METRICS_TEMPLATE = fixture("metrics_list_RequestsPerMinute_RequestLatency_P99_by_deployment_statusCode.SYNTHETIC.json")
-METRIC_DIMENSIONS = {"requestsperminute": ("deployment", "statuscode"), "requestlatency_p99": ("deployment",)}
-"""The dimensions each metric has (of those this fake splits by), by lower-cased metric name."""
-ERROR_CODES = (("500", 0.75), ("424", 0.25))
-"""How errors are answered: status code and share of the errors."""
 TRAFFIC_LOG_COLUMNS = [{"name": "DeploymentName", "type": "string"}, {"name": "Requests", "type": "long"},
                        {"name": "Errors5xx", "type": "long"}, {"name": "ModelErrors", "type": "long"},
                        {"name": "P99Ms", "type": "real"}]
@@ -117,10 +127,6 @@ def error_reply(error: AzureError) -> Reply:
     return 500, arm_error("InternalServerError", str(error)), headers
 
 
-def _minute(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _parse_time(text: str) -> datetime:
     moment = datetime.fromisoformat(text.strip())
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
@@ -131,7 +137,7 @@ def _timespan(text: str) -> tuple[datetime, datetime]:
     return _parse_time(start), _parse_time(end)
 
 
-class ScenarioAzure(FakeAzure):
+class ScenarioAzure(LifecycleRoutes):
     """``FakeAzure`` serving one scenario's simulated world (see the module docstring)."""
 
     anonymous_prefixes = ("/metadata/", f"/{ADFS}/")
@@ -155,7 +161,8 @@ class ScenarioAzure(FakeAzure):
             self.world = build_workspace(scenario, now)     # with its own copies of the scenario's faults
             self.scenario = scenario
             self.add_workspace(scenario.workspace)
-            self.add_endpoint(scenario.workspace, scenario.endpoint_name, {})  # traffic is read from the world
+            if scenario.endpoint_exists:   # traffic is read from the world
+                self.add_endpoint(scenario.workspace, scenario.endpoint_name, {})
             return self.world
 
     # ---- routing ---------------------------------------------------------------------------
@@ -164,6 +171,7 @@ class ScenarioAzure(FakeAzure):
         return [
             ("GET", rf"^/{ADFS}/\.well-known/openid-configuration$", self._openid_configuration),
             ("POST", rf"^/{ADFS}/oauth2/token$", self._token),
+            *self._lifecycle_routes(),
             *super()._routes(),
         ]
 
@@ -210,12 +218,21 @@ class ScenarioAzure(FakeAzure):
                                   provisioningState="Updating" if self._busy(path) else state.provisioning_state)
         return body
 
-    def _deployment_body(self, endpoint_path: str, deployment: DeploymentState) -> dict[str, Any]:
+    def _fixture_deployment(self, endpoint_path: str, deployment: DeploymentState) -> dict[str, Any]:
+        """A deployment the scenario made (not created through the SDK): the GET fixture's shape with the world's
+        state, and its assets as the world reads them (unknown ones; none of the settings a spec would set)."""
         body = fixture("deployment_get_200.SYNTHETIC.json")
         body.update(id=f"{self.endpoints[endpoint_path]['id']}/deployments/{deployment.name}", name=deployment.name,
                     location=self.endpoints[endpoint_path]["location"])
         body["sku"]["capacity"] = deployment.instance_count
-        body["properties"].update(instanceType=deployment.instance_type, provisioningState=deployment.provisioning_state)
+        observed = self._lifecycle().read_deployment(self.endpoints[endpoint_path]["name"], deployment.name)
+        assert observed is not None and isinstance(observed.environment, str)
+        for unknown in ("codeConfiguration", "requestSettings", "livenessProbe", "readinessProbe"):
+            body["properties"].pop(unknown, None)
+        body["properties"].update(instanceType=deployment.instance_type, provisioningState=deployment.provisioning_state,
+                                  model=observed.model, environmentId=observed.environment,
+                                  environmentVariables=dict(observed.environment_variables),
+                                  appInsightsEnabled=observed.app_insights_enabled)
         return body
 
     def _deployments(self, endpoint_path: str) -> dict[str, DeploymentState]:
@@ -247,7 +264,7 @@ class ScenarioAzure(FakeAzure):
         assert self.world is not None
         current = self.endpoints.get(path)
         if current is None:
-            return 404, arm_error("UserError", f"Could not find online endpoint '{ep}'."), {}
+            return self._create_endpoint(path, sub, ep, query, body)
         fault = self._fault("set_traffic")
         if fault is not None:
             return fault
@@ -273,7 +290,7 @@ class ScenarioAzure(FakeAzure):
         endpoint_path = path.rsplit("/providers/", 1)[0]
         if endpoint_path not in self.endpoints:
             return 404, arm_error("ResourceNotFound", f"The resource {endpoint_path} was not found."), {}
-        problem = _metrics_problem(query)
+        problem = metrics_problem(query)
         if problem:
             return 400, arm_error("BadRequest", problem), {}
         fault = self._fault("metrics")
@@ -281,14 +298,14 @@ class ScenarioAzure(FakeAzure):
             return fault
         first, last = _timespan(query["timespan"])
         minutes = [first + timedelta(minutes=n) for n in range(max(0, int((last - first).total_seconds() // 60)))]
-        split = _split_dimensions(query.get("$filter", ""))
+        split = split_dimensions(query.get("$filter", ""))
         deployments = list(self._deployments(endpoint_path).values())
         per_minute = {d.name: [self._served(d.name, m, m + timedelta(minutes=1)) for m in minutes] for d in deployments}
         top = int(query.get("top", "10"))
         value = []
         for name in query["metricnames"].split(","):
             dims = [d for d in split if d in METRIC_DIMENSIONS[name.lower()]]
-            series = (_request_series if name.lower() == "requestsperminute" else _latency_series)(
+            series = (request_series if name.lower() == "requestsperminute" else latency_series)(
                 per_minute, minutes, dims)
             template = next(m for m in METRICS_TEMPLATE["value"] if m["name"]["value"].lower() == name.lower())
             value.append({**{k: v for k, v in template.items() if k != "timeseries"},
@@ -339,88 +356,3 @@ class ScenarioAzure(FakeAzure):
                 model_errors = failed // 4
                 rows.append([deployment.name.lower(), counted, failed - model_errors, model_errors, p99])
         return 200, {"tables": [{"name": "PrimaryResult", "columns": TRAFFIC_LOG_COLUMNS, "rows": rows}]}, {}
-
-
-def _metrics_problem(query: dict[str, str]) -> str | None:
-    """Why this fake cannot answer the metrics query as Azure would (None when it can)."""
-    names = [n for n in query.get("metricnames", "").split(",") if n]
-    unknown = [n for n in names if n.lower() not in METRIC_DIMENSIONS]
-    if not names or unknown:
-        return f"Failed to find metric configuration for metric(s): {', '.join(unknown) or '(none)'}"
-    if "timespan" not in query or "/" not in query["timespan"]:
-        return "timespan must be start/end"
-    if query.get("interval", "PT1M").upper() != "PT1M":
-        return "the scenario fake answers interval PT1M only"
-    if "average" not in query.get("aggregation", "average").lower().split(","):
-        return "the scenario fake answers the average aggregation only"
-    split = _split_dimensions(query.get("$filter", ""))
-    unsupported = [d for d in split if not any(d in dims for dims in METRIC_DIMENSIONS.values())]
-    if unsupported:
-        return f"the scenario fake splits by deployment and statusCode only, not {', '.join(unsupported)}"
-    if query.get("ValidateDimensions", "true").lower() != "false":
-        for name in names:
-            missing = [d for d in split if d not in METRIC_DIMENSIONS[name.lower()]]
-            if missing:
-                return f"Metric: {name} does not support requested dimension combination: {', '.join(missing)}"
-    return None
-
-
-def _split_dimensions(text: str) -> list[str]:
-    """Dimensions a ``$filter`` splits by (``name eq '*'``), lower-cased, in order."""
-    return [name.lower() for name in re.findall(r"(\w+)\s+eq\s+'\*'", text)]
-
-
-def _dimension(name: str, localized: str, value: str) -> dict[str, Any]:
-    return {"name": {"value": name, "localizedValue": localized}, "value": value}
-
-
-_LOCALIZED = {"deployment": "deployment", "statuscode": "statusCode"}
-
-
-def _points(minutes: Sequence[datetime], values: Sequence[float | None]) -> list[dict[str, Any]]:
-    """One data point per minute; a minute without a value has no ``average``, as Azure answers."""
-    return [{"timeStamp": _minute(m), **({} if v is None else {"average": v})} for m, v in zip(minutes, values, strict=True)]
-
-
-def _request_series(per_minute: dict[str, list[tuple[float, float, float | None]]], minutes: Sequence[datetime],
-                    dims: Sequence[str]) -> list[dict[str, Any]]:
-    """``RequestsPerMinute`` series for each split combination with requests in the timespan."""
-    found: dict[tuple[tuple[str, str], ...], list[float]] = {}
-
-    def add(key: tuple[tuple[str, str], ...], index: int, count: float) -> None:
-        found.setdefault(key, [0.0] * len(minutes))[index] += count
-
-    for deployment, served in per_minute.items():
-        for index, (requests, errors, _) in enumerate(served):
-            if requests <= 0:
-                continue
-            by_code = [("200", requests - errors)] + [(code, errors * share) for code, share in ERROR_CODES]
-            for code, count in by_code:
-                if count <= 0:
-                    continue
-                key = tuple((d, deployment if d == "deployment" else code) for d in dims)
-                add(key, index, count)
-    return [{"metadatavalues": [_dimension(d, _LOCALIZED[d], v) for d, v in key],
-             "data": _points(minutes, [v if v > 0 else None for v in values])} for key, values in found.items()]
-
-
-def _latency_series(per_minute: dict[str, list[tuple[float, float, float | None]]], minutes: Sequence[datetime],
-                    dims: Sequence[str]) -> list[dict[str, Any]]:
-    """``RequestLatency_P99`` per deployment (or, unsplit, the highest of them) for minutes with requests."""
-    def p99s(chosen: Sequence[str]) -> list[float | None]:
-        values = []
-        for index in range(len(minutes)):
-            found = [per_minute[n][index][2] for n in chosen if per_minute[n][index][0] > 0]
-            values.append(max((v for v in found if v is not None), default=None))
-        return values
-
-    if "deployment" not in dims:
-        values = p99s(list(per_minute))
-        return [{"metadatavalues": [], "data": _points(minutes, values)}] if any(v is not None for v in values) else []
-    series = []
-    for deployment in per_minute:
-        values = p99s([deployment])
-        if any(v is not None for v in values):
-            series.append({"metadatavalues": [_dimension("deployment", "deployment", deployment)],
-                           "data": _points(minutes, values)})
-    return series

@@ -41,12 +41,12 @@ _AUTOSCALE = "GET|PUT|DELETE /subscriptions/{s}/resourceGroups/{rg}/providers/Mi
 # (adapter class, SDK call as written after ``self._ml.`` / ``self._client.``, or ``_read_operation``)
 #   -> [(request, action, scope the action must be granted at)]
 CALLS: dict[tuple[str, str], list[tuple[str, str, str]]] = {
-    # rollout (adapters/azure_ml.py AzureMLEndpoints): granted without lifecycleActions, except the poll
+    # rollout (adapters/azure_ml/endpoints.py AzureMLEndpoints): granted without lifecycleActions, except the poll
     ("AzureMLEndpoints", "online_endpoints._online_operation.get"): [_GET_EP],   # the plain GET (_plain_get)
     ("AzureMLEndpoints", "online_deployments.list"): [
         ("GET {ws}/onlineEndpoints/{e}/deployments", MLS + "workspaces/onlineEndpoints/deployments/read", WORKSPACE)],
     ("AzureMLEndpoints", "online_endpoints.begin_create_or_update"): _ENDPOINT_PUT,
-    # lifecycle (adapters/azure_ml.py AzureMLLifecycle)
+    # lifecycle (adapters/azure_ml/lifecycle.py AzureMLLifecycle)
     ("AzureMLLifecycle", "workspaces.get"): [_GET_WS],
     ("AzureMLLifecycle", "online_endpoints.get"): [_GET_EP],
     ("AzureMLLifecycle", "online_endpoints.begin_create_or_update"): _ENDPOINT_PUT,
@@ -80,7 +80,8 @@ CALLS: dict[tuple[str, str], list[tuple[str, str, str]]] = {
     ("AzureAutoscale", "autoscale_settings.delete"): [(_AUTOSCALE, "Microsoft.Insights/autoscalesettings/delete", GROUP)],
 }
 
-ADAPTERS = {"AzureMLEndpoints": "adapters/azure_ml.py", "AzureMLLifecycle": "adapters/azure_ml.py",
+ADAPTERS = {"AzureMLEndpoints": "adapters/azure_ml/endpoints.py",
+            "AzureMLLifecycle": "adapters/azure_ml/lifecycle.py",
             "AzureAutoscale": "adapters/azure_monitor.py"}
 
 
