@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 from typing import Any, Callable, Mapping, TypeVar
+from urllib.parse import urlsplit
 
 from azure.ai.ml import MLClient
 from azure.ai.ml.entities import (
@@ -482,18 +483,52 @@ REGISTER_ROLE_HINT = ("Your Azure login needs the 'AzureML Data Scientist' role 
                       "environments/write, and the default datastore's storage to upload the model folder).")
 
 
-def user_ml_client(workspace: WorkspaceRef) -> MLClient:
-    """An ``MLClient`` for ``workspace`` with the operator's own login (``DefaultAzureCredential``:
-    ``az login``, environment variables, or a managed identity), in the public cloud."""
+def user_ml_client(workspace: WorkspaceRef, credential: TokenCredential | None = None,
+                   cloud: CloudEndpoints | None = None) -> MLClient:
+    """An ``MLClient`` for ``workspace`` with the operator's own login (default ``DefaultAzureCredential``:
+    ``az login``, environment variables, or a managed identity), in the public cloud unless ``cloud``
+    says otherwise. Its requests honour ``REQUESTS_CA_BUNDLE`` and the proxy variables.
+
+    ``show_progress`` stays on: azure-ai-ml 1.35.2 reads its upload threads' errors only while it
+    draws the progress bar (on stderr); without it a refused blob upload leaves
+    ``models.create_or_update`` waiting forever.
+    """
     from azure.identity import DefaultAzureCredential
 
-    return MLClient(DefaultAzureCredential(), workspace.subscription_id, workspace.resource_group,
-                    workspace.workspace_name)
+    options: dict[str, Any] = {"show_progress": True}
+    if cloud is not None:
+        options["cloud"] = cloud.name
+        if cloud.ml_cloud_metadata:
+            options["cloud_metadata"] = dict(cloud.ml_cloud_metadata)
+    return MLClient(credential or DefaultAzureCredential(), workspace.subscription_id, workspace.resource_group,
+                    workspace.workspace_name, **options)
+
+
+STORAGE_UPLOAD_HINT = ("The workspace's default datastore (its storage account) refused the upload: check the "
+                       "account's networking (your address must be allowed) and that key access is enabled, or, "
+                       "for an identity-based datastore, your 'Storage Blob Data Contributor' role on it.")
+
+
+def _storage_account(exc: AzureError) -> str | None:
+    """The storage account a failed request went to (``{account}.blob.{suffix}``), or None for Azure ML's own."""
+    request = getattr(getattr(exc, "response", None), "request", None)
+    host = urlsplit(str(getattr(request, "url", ""))).hostname or ""
+    return host.split(".", 1)[0] if ".blob." in host or ".dfs." in host else None
 
 
 def register_model(client: MLClient, folder: str, name: str, description: str | None = None) -> str:
     """Upload a local model folder to the workspace's default datastore and register it as the next
-    version of custom model ``name``; returns its asset id, ``azureml:NAME:VERSION``."""
+    version of custom model ``name``; returns its asset id, ``azureml:NAME:VERSION``.
+
+    Requests (azure-ai-ml 1.35.2): GET the latest version and the model container (next version),
+    GET ``workspaceblobstore`` and POST its ``listSecrets`` (an account key), then on
+    ``{account}.blob.{storage suffix}``: HEAD the folder's first file under
+    ``LocalUpload/{content hash}/{folder name}/``, Put Blob each file (``If-None-Match: *``,
+    ``Content-MD5``), set the first file's metadata (``upload_status: completed``, name, version);
+    then PUT the version with ``modelUri`` ``azureml://.../datastores/workspaceblobstore/paths/LocalUpload/...``.
+    The same content again finds the completed upload and uploads nothing, but still gets a new
+    version. A refused upload raises naming the storage account (``STORAGE_UPLOAD_HINT``).
+    """
     from azure.ai.ml.constants import AssetTypes
     from azure.ai.ml.entities import Model
 
@@ -501,6 +536,10 @@ def register_model(client: MLClient, folder: str, name: str, description: str | 
         model = client.models.create_or_update(Model(path=folder, name=name, type=AssetTypes.CUSTOM_MODEL,
                                                      description=description))
     except AzureError as exc:
+        account = _storage_account(exc)
+        if account is not None:
+            raise translate(exc, f"register model {name!r}: uploading {folder} to storage account {account!r}",
+                            STORAGE_UPLOAD_HINT) from exc
         raise translate(exc, f"register model {name!r}", REGISTER_ROLE_HINT) from exc
     return f"azureml:{model.name}:{model.version}"
 

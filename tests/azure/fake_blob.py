@@ -1,0 +1,457 @@
+"""A fake Azure Blob Storage account on loopback, and a fake Azure whose workspace's default datastore
+(``workspaceblobstore``) points at it: what ``ml_client.models.create_or_update(Model(path=folder))``
+talks to.
+
+Azure ML (``StorageAzure``, a ``FakeAzure`` with more routes, bodies shaped as the REST spec's
+2024-10-01 examples ``Datastore/get.json``, ``Datastore/listSecrets.json`` and
+``Workspace/ModelVersion/createOrUpdate.json``): the datastores list (``isDefault``), a datastore's GET
+and its ``listSecrets`` (an account key), the model container (latest and next version), the
+versions list (``$orderBy``/``$top``), and the version PUT (versions are immutable: another
+``modelUri`` for an existing version is refused as the service does, 400 ``Asset paths cannot be
+updated``).
+
+Blob storage (``FakeBlobStorage``): azure-ai-ml builds the account URL from the cloud's storage
+suffix, ``https://{account}.blob.{suffix}``, a name loopback does not resolve. The storage client
+honours ``HTTPS_PROXY`` (azure-core's default transport reads the environment), so the fake is an
+HTTP proxy that answers ``CONNECT`` for any host by serving HTTPS itself inside the tunnel, with a
+certificate for ``*.blob.{suffix}`` from the tests' CA. The hosts asked for are recorded. It serves
+Get Blob Properties (HEAD), Get Blob, Put Blob (block blobs, ``If-None-Match: *``, ``Content-MD5``
+checked) and Set Blob Metadata (``comp=metadata``); other operations (``Put Block``/``Put Block
+List``, used above 64 MiB) answer 501. Every request must carry ``x-ms-version`` and a SharedKey
+signature computed with the account key (checked as Azure documents it: verb, standard headers,
+canonicalized ``x-ms-*`` headers and resource); errors are Storage's XML bodies with
+``x-ms-error-code``. ``fail`` scripts a fault (status and error code) for matching requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import socket
+import ssl
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from adapters.azure_common import ClientTuning, default_transport, fetch_cloud
+from rollout.model import WorkspaceRef
+from tests.azure.fake_azure import _WS, FakeAzure, Reply, arm_error
+from tests.azure.tls import TestPki, make_test_pki
+
+ACCOUNT = "amlrolloutws1store"
+CONTAINER = "azureml-blobstore-5b0d1a2e-7c44-4f0e-9a53-1f0c2d9e8a11"
+ACCOUNT_KEY = base64.b64encode(b"fake storage account key, for the tests only!!").decode()
+STORAGE_SUFFIX = "core.loopback.test"
+"""The storage suffix of ``FakeAzure``'s cloud metadata: blob hosts are ``{account}.blob.core.loopback.test``."""
+DATASTORE = "workspaceblobstore"
+_SIGNED = ("content-encoding", "content-language", "content-length", "content-md5", "content-type", "date",
+           "if-modified-since", "if-match", "if-none-match", "if-unmodified-since", "range")
+
+StorageReply = tuple[int, dict[str, str], bytes]
+
+
+@dataclass
+class Blob:
+    """A stored block blob."""
+
+    data: bytes
+    metadata: dict[str, str]
+    etag: str
+    last_modified: datetime
+    content_md5: str
+
+
+@dataclass
+class StorageRequest:
+    """One request as the blob service received it (``path``: URL path, decoded, without the leading '/')."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class StorageFault:
+    method: str
+    path: str
+    status: int
+    code: str
+    message: str
+    times: int | None = 1
+
+
+def string_to_sign(method: str, raw_path: str, query: dict[str, str], headers: dict[str, str]) -> str:
+    """Shared Key's string-to-sign for the Blob service (version 2009-09-19 and later), as documented in
+    "Authorize with Shared Key": verb, the standard headers (Content-Length empty when 0), the
+    ``x-ms-*`` headers sorted, then ``/{account}{path}`` and the query parameters sorted by name."""
+    standard = [headers.get(name, "") for name in _SIGNED]
+    if standard[2] == "0":
+        standard[2] = ""
+    canonical_headers = "".join(f"{name}:{headers[name].strip()}\n" for name in sorted(headers) if name.startswith("x-ms-"))
+    resource = f"/{ACCOUNT}{raw_path}" + "".join(f"\n{name.lower()}:{value}" for name, value in sorted(query.items()))
+    return "\n".join([method, *standard]) + "\n" + canonical_headers + resource
+
+
+def _http_date(moment: datetime) -> str:
+    return format_datetime(moment, usegmt=True)
+
+
+class FakeBlobStorage:
+    """The fake storage account ``ACCOUNT`` with one container ``CONTAINER``. Start once; ``reset`` between tests."""
+
+    def __init__(self, pki: TestPki) -> None:
+        self.pki = pki
+        self._lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+        self.reset()
+
+    @property
+    def proxy_url(self) -> str:
+        """``HTTPS_PROXY`` for the storage client."""
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FakeBlobStorage:
+        self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._tls.load_cert_chain(self.pki.server_cert, self.pki.server_key)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _proxy_handler_for(self))
+        server.daemon_threads = True
+        server.handle_error = lambda request, address: None   # type: ignore[method-assign]  # clients hang up
+        self._server = server
+        threading.Thread(target=server.serve_forever, name="fake-blob", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def reset(self) -> None:
+        """Forget every blob, fault, tunnel and recorded request."""
+        with self._lock:
+            self.blobs: dict[str, Blob] = {}             # blob name -> blob
+            self.requests: list[StorageRequest] = []
+            self.faults: list[StorageFault] = []
+            self.tunnels: list[str] = []                  # CONNECT targets, host:port
+
+    def fail(self, method: str, path: str, status: int, code: str, message: str, times: int | None = 1) -> None:
+        """Answer requests matching ``method`` and ``path`` (a regex searched in the decoded path) with an error."""
+        with self._lock:
+            self.faults.append(StorageFault(method, path, status, code, message, times))
+
+    def calls(self, method: str | None = None) -> list[StorageRequest]:
+        with self._lock:
+            return [r for r in self.requests if method is None or r.method == method]
+
+    def contents(self) -> dict[str, bytes]:
+        """Every blob's bytes by name."""
+        with self._lock:
+            return {name: blob.data for name, blob in self.blobs.items()}
+
+    # ---- serving ---------------------------------------------------------------------------
+
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> StorageReply:
+        split = urlsplit(target)
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        path = unquote(split.path).lstrip("/")
+        with self._lock:
+            self.requests.append(StorageRequest(method, path, query, headers, body))
+            refused = self._refusal(method, split.path, query, headers)
+            if refused is not None:
+                return refused
+            for fault in self.faults:
+                if fault.method == method and re.search(fault.path, path) and (fault.times is None or fault.times > 0):
+                    if fault.times is not None:
+                        fault.times -= 1
+                    return self._error(fault.status, fault.code, fault.message)
+            container, _, name = path.partition("/")
+            if container != CONTAINER:
+                return self._error(404, "ContainerNotFound", "The specified container does not exist.")
+            if not name or set(query) - {"comp", "timeout"}:
+                return self._error(501, "NotImplemented", f"the fake blob service does not serve {method} {target}")
+            comp = query.get("comp")
+            if method in ("HEAD", "GET") and comp is None:
+                return self._read(name, method == "GET")
+            if method == "PUT" and comp is None:
+                return self._put_blob(name, headers, body)
+            if method == "PUT" and comp == "metadata":
+                return self._set_metadata(name, headers)
+            return self._error(501, "NotImplemented", f"the fake blob service does not serve {method} {target}")
+
+    def _refusal(self, method: str, raw_path: str, query: dict[str, str], headers: dict[str, str]) -> StorageReply | None:
+        if "x-ms-version" not in headers:
+            return self._error(400, "MissingRequiredHeader", "An HTTP header that's mandatory for this request is not "
+                                                             "specified.")
+        authorization = headers.get("authorization")
+        if authorization is None:
+            return self._error(401, "NoAuthenticationInformation", "Server failed to authenticate the request. Please "
+                                                                   "refer to the information in the www-authenticate "
+                                                                   "header.")
+        expected = base64.b64encode(hmac.new(base64.b64decode(ACCOUNT_KEY),
+                                             string_to_sign(method, raw_path, query, headers).encode(),
+                                             hashlib.sha256).digest()).decode()
+        if authorization != f"SharedKey {ACCOUNT}:{expected}":
+            return self._error(403, "AuthenticationFailed", "Server failed to authenticate the request. Make sure the "
+                                                            "value of Authorization header is formed correctly "
+                                                            "including the signature.")
+        return None
+
+    def _error(self, status: int, code: str, message: str) -> StorageReply:
+        request_id = str(uuid.uuid4())
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+        body = (f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{message}\n'
+                f"RequestId:{request_id}\nTime:{now}</Message></Error>").encode()
+        return status, {"Content-Type": "application/xml", "x-ms-error-code": code, "x-ms-request-id": request_id}, body
+
+    def _properties(self, blob: Blob) -> dict[str, str]:
+        return {"ETag": blob.etag, "Last-Modified": _http_date(blob.last_modified)}
+
+    def _read(self, name: str, with_body: bool) -> StorageReply:
+        blob = self.blobs.get(name)
+        if blob is None:
+            return self._error(404, "BlobNotFound", "The specified blob does not exist.")
+        headers = {**self._properties(blob), "Content-Type": "application/octet-stream", "Content-MD5": blob.content_md5,
+                   "x-ms-blob-type": "BlockBlob", "x-ms-lease-state": "available", "x-ms-lease-status": "unlocked",
+                   "x-ms-server-encrypted": "true", "x-ms-creation-time": _http_date(blob.last_modified),
+                   "Accept-Ranges": "bytes", "Content-Length": str(len(blob.data)),
+                   **{f"x-ms-meta-{key}": value for key, value in blob.metadata.items()}}
+        return 200, headers, blob.data if with_body else b""
+
+    def _put_blob(self, name: str, headers: dict[str, str], body: bytes) -> StorageReply:
+        if headers.get("x-ms-blob-type") != "BlockBlob":
+            return self._error(400, "MissingRequiredHeader", "An HTTP header that's mandatory for this request is not "
+                                                             "specified.")
+        if headers.get("if-none-match") == "*" and name in self.blobs:
+            return self._error(409, "BlobAlreadyExists", "The specified blob already exists.")
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()   # noqa: S324 - Storage's own checksum
+        if "content-md5" in headers and headers["content-md5"] != md5:
+            return self._error(400, "Md5Mismatch", "The MD5 value specified in the request did not match with the MD5 "
+                                                   "value calculated by the server.")
+        blob = Blob(body, _metadata(headers), f'"0x{uuid.uuid4().hex[:15].upper()}"', datetime.now(UTC), md5)
+        self.blobs[name] = blob
+        return 201, {**self._properties(blob), "Content-MD5": md5, "x-ms-request-server-encrypted": "true"}, b""
+
+    def _set_metadata(self, name: str, headers: dict[str, str]) -> StorageReply:
+        blob = self.blobs.get(name)
+        if blob is None:
+            return self._error(404, "BlobNotFound", "The specified blob does not exist.")
+        blob.metadata = _metadata(headers)
+        blob.etag = f'"0x{uuid.uuid4().hex[:15].upper()}"'
+        blob.last_modified = datetime.now(UTC)
+        return 200, {**self._properties(blob), "x-ms-request-server-encrypted": "true"}, b""
+
+
+def _metadata(headers: dict[str, str]) -> dict[str, str]:
+    return {name[len("x-ms-meta-"):]: value for name, value in headers.items() if name.startswith("x-ms-meta-")}
+
+
+def _blob_handler_for(fake: FakeBlobStorage) -> type[BaseHTTPRequestHandler]:
+    class BlobHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet."""
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, extra, payload = fake.handle(self.command, self.path, headers, body)
+            self.send_response(status)
+            sent = {k.lower() for k in extra}
+            if "content-length" not in sent:
+                self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Server", "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0")
+            if "x-ms-request-id" not in sent:
+                self.send_header("x-ms-request-id", str(uuid.uuid4()))
+            self.send_header("x-ms-version", headers.get("x-ms-version", ""))
+            if "x-ms-client-request-id" in headers:
+                self.send_header("x-ms-client-request-id", headers["x-ms-client-request-id"])
+            for key, value in extra.items():
+                self.send_header(key, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_HEAD = do_PUT = do_DELETE = do_POST = _serve
+
+    return BlobHandler
+
+
+def _proxy_handler_for(fake: FakeBlobStorage) -> type[BaseHTTPRequestHandler]:
+    blob_handler = _blob_handler_for(fake)
+
+    class ProxyHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet."""
+
+        def do_CONNECT(self) -> None:
+            """Open the tunnel, then be the blob service inside it (TLS, then HTTP) until the client hangs up."""
+            with fake._lock:
+                fake.tunnels.append(self.path)
+            self.send_response(200, "Connection Established")
+            self.end_headers()
+            self.close_connection = True
+            try:
+                tls = fake._tls.wrap_socket(self.connection, server_side=True)
+            except OSError:
+                return
+            with tls:
+                tls.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                try:
+                    blob_handler(tls, self.client_address, self.server)
+                except OSError:
+                    return
+
+    return ProxyHandler
+
+
+# ---- Azure ML: the datastore and the model assets -----------------------------------------------
+
+
+def datastore_body(ws: WorkspaceRef) -> dict[str, Any]:
+    """``workspaceblobstore`` as the datastore GET answers (shape of the spec example ``Datastore/get.json``)."""
+    return {"id": f"{ws.arm_id()}/datastores/{DATASTORE}", "name": DATASTORE,
+            "type": "Microsoft.MachineLearningServices/workspaces/datastores",
+            "properties": {"description": None, "tags": {}, "properties": {}, "isDefault": True,
+                           "credentials": {"credentialsType": "AccountKey", "secrets": {"secretsType": "AccountKey"}},
+                           "datastoreType": "AzureBlob", "accountName": ACCOUNT, "containerName": CONTAINER,
+                           "endpoint": STORAGE_SUFFIX, "protocol": "https",
+                           "serviceDataAccessAuthIdentity": "WorkspaceSystemAssignedIdentity"},
+            "systemData": {"createdAt": "2026-01-05T10:00:00.000Z", "createdBy": "ws1", "createdByType": "Application"}}
+
+
+@dataclass
+class ModelVersion:
+    body: dict[str, Any]
+    created: int                                   # creation order
+    puts: list[dict[str, Any]] = field(default_factory=list)
+
+
+class StorageAzure(FakeAzure):
+    """``FakeAzure`` whose workspaces have the default datastore ``workspaceblobstore`` (an account key) and models."""
+
+    def reset(self) -> None:
+        super().reset()
+        with self._lock:
+            self.models: dict[str, ModelVersion] = {}      # lower-cased version path -> version
+
+    def _routes(self) -> list[tuple[str, str, Any]]:
+        model = _WS + "/models/(?P<model>[^/]+)"
+        return [*super()._routes(),
+                ("GET", _WS + "/datastores$", self._list_datastores),
+                ("GET", _WS + "/datastores/(?P<ds>[^/]+)$", self._get_datastore),
+                ("POST", _WS + "/datastores/(?P<ds>[^/]+)/listsecrets$", self._list_secrets),
+                ("GET", model + "$", self._get_model),
+                ("GET", model + "/versions$", self._list_model_versions),
+                ("PUT", model + "/versions/(?P<ver>[^/]+)$", self._put_model_version)]
+
+    def _workspace(self, path: str) -> WorkspaceRef | None:
+        match = re.match(_WS, path)
+        if match is None or match.group(0) not in self.workspaces:
+            return None
+        return WorkspaceRef(*match.group("sub", "rg", "ws"))
+
+    def _list_datastores(self, path: str, query: dict[str, str], **_: Any) -> Reply:
+        ws = self._workspace(path)
+        if ws is None:
+            return 404, arm_error("ResourceNotFound", f"Workspace not found: {path}"), {}
+        return 200, {"value": [datastore_body(ws)]}, {}     # the only one, and the default
+
+    def _get_datastore(self, path: str, ds: str, **_: Any) -> Reply:
+        ws = self._workspace(path)
+        if ws is None or ds != DATASTORE:
+            return 404, arm_error("UserError", f"Could not find datastore {ds}"), {}
+        return 200, datastore_body(ws), {}
+
+    def _list_secrets(self, path: str, ds: str, **_: Any) -> Reply:
+        if self._workspace(path) is None or ds != DATASTORE:
+            return 404, arm_error("UserError", f"Could not find datastore {ds}"), {}
+        return 200, {"secretsType": "AccountKey", "key": ACCOUNT_KEY}, {}
+
+    def _versions(self, container: str) -> list[ModelVersion]:
+        return sorted((v for key, v in self.models.items() if key.startswith(container + "/versions/")),
+                      key=lambda v: v.created)
+
+    def _get_model(self, path: str, model: str, **_: Any) -> Reply:
+        versions = [int(v.body["name"]) for v in self._versions(path) if v.body["name"].isdigit()]
+        if not versions:
+            return 404, arm_error("UserError", f"Could not find asset with name {model}"), {}
+        return 200, {"id": path, "name": model, "properties": {"latestVersion": str(max(versions)),
+                                                               "nextVersion": str(max(versions) + 1)}}, {}
+
+    def _list_model_versions(self, path: str, query: dict[str, str], **_: Any) -> Reply:
+        versions = self._versions(path.rsplit("/versions", 1)[0])
+        if query.get("$orderBy", "").lower() == "createdtime desc":
+            versions.reverse()
+        top = int(query.get("$top") or len(versions) or 1)
+        return 200, {"value": [v.body for v in versions[:top]]}, {}
+
+    def _put_model_version(self, path: str, model: str, ver: str, body: Any, **_: Any) -> Reply:
+        ws = self._workspace(path)
+        if ws is None:
+            return 404, arm_error("ResourceNotFound", f"Workspace not found: {path}"), {}
+        sent = dict((body or {}).get("properties") or {})
+        if not sent.get("modelUri"):
+            return 400, arm_error("UserError", "modelUri is required."), {}
+        existing = self.models.get(path)
+        if existing is not None:
+            if existing.body["properties"].get("modelUri") != sent["modelUri"]:
+                return 400, arm_error("UserError", "Asset paths cannot be updated."), {}
+            existing.puts.append(sent)
+            return 200, existing.body, {}
+        created = {"id": f"{ws.arm_id()}/models/{model}/versions/{ver}", "name": ver,
+                   "type": "Microsoft.MachineLearningServices/workspaces/models/versions",
+                   # the service fills in what the body left out (flavors: {}, as the SDK's own unit tests show)
+                   "properties": {"tags": {}, "properties": {}, "isArchived": False, "isAnonymous": False, "flavors": {},
+                                  **{k: v for k, v in sent.items() if v is not None}, "provisioningState": "Succeeded"},
+                   "systemData": {"createdAt": datetime.now(UTC).isoformat(), "createdBy": "operator",
+                                  "createdByType": "User"}}
+        self.models[path] = ModelVersion(created, len(self.models), [sent])
+        return 201, created, {}
+
+
+class RegisterWorld:
+    """A ``StorageAzure`` (cloud ``cloud_name``) and a ``FakeBlobStorage`` behind one test CA whose
+    server certificate also names ``*.blob.{STORAGE_SUFFIX}``. A context manager: started inside."""
+
+    def __init__(self, directory: Path, cloud_name: str) -> None:
+        self.pki = make_test_pki(directory, (f"*.blob.{STORAGE_SUFFIX}",))
+        self.azure = StorageAzure(self.pki, cloud_name)
+        self.storage = FakeBlobStorage(self.pki)
+
+    def __enter__(self) -> RegisterWorld:
+        self.azure.start()
+        self.storage.start()
+        tuning = ClientTuning()
+        transport = default_transport(tuning, connection_verify=str(self.pki.ca_cert), use_env_settings=False)
+        self.cloud = fetch_cloud(self.azure.cloud_name, f"{self.azure.base_url}/metadata/endpoints?api-version=2022-09-01",
+                                 transport, tuning)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.storage.stop()
+        self.azure.stop()
+
+    def reset(self, ws: WorkspaceRef) -> None:
+        """Workspace ``ws`` with its datastore and no models; an empty container; no faults."""
+        self.azure.reset()
+        self.azure.add_workspace(ws)
+        self.storage.reset()
+
+    def environment(self) -> dict[str, str]:
+        """What the operator's machine would set: storage through the proxy, Azure ML direct, the test CA."""
+        return {"HTTPS_PROXY": self.storage.proxy_url, "NO_PROXY": "127.0.0.1,localhost",
+                "REQUESTS_CA_BUNDLE": str(self.pki.ca_cert)}
