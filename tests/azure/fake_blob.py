@@ -1,26 +1,18 @@
-"""A fake Azure Blob Storage account on loopback, and a fake Azure whose workspace's default datastore
-(``workspaceblobstore``) points at it: what ``ml_client.models.create_or_update(Model(path=folder))``
-talks to.
+"""A fake Azure Blob Storage account on loopback: where azure-ai-ml uploads a model folder for
+``ml_client.models.create_or_update(Model(path=folder))`` (the datastore that points here:
+``tests/azure/fake_datastore.py``).
 
-Azure ML (``StorageAzure``, a ``FakeAzure`` with more routes, bodies shaped as the REST spec's
-2024-10-01 examples ``Datastore/get.json``, ``Datastore/listSecrets.json`` and
-``Workspace/ModelVersion/createOrUpdate.json``): the datastores list (``isDefault``), a datastore's GET
-and its ``listSecrets`` (an account key), the model container (latest and next version), the
-versions list (``$orderBy``/``$top``), and the version PUT (versions are immutable: another
-``modelUri`` for an existing version is refused as the service does, 400 ``Asset paths cannot be
-updated``).
-
-Blob storage (``FakeBlobStorage``): azure-ai-ml builds the account URL from the cloud's storage
-suffix, ``https://{account}.blob.{suffix}``, a name loopback does not resolve. The storage client
-honours ``HTTPS_PROXY`` (azure-core's default transport reads the environment), so the fake is an
-HTTP proxy that answers ``CONNECT`` for any host by serving HTTPS itself inside the tunnel, with a
-certificate for ``*.blob.{suffix}`` from the tests' CA. The hosts asked for are recorded. It serves
-Get Blob Properties (HEAD), Get Blob, Put Blob (block blobs, ``If-None-Match: *``, ``Content-MD5``
-checked) and Set Blob Metadata (``comp=metadata``); other operations (``Put Block``/``Put Block
-List``, used above 64 MiB) answer 501. Every request must carry ``x-ms-version`` and a SharedKey
-signature computed with the account key (checked as Azure documents it: verb, standard headers,
-canonicalized ``x-ms-*`` headers and resource); errors are Storage's XML bodies with
-``x-ms-error-code``. ``fail`` scripts a fault (status and error code) for matching requests.
+azure-ai-ml builds the account URL from the cloud's storage suffix, ``https://{account}.blob.{suffix}``,
+a name loopback does not resolve. The storage client honours ``HTTPS_PROXY`` (azure-core's default
+transport reads the environment), so the fake is an HTTP proxy that answers ``CONNECT`` for any
+host by serving HTTPS itself inside the tunnel, with a certificate for ``*.blob.{suffix}`` from the
+tests' CA. The hosts asked for are recorded. It serves Get Blob Properties (HEAD), Get Blob, Put
+Blob (block blobs, ``If-None-Match: *``, ``Content-MD5`` checked) and Set Blob Metadata
+(``comp=metadata``); other operations (``Put Block``/``Put Block List``, used above 64 MiB) answer
+501. Every request must carry ``x-ms-version`` and a SharedKey signature computed with the account
+key (checked as Azure documents it: verb, standard headers, canonicalized ``x-ms-*`` headers and
+resource); errors are Storage's XML bodies with ``x-ms-error-code``. ``fail`` scripts a fault
+(status and error code) for matching requests.
 """
 
 from __future__ import annotations
@@ -33,18 +25,14 @@ import socket
 import ssl
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from adapters.azure_common import ClientTuning, default_transport, fetch_cloud
-from rollout.model import WorkspaceRef
-from tests.azure.fake_azure import _WS, FakeAzure, Reply, arm_error
-from tests.azure.tls import TestPki, make_test_pki
+from tests.azure.tls import TestPki
 
 ACCOUNT = "amlrolloutws1store"
 CONTAINER = "azureml-blobstore-5b0d1a2e-7c44-4f0e-9a53-1f0c2d9e8a11"
@@ -52,6 +40,7 @@ ACCOUNT_KEY = base64.b64encode(b"fake storage account key, for the tests only!!"
 STORAGE_SUFFIX = "core.loopback.test"
 """The storage suffix of ``FakeAzure``'s cloud metadata: blob hosts are ``{account}.blob.core.loopback.test``."""
 DATASTORE = "workspaceblobstore"
+MISSING_HEADER = "An HTTP header that's mandatory for this request is not specified."
 _SIGNED = ("content-encoding", "content-language", "content-length", "content-md5", "content-type", "date",
            "if-modified-since", "if-match", "if-none-match", "if-unmodified-since", "range")
 
@@ -190,20 +179,16 @@ class FakeBlobStorage:
 
     def _refusal(self, method: str, raw_path: str, query: dict[str, str], headers: dict[str, str]) -> StorageReply | None:
         if "x-ms-version" not in headers:
-            return self._error(400, "MissingRequiredHeader", "An HTTP header that's mandatory for this request is not "
-                                                             "specified.")
+            return self._error(400, "MissingRequiredHeader", MISSING_HEADER)
         authorization = headers.get("authorization")
         if authorization is None:
-            return self._error(401, "NoAuthenticationInformation", "Server failed to authenticate the request. Please "
-                                                                   "refer to the information in the www-authenticate "
-                                                                   "header.")
+            return self._error(401, "NoAuthenticationInformation", "Server failed to authenticate the request.")
         expected = base64.b64encode(hmac.new(base64.b64decode(ACCOUNT_KEY),
                                              string_to_sign(method, raw_path, query, headers).encode(),
                                              hashlib.sha256).digest()).decode()
         if authorization != f"SharedKey {ACCOUNT}:{expected}":
-            return self._error(403, "AuthenticationFailed", "Server failed to authenticate the request. Make sure the "
-                                                            "value of Authorization header is formed correctly "
-                                                            "including the signature.")
+            return self._error(403, "AuthenticationFailed", "Server failed to authenticate the request. Make sure "
+                               "the value of Authorization header is formed correctly including the signature.")
         return None
 
     def _error(self, status: int, code: str, message: str) -> StorageReply:
@@ -229,14 +214,13 @@ class FakeBlobStorage:
 
     def _put_blob(self, name: str, headers: dict[str, str], body: bytes) -> StorageReply:
         if headers.get("x-ms-blob-type") != "BlockBlob":
-            return self._error(400, "MissingRequiredHeader", "An HTTP header that's mandatory for this request is not "
-                                                             "specified.")
+            return self._error(400, "MissingRequiredHeader", MISSING_HEADER)
         if headers.get("if-none-match") == "*" and name in self.blobs:
             return self._error(409, "BlobAlreadyExists", "The specified blob already exists.")
         md5 = base64.b64encode(hashlib.md5(body).digest()).decode()   # noqa: S324 - Storage's own checksum
         if "content-md5" in headers and headers["content-md5"] != md5:
-            return self._error(400, "Md5Mismatch", "The MD5 value specified in the request did not match with the MD5 "
-                                                   "value calculated by the server.")
+            return self._error(400, "Md5Mismatch", "The MD5 value specified in the request did not match with the "
+                               "MD5 value calculated by the server.")
         blob = Blob(body, _metadata(headers), f'"0x{uuid.uuid4().hex[:15].upper()}"', datetime.now(UTC), md5)
         self.blobs[name] = blob
         return 201, {**self._properties(blob), "Content-MD5": md5, "x-ms-request-server-encrypted": "true"}, b""
@@ -316,142 +300,3 @@ def _proxy_handler_for(fake: FakeBlobStorage) -> type[BaseHTTPRequestHandler]:
                     return
 
     return ProxyHandler
-
-
-# ---- Azure ML: the datastore and the model assets -----------------------------------------------
-
-
-def datastore_body(ws: WorkspaceRef) -> dict[str, Any]:
-    """``workspaceblobstore`` as the datastore GET answers (shape of the spec example ``Datastore/get.json``)."""
-    return {"id": f"{ws.arm_id()}/datastores/{DATASTORE}", "name": DATASTORE,
-            "type": "Microsoft.MachineLearningServices/workspaces/datastores",
-            "properties": {"description": None, "tags": {}, "properties": {}, "isDefault": True,
-                           "credentials": {"credentialsType": "AccountKey", "secrets": {"secretsType": "AccountKey"}},
-                           "datastoreType": "AzureBlob", "accountName": ACCOUNT, "containerName": CONTAINER,
-                           "endpoint": STORAGE_SUFFIX, "protocol": "https",
-                           "serviceDataAccessAuthIdentity": "WorkspaceSystemAssignedIdentity"},
-            "systemData": {"createdAt": "2026-01-05T10:00:00.000Z", "createdBy": "ws1", "createdByType": "Application"}}
-
-
-@dataclass
-class ModelVersion:
-    body: dict[str, Any]
-    created: int                                   # creation order
-    puts: list[dict[str, Any]] = field(default_factory=list)
-
-
-class StorageAzure(FakeAzure):
-    """``FakeAzure`` whose workspaces have the default datastore ``workspaceblobstore`` (an account key) and models."""
-
-    def reset(self) -> None:
-        super().reset()
-        with self._lock:
-            self.models: dict[str, ModelVersion] = {}      # lower-cased version path -> version
-
-    def _routes(self) -> list[tuple[str, str, Any]]:
-        model = _WS + "/models/(?P<model>[^/]+)"
-        return [*super()._routes(),
-                ("GET", _WS + "/datastores$", self._list_datastores),
-                ("GET", _WS + "/datastores/(?P<ds>[^/]+)$", self._get_datastore),
-                ("POST", _WS + "/datastores/(?P<ds>[^/]+)/listsecrets$", self._list_secrets),
-                ("GET", model + "$", self._get_model),
-                ("GET", model + "/versions$", self._list_model_versions),
-                ("PUT", model + "/versions/(?P<ver>[^/]+)$", self._put_model_version)]
-
-    def _workspace(self, path: str) -> WorkspaceRef | None:
-        match = re.match(_WS, path)
-        if match is None or match.group(0) not in self.workspaces:
-            return None
-        return WorkspaceRef(*match.group("sub", "rg", "ws"))
-
-    def _list_datastores(self, path: str, query: dict[str, str], **_: Any) -> Reply:
-        ws = self._workspace(path)
-        if ws is None:
-            return 404, arm_error("ResourceNotFound", f"Workspace not found: {path}"), {}
-        return 200, {"value": [datastore_body(ws)]}, {}     # the only one, and the default
-
-    def _get_datastore(self, path: str, ds: str, **_: Any) -> Reply:
-        ws = self._workspace(path)
-        if ws is None or ds != DATASTORE:
-            return 404, arm_error("UserError", f"Could not find datastore {ds}"), {}
-        return 200, datastore_body(ws), {}
-
-    def _list_secrets(self, path: str, ds: str, **_: Any) -> Reply:
-        if self._workspace(path) is None or ds != DATASTORE:
-            return 404, arm_error("UserError", f"Could not find datastore {ds}"), {}
-        return 200, {"secretsType": "AccountKey", "key": ACCOUNT_KEY}, {}
-
-    def _versions(self, container: str) -> list[ModelVersion]:
-        return sorted((v for key, v in self.models.items() if key.startswith(container + "/versions/")),
-                      key=lambda v: v.created)
-
-    def _get_model(self, path: str, model: str, **_: Any) -> Reply:
-        versions = [int(v.body["name"]) for v in self._versions(path) if v.body["name"].isdigit()]
-        if not versions:
-            return 404, arm_error("UserError", f"Could not find asset with name {model}"), {}
-        return 200, {"id": path, "name": model, "properties": {"latestVersion": str(max(versions)),
-                                                               "nextVersion": str(max(versions) + 1)}}, {}
-
-    def _list_model_versions(self, path: str, query: dict[str, str], **_: Any) -> Reply:
-        versions = self._versions(path.rsplit("/versions", 1)[0])
-        if query.get("$orderBy", "").lower() == "createdtime desc":
-            versions.reverse()
-        top = int(query.get("$top") or len(versions) or 1)
-        return 200, {"value": [v.body for v in versions[:top]]}, {}
-
-    def _put_model_version(self, path: str, model: str, ver: str, body: Any, **_: Any) -> Reply:
-        ws = self._workspace(path)
-        if ws is None:
-            return 404, arm_error("ResourceNotFound", f"Workspace not found: {path}"), {}
-        sent = dict((body or {}).get("properties") or {})
-        if not sent.get("modelUri"):
-            return 400, arm_error("UserError", "modelUri is required."), {}
-        existing = self.models.get(path)
-        if existing is not None:
-            if existing.body["properties"].get("modelUri") != sent["modelUri"]:
-                return 400, arm_error("UserError", "Asset paths cannot be updated."), {}
-            existing.puts.append(sent)
-            return 200, existing.body, {}
-        created = {"id": f"{ws.arm_id()}/models/{model}/versions/{ver}", "name": ver,
-                   "type": "Microsoft.MachineLearningServices/workspaces/models/versions",
-                   # the service fills in what the body left out (flavors: {}, as the SDK's own unit tests show)
-                   "properties": {"tags": {}, "properties": {}, "isArchived": False, "isAnonymous": False, "flavors": {},
-                                  **{k: v for k, v in sent.items() if v is not None}, "provisioningState": "Succeeded"},
-                   "systemData": {"createdAt": datetime.now(UTC).isoformat(), "createdBy": "operator",
-                                  "createdByType": "User"}}
-        self.models[path] = ModelVersion(created, len(self.models), [sent])
-        return 201, created, {}
-
-
-class RegisterWorld:
-    """A ``StorageAzure`` (cloud ``cloud_name``) and a ``FakeBlobStorage`` behind one test CA whose
-    server certificate also names ``*.blob.{STORAGE_SUFFIX}``. A context manager: started inside."""
-
-    def __init__(self, directory: Path, cloud_name: str) -> None:
-        self.pki = make_test_pki(directory, (f"*.blob.{STORAGE_SUFFIX}",))
-        self.azure = StorageAzure(self.pki, cloud_name)
-        self.storage = FakeBlobStorage(self.pki)
-
-    def __enter__(self) -> RegisterWorld:
-        self.azure.start()
-        self.storage.start()
-        tuning = ClientTuning()
-        transport = default_transport(tuning, connection_verify=str(self.pki.ca_cert), use_env_settings=False)
-        self.cloud = fetch_cloud(self.azure.cloud_name, f"{self.azure.base_url}/metadata/endpoints?api-version=2022-09-01",
-                                 transport, tuning)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.storage.stop()
-        self.azure.stop()
-
-    def reset(self, ws: WorkspaceRef) -> None:
-        """Workspace ``ws`` with its datastore and no models; an empty container; no faults."""
-        self.azure.reset()
-        self.azure.add_workspace(ws)
-        self.storage.reset()
-
-    def environment(self) -> dict[str, str]:
-        """What the operator's machine would set: storage through the proxy, Azure ML direct, the test CA."""
-        return {"HTTPS_PROXY": self.storage.proxy_url, "NO_PROXY": "127.0.0.1,localhost",
-                "REQUESTS_CA_BUNDLE": str(self.pki.ca_cert)}

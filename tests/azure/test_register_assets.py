@@ -17,7 +17,8 @@ from adapters.azure_ml import AzureMLEndpoints, register_environment, register_m
 from rollout.errors import PermissionDenied, ResourceNotFound
 from tests.azure.conftest import WS, StaticCredential
 from tests.azure.fake_azure import FakeAzure
-from tests.azure.fake_blob import ACCOUNT, STORAGE_SUFFIX, RegisterWorld
+from tests.azure.fake_blob import ACCOUNT, STORAGE_SUFFIX
+from tests.azure.fake_datastore import RegisterWorld
 
 IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
 

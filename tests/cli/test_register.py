@@ -20,7 +20,8 @@ from cli.register import AzureRegistrar, Registrar
 from rollout.errors import PermissionDenied
 from tests.azure.conftest import WS as WS_REF
 from tests.azure.conftest import StaticCredential
-from tests.azure.fake_blob import ACCOUNT, RegisterWorld
+from tests.azure.fake_blob import ACCOUNT
+from tests.azure.fake_datastore import RegisterWorld
 
 WORKSPACE = "00000000-1111-2222-3333-444444444444/rg1/ws1"
 
