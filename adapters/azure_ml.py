@@ -509,11 +509,18 @@ STORAGE_UPLOAD_HINT = ("The workspace's default datastore (its storage account) 
                        "for an identity-based datastore, your 'Storage Blob Data Contributor' role on it.")
 
 
-def _storage_account(exc: AzureError) -> str | None:
-    """The storage account a failed request went to (``{account}.blob.{suffix}``), or None for Azure ML's own."""
-    request = getattr(getattr(exc, "response", None), "request", None)
-    host = urlsplit(str(getattr(request, "url", ""))).hostname or ""
-    return host.split(".", 1)[0] if ".blob." in host or ".dfs." in host else None
+def _storage_failure(exc: BaseException) -> tuple[AzureError, str] | None:
+    """The failed storage request in ``exc`` or its causes (azure-ai-ml wraps some in its own
+    ``ValidationException``), with the account it went to (``{account}.blob.{suffix}``); None when
+    the failure is Azure ML's own."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        request = getattr(getattr(cause, "response", None), "request", None)
+        host = urlsplit(str(getattr(request, "url", ""))).hostname or ""
+        if isinstance(cause, AzureError) and (".blob." in host or ".dfs." in host):
+            return cause, host.split(".", 1)[0]
+        cause = cause.__cause__
+    return None
 
 
 def register_model(client: MLClient, folder: str, name: str, description: str | None = None) -> str:
@@ -521,13 +528,14 @@ def register_model(client: MLClient, folder: str, name: str, description: str | 
     version of custom model ``name``; returns its asset id, ``azureml:NAME:VERSION``.
 
     Requests (azure-ai-ml 1.35.2): GET the latest version and the model container (next version),
-    GET ``workspaceblobstore`` and POST its ``listSecrets`` (an account key), then on
-    ``{account}.blob.{storage suffix}``: HEAD the folder's first file under
-    ``LocalUpload/{content hash}/{folder name}/``, Put Blob each file (``If-None-Match: *``,
+    GET ``workspaceblobstore`` and, for an account-key datastore, POST its ``listSecrets`` (for an
+    identity-based one the operator's token goes to storage), then on ``{account}.blob.{storage suffix}``:
+    HEAD the folder's first file under ``LocalUpload/{content hash}/{folder name}/``, Put Blob each file (``If-None-Match: *``,
     ``Content-MD5``), set the first file's metadata (``upload_status: completed``, name, version);
     then PUT the version with ``modelUri`` ``azureml://.../datastores/workspaceblobstore/paths/LocalUpload/...``.
     The same content again finds the completed upload and uploads nothing, but still gets a new
-    version. A refused upload raises naming the storage account (``STORAGE_UPLOAD_HINT``).
+    version. A refused upload raises naming the storage account and Storage's error code
+    (``STORAGE_UPLOAD_HINT``); nothing is registered then.
     """
     from azure.ai.ml.constants import AssetTypes
     from azure.ai.ml.entities import Model
@@ -536,10 +544,13 @@ def register_model(client: MLClient, folder: str, name: str, description: str | 
         model = client.models.create_or_update(Model(path=folder, name=name, type=AssetTypes.CUSTOM_MODEL,
                                                      description=description))
     except AzureError as exc:
-        account = _storage_account(exc)
-        if account is not None:
-            raise translate(exc, f"register model {name!r}: uploading {folder} to storage account {account!r}",
-                            STORAGE_UPLOAD_HINT) from exc
+        failure = _storage_failure(exc)
+        if failure is not None:
+            cause, account = failure
+            code = getattr(cause, "error_code", None)         # a str, or a StorageErrorCode
+            code = getattr(code, "value", code)
+            raise translate(cause, f"register model {name!r}: uploading {folder} to storage account {account!r}",
+                            (f"Storage error code: {code}. " if code else "") + STORAGE_UPLOAD_HINT) from exc
         raise translate(exc, f"register model {name!r}", REGISTER_ROLE_HINT) from exc
     return f"azureml:{model.name}:{model.version}"
 

@@ -113,7 +113,7 @@ def register(registrar: Registrar, model: str | None, model_name: str | None, de
         if environment_name is not None and conda_file is not None and image is not None:
             print(f"environment: {registrar.register_environment(environment_name, conda_file, image)}", file=out)
     except PermissionDenied as exc:
-        raise CliError(str(exc), "check your role on the workspace (`az login` as the right user?)",
+        raise CliError(str(exc), "check your role on the workspace and its storage (`az login` as the right user?)",
                        EXIT_UNREACHABLE) from exc
     except AzureError as exc:
         raise CliError(str(exc), "try again; `--debug` shows the details", EXIT_UNREACHABLE) from exc

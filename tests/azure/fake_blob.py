@@ -9,10 +9,12 @@ host by serving HTTPS itself inside the tunnel, with a certificate for ``*.blob.
 tests' CA. The hosts asked for are recorded. It serves Get Blob Properties (HEAD), Get Blob, Put
 Blob (block blobs, ``If-None-Match: *``, ``Content-MD5`` checked) and Set Blob Metadata
 (``comp=metadata``); other operations (``Put Block``/``Put Block List``, used above 64 MiB) answer
-501. Every request must carry ``x-ms-version`` and a SharedKey signature computed with the account
-key (checked as Azure documents it: verb, standard headers, canonicalized ``x-ms-*`` headers and
-resource); errors are Storage's XML bodies with ``x-ms-error-code``. ``fail`` scripts a fault
-(status and error code) for matching requests.
+501. Every request must carry ``x-ms-version`` and either a SharedKey signature computed with the
+account key (checked as Azure documents it: verb, standard headers, canonicalized ``x-ms-*``
+headers and resource) or a bearer token, which is refused (403 ``AuthorizationPermissionMismatch``)
+unless listed in ``data_contributors`` (a principal with 'Storage Blob Data Contributor'). Errors
+are Storage's XML bodies with ``x-ms-error-code`` (none on HEAD). ``fail`` scripts a fault (status
+and error code) for matching requests.
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ class FakeBlobStorage:
             self.requests: list[StorageRequest] = []
             self.faults: list[StorageFault] = []
             self.tunnels: list[str] = []                  # CONNECT targets, host:port
+            self.data_contributors: set[str] = set()      # bearer tokens whose principal has a blob data role
 
     def fail(self, method: str, path: str, status: int, code: str, message: str, times: int | None = 1) -> None:
         """Answer requests matching ``method`` and ``path`` (a regex searched in the decoded path) with an error."""
@@ -183,6 +186,11 @@ class FakeBlobStorage:
         authorization = headers.get("authorization")
         if authorization is None:
             return self._error(401, "NoAuthenticationInformation", "Server failed to authenticate the request.")
+        if authorization.startswith("Bearer "):      # Microsoft Entra: the token's principal needs a data role
+            if authorization[len("Bearer "):] not in self.data_contributors:
+                return self._error(403, "AuthorizationPermissionMismatch", "This request is not authorized to "
+                                   "perform this operation using this permission.")
+            return None
         expected = base64.b64encode(hmac.new(base64.b64decode(ACCOUNT_KEY),
                                              string_to_sign(method, raw_path, query, headers).encode(),
                                              hashlib.sha256).digest()).decode()

@@ -26,12 +26,15 @@ from tests.azure.fake_blob import ACCOUNT, ACCOUNT_KEY, CONTAINER, DATASTORE, ST
 from tests.azure.tls import make_test_pki
 
 
-def datastore_body(ws: WorkspaceRef) -> dict[str, Any]:
-    """``workspaceblobstore`` as the datastore GET answers (shape of the spec example ``Datastore/get.json``)."""
+def datastore_body(ws: WorkspaceRef, identity_based: bool = False) -> dict[str, Any]:
+    """``workspaceblobstore`` as the datastore GET answers (shape of the spec example ``Datastore/get.json``):
+    with an account key, or (``identity_based``) none, the caller's own identity reaching storage."""
+    credentials = {"credentialsType": "None"} if identity_based else {
+        "credentialsType": "AccountKey", "secrets": {"secretsType": "AccountKey"}}
     return {"id": f"{ws.arm_id()}/datastores/{DATASTORE}", "name": DATASTORE,
             "type": "Microsoft.MachineLearningServices/workspaces/datastores",
             "properties": {"description": None, "tags": {}, "properties": {}, "isDefault": True,
-                           "credentials": {"credentialsType": "AccountKey", "secrets": {"secretsType": "AccountKey"}},
+                           "credentials": credentials,
                            "datastoreType": "AzureBlob", "accountName": ACCOUNT, "containerName": CONTAINER,
                            "endpoint": STORAGE_SUFFIX, "protocol": "https",
                            "serviceDataAccessAuthIdentity": "WorkspaceSystemAssignedIdentity"},
@@ -52,6 +55,7 @@ class StorageAzure(FakeAzure):
         super().reset()
         with self._lock:
             self.models: dict[str, ModelVersion] = {}      # lower-cased version path -> version
+            self.identity_based_datastore = False           # True: credentialsType None, no account key handed out
 
     def _routes(self) -> list[tuple[str, str, Any]]:
         model = _WS + "/models/(?P<model>[^/]+)"
@@ -73,17 +77,19 @@ class StorageAzure(FakeAzure):
         ws = self._workspace(path)
         if ws is None:
             return 404, arm_error("ResourceNotFound", f"Workspace not found: {path}"), {}
-        return 200, {"value": [datastore_body(ws)]}, {}     # the only one, and the default
+        return 200, {"value": [datastore_body(ws, self.identity_based_datastore)]}, {}     # the only one, and the default
 
     def _get_datastore(self, path: str, ds: str, **_: Any) -> Reply:
         ws = self._workspace(path)
         if ws is None or ds != DATASTORE:
             return 404, arm_error("UserError", f"Could not find datastore {ds}"), {}
-        return 200, datastore_body(ws), {}
+        return 200, datastore_body(ws, self.identity_based_datastore), {}
 
     def _list_secrets(self, path: str, ds: str, **_: Any) -> Reply:
         if self._workspace(path) is None or ds != DATASTORE:
             return 404, arm_error("UserError", f"Could not find datastore {ds}"), {}
+        if self.identity_based_datastore:
+            return 400, arm_error("UserError", f"Datastore {ds} has no secrets."), {}
         return 200, {"secretsType": "AccountKey", "key": ACCOUNT_KEY}, {}
 
     def _versions(self, container: str) -> list[ModelVersion]:

@@ -16,7 +16,7 @@ from adapters.azure_backend import AzureBackend
 from adapters.azure_ml import AzureMLEndpoints, register_environment, register_model, user_ml_client
 from rollout.errors import PermissionDenied, ResourceNotFound
 from tests.azure.conftest import WS, StaticCredential
-from tests.azure.fake_azure import FakeAzure
+from tests.azure.fake_azure import TOKEN, FakeAzure
 from tests.azure.fake_blob import ACCOUNT, STORAGE_SUFFIX
 from tests.azure.fake_datastore import RegisterWorld
 
@@ -159,3 +159,34 @@ def test_an_upload_refused_by_storage_names_the_account_and_registers_nothing(
                                  "operation.")
     assert "networking" in str(error)
     assert world.azure.calls("PUT") == []                                  # no version points at a partial upload
+
+
+def test_an_identity_based_datastore_is_reached_with_the_operators_token(
+        world: RegisterWorld, operator_client: Any, model_folder: Path) -> None:
+    world.azure.identity_based_datastore = True
+    world.storage.data_contributors.add(TOKEN)
+    assert register_model(operator_client, str(model_folder), "fraud-model") == "azureml:fraud-model:1"
+    assert len(world.storage.contents()) == 3
+    assert {c.headers["authorization"] for c in world.storage.calls()} == {f"Bearer {TOKEN}"}
+    assert world.azure.calls("POST") == []                                 # no listSecrets: no key to ask for
+
+
+def test_without_a_blob_data_role_an_identity_based_upload_is_permission_denied(
+        world: RegisterWorld, operator_client: Any, model_folder: Path) -> None:
+    world.azure.identity_based_datastore = True                            # the token has no data role
+    with pytest.raises(PermissionDenied) as caught:
+        register_model(operator_client, str(model_folder), "fraud-model")
+    assert str(caught.value).startswith(
+        f"register model 'fraud-model': uploading {model_folder} to storage account '{ACCOUNT}' was refused (403 ")
+    assert "Storage error code: AuthorizationPermissionMismatch." in str(caught.value)   # a HEAD: no body, the code
+    assert "'Storage Blob Data Contributor'" in str(caught.value)
+    assert world.storage.contents() == {} and world.azure.calls("PUT") == []
+
+
+def test_files_an_amlignore_names_are_not_uploaded(world: RegisterWorld, operator_client: Any,
+                                                   model_folder: Path) -> None:
+    (model_folder / ".amlignore").write_text("*.log\n")
+    (model_folder / "training.log").write_text("epoch 1\n")
+    register_model(operator_client, str(model_folder), "fraud-model")
+    names = sorted(name.split("/fraud/", 1)[1] for name in world.storage.contents())
+    assert names == [".amlignore", "MLmodel.txt", "model.pkl", "preprocess/scaler.json"]

@@ -107,7 +107,7 @@ def test_a_missing_role_is_a_sentence_not_a_traceback(assets: tuple[Path, Path])
     assert code == 5 and out == ""
     assert err.splitlines() == ["error: register model 'm': permission denied (403). Your Azure login needs the "
                                 "'AzureML Data Scientist' role",
-                                "hint: check your role on the workspace (`az login` as the right user?)"]
+                                "hint: check your role on the workspace and its storage (`az login` as the right user?)"]
 
 
 # ---- end to end through azure-ai-ml, against the fake Azure ML and blob storage ----------------------
@@ -176,7 +176,8 @@ def test_an_upload_refused_by_storage_is_one_sentence_and_a_hint(world: Register
     assert len(lines) == 2 and "Traceback" not in err
     assert lines[0].startswith(f"error: register model 'fraud-model': uploading {folder} to storage account "
                                f"'{ACCOUNT}' was refused (403 This request is not authorized")
-    assert lines[1].startswith("hint: ")
+    assert "Storage error code: AuthorizationFailure." in lines[0]
+    assert lines[1] == "hint: check your role on the workspace and its storage (`az login` as the right user?)"
     assert world.azure.calls("PUT") == []
 
 
