@@ -529,10 +529,12 @@ def register_model(client: MLClient, folder: str, name: str, description: str | 
 
     Requests (azure-ai-ml 1.35.2): GET the latest version and the model container (next version),
     GET ``workspaceblobstore`` and, for an account-key datastore, POST its ``listSecrets`` (for an
-    identity-based one the operator's token goes to storage), then on ``{account}.blob.{storage suffix}``:
-    HEAD the folder's first file under ``LocalUpload/{content hash}/{folder name}/``, Put Blob each file (``If-None-Match: *``,
-    ``Content-MD5``), set the first file's metadata (``upload_status: completed``, name, version);
-    then PUT the version with ``modelUri`` ``azureml://.../datastores/workspaceblobstore/paths/LocalUpload/...``.
+    identity-based one the operator's token goes to storage). Then, on
+    ``{account}.blob.{storage suffix}``: HEAD the folder's first file under
+    ``LocalUpload/{content hash}/{folder name}/``; Put Blob each file (``If-None-Match: *``,
+    ``Content-MD5``; above 64 MiB, 4 MiB Put Blocks and a Put Block List); set the first file's
+    metadata (``upload_status: completed``, name, version). Last, PUT the version with ``modelUri``
+    ``azureml://.../datastores/workspaceblobstore/paths/LocalUpload/{content hash}/{folder name}``.
     The same content again finds the completed upload and uploads nothing, but still gets a new
     version. A refused upload raises naming the storage account and Storage's error code
     (``STORAGE_UPLOAD_HINT``); nothing is registered then.

@@ -6,15 +6,17 @@ azure-ai-ml builds the account URL from the cloud's storage suffix, ``https://{a
 a name loopback does not resolve. The storage client honours ``HTTPS_PROXY`` (azure-core's default
 transport reads the environment), so the fake is an HTTP proxy that answers ``CONNECT`` for any
 host by serving HTTPS itself inside the tunnel, with a certificate for ``*.blob.{suffix}`` from the
-tests' CA. The hosts asked for are recorded. It serves Get Blob Properties (HEAD), Get Blob, Put
-Blob (block blobs, ``If-None-Match: *``, ``Content-MD5`` checked) and Set Blob Metadata
-(``comp=metadata``); other operations (``Put Block``/``Put Block List``, used above 64 MiB) answer
-501. Every request must carry ``x-ms-version`` and either a SharedKey signature computed with the
-account key (checked as Azure documents it: verb, standard headers, canonicalized ``x-ms-*``
-headers and resource) or a bearer token, which is refused (403 ``AuthorizationPermissionMismatch``)
-unless listed in ``data_contributors`` (a principal with 'Storage Blob Data Contributor'). Errors
-are Storage's XML bodies with ``x-ms-error-code`` (none on HEAD). ``fail`` scripts a fault (status
-and error code) for matching requests.
+tests' CA. The hosts asked for are recorded.
+
+It serves Get Blob Properties (HEAD), Get Blob, Put Blob (block blobs, ``If-None-Match: *``,
+``Content-MD5`` checked), Put Block and Put Block List (the SDK's path above 64 MiB) and Set Blob
+Metadata (``comp=metadata``); other operations answer 501. Every request must carry
+``x-ms-version`` and either a SharedKey signature computed with the account key (checked as Azure
+documents it: verb, standard headers, canonicalized ``x-ms-*`` headers and resource) or a bearer
+token, which is refused (403 ``AuthorizationPermissionMismatch``) unless listed in
+``data_contributors`` (a principal with 'Storage Blob Data Contributor'). Errors are Storage's XML
+bodies with ``x-ms-error-code`` (none on HEAD). ``fail`` scripts a fault (status and error code)
+for matching requests.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+from xml.etree import ElementTree
 
 from tests.azure.tls import TestPki
 
@@ -43,6 +46,7 @@ STORAGE_SUFFIX = "core.loopback.test"
 """The storage suffix of ``FakeAzure``'s cloud metadata: blob hosts are ``{account}.blob.core.loopback.test``."""
 DATASTORE = "workspaceblobstore"
 MISSING_HEADER = "An HTTP header that's mandatory for this request is not specified."
+MD5_MISMATCH = "The MD5 value specified in the request did not match with the MD5 value calculated by the server."
 _SIGNED = ("content-encoding", "content-language", "content-length", "content-md5", "content-type", "date",
            "if-modified-since", "if-match", "if-none-match", "if-unmodified-since", "range")
 
@@ -57,7 +61,7 @@ class Blob:
     metadata: dict[str, str]
     etag: str
     last_modified: datetime
-    content_md5: str
+    content_md5: str                              # "" when not known (a Put Block List without one)
 
 
 @dataclass
@@ -68,7 +72,7 @@ class StorageRequest:
     path: str
     query: dict[str, str]
     headers: dict[str, str]
-    body: bytes
+    length: int                                   # of the body (the blobs keep the bytes)
 
 
 @dataclass
@@ -135,6 +139,7 @@ class FakeBlobStorage:
             self.faults: list[StorageFault] = []
             self.tunnels: list[str] = []                  # CONNECT targets, host:port
             self.data_contributors: set[str] = set()      # bearer tokens whose principal has a blob data role
+            self.uncommitted: dict[str, dict[str, bytes]] = {}   # blob name -> block id -> bytes
 
     def fail(self, method: str, path: str, status: int, code: str, message: str, times: int | None = 1) -> None:
         """Answer requests matching ``method`` and ``path`` (a regex searched in the decoded path) with an error."""
@@ -157,7 +162,7 @@ class FakeBlobStorage:
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         path = unquote(split.path).lstrip("/")
         with self._lock:
-            self.requests.append(StorageRequest(method, path, query, headers, body))
+            self.requests.append(StorageRequest(method, path, query, headers, len(body)))
             refused = self._refusal(method, split.path, query, headers)
             if refused is not None:
                 return refused
@@ -169,7 +174,7 @@ class FakeBlobStorage:
             container, _, name = path.partition("/")
             if container != CONTAINER:
                 return self._error(404, "ContainerNotFound", "The specified container does not exist.")
-            if not name or set(query) - {"comp", "timeout"}:
+            if not name or set(query) - {"comp", "timeout", "blockid"}:
                 return self._error(501, "NotImplemented", f"the fake blob service does not serve {method} {target}")
             comp = query.get("comp")
             if method in ("HEAD", "GET") and comp is None:
@@ -178,6 +183,10 @@ class FakeBlobStorage:
                 return self._put_blob(name, headers, body)
             if method == "PUT" and comp == "metadata":
                 return self._set_metadata(name, headers)
+            if method == "PUT" and comp == "block" and "blockid" in query:
+                return self._put_block(name, query["blockid"], headers, body)
+            if method == "PUT" and comp == "blocklist":
+                return self._put_block_list(name, headers, body)
             return self._error(501, "NotImplemented", f"the fake blob service does not serve {method} {target}")
 
     def _refusal(self, method: str, raw_path: str, query: dict[str, str], headers: dict[str, str]) -> StorageReply | None:
@@ -213,7 +222,8 @@ class FakeBlobStorage:
         blob = self.blobs.get(name)
         if blob is None:
             return self._error(404, "BlobNotFound", "The specified blob does not exist.")
-        headers = {**self._properties(blob), "Content-Type": "application/octet-stream", "Content-MD5": blob.content_md5,
+        headers = {**self._properties(blob), "Content-Type": "application/octet-stream",
+                   **({"Content-MD5": blob.content_md5} if blob.content_md5 else {}),
                    "x-ms-blob-type": "BlockBlob", "x-ms-lease-state": "available", "x-ms-lease-status": "unlocked",
                    "x-ms-server-encrypted": "true", "x-ms-creation-time": _http_date(blob.last_modified),
                    "Accept-Ranges": "bytes", "Content-Length": str(len(blob.data)),
@@ -223,15 +233,48 @@ class FakeBlobStorage:
     def _put_blob(self, name: str, headers: dict[str, str], body: bytes) -> StorageReply:
         if headers.get("x-ms-blob-type") != "BlockBlob":
             return self._error(400, "MissingRequiredHeader", MISSING_HEADER)
+        if "content-md5" in headers and headers["content-md5"] != _md5(body):
+            return self._error(400, "Md5Mismatch", MD5_MISMATCH)
+        return self._commit(name, headers, body, _md5(body), body)
+
+    def _commit(self, name: str, headers: dict[str, str], data: bytes, content_md5: str, request: bytes) -> StorageReply:
+        """Store ``data`` as blob ``name`` unless ``If-None-Match: *`` finds one. The answer's
+        Content-MD5 is the request body's (for Put Block List: the list's, not the blob's)."""
         if headers.get("if-none-match") == "*" and name in self.blobs:
             return self._error(409, "BlobAlreadyExists", "The specified blob already exists.")
-        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()   # noqa: S324 - Storage's own checksum
-        if "content-md5" in headers and headers["content-md5"] != md5:
-            return self._error(400, "Md5Mismatch", "The MD5 value specified in the request did not match with the "
-                               "MD5 value calculated by the server.")
-        blob = Blob(body, _metadata(headers), f'"0x{uuid.uuid4().hex[:15].upper()}"', datetime.now(UTC), md5)
+        blob = Blob(data, _metadata(headers), f'"0x{uuid.uuid4().hex[:15].upper()}"', datetime.now(UTC), content_md5)
         self.blobs[name] = blob
-        return 201, {**self._properties(blob), "Content-MD5": md5, "x-ms-request-server-encrypted": "true"}, b""
+        self.uncommitted.pop(name, None)
+        return 201, {**self._properties(blob), "Content-MD5": _md5(request), "x-ms-request-server-encrypted": "true"}, b""
+
+    def _put_block(self, name: str, block_id: str, headers: dict[str, str], body: bytes) -> StorageReply:
+        """Put Block: kept uncommitted under its id (base64, every id of a blob the same length)."""
+        blocks = self.uncommitted.setdefault(name, {})
+        try:
+            base64.b64decode(block_id, validate=True)
+        except ValueError:
+            return self._error(400, "InvalidQueryParameterValue", "Value for one of the query parameters specified "
+                               "in the request URI is invalid.")
+        if any(len(other) != len(block_id) for other in blocks):
+            return self._error(400, "InvalidBlobOrBlock", "The specified blob or block content is invalid.")
+        if "content-md5" in headers and headers["content-md5"] != _md5(body):
+            return self._error(400, "Md5Mismatch", MD5_MISMATCH)
+        blocks[block_id] = body
+        return 201, {"Content-MD5": _md5(body), "x-ms-request-server-encrypted": "true"}, b""
+
+    def _put_block_list(self, name: str, headers: dict[str, str], body: bytes) -> StorageReply:
+        """Put Block List: the blob becomes the listed uncommitted blocks in order (``Latest`` or
+        ``Uncommitted``; ``Committed`` blocks are not kept by this fake and are refused as unknown)."""
+        try:
+            listed = [(item.tag, item.text or "") for item in ElementTree.fromstring(body)]
+        except ElementTree.ParseError:
+            return self._error(400, "InvalidXmlDocument", "XML specified is not syntactically valid.")
+        blocks = self.uncommitted.get(name, {})
+        if any(tag not in ("Latest", "Uncommitted") or block_id not in blocks for tag, block_id in listed):
+            return self._error(400, "InvalidBlockList", "The specified block list is invalid.")
+        # x-ms-blob-content-md5 is stored, not checked: each block's MD5 was (Azure does the same)
+        return self._commit(name, headers, b"".join(blocks[block_id] for _, block_id in listed),
+                            headers.get("x-ms-blob-content-md5", ""), body)
 
     def _set_metadata(self, name: str, headers: dict[str, str]) -> StorageReply:
         blob = self.blobs.get(name)
@@ -241,6 +284,10 @@ class FakeBlobStorage:
         blob.etag = f'"0x{uuid.uuid4().hex[:15].upper()}"'
         blob.last_modified = datetime.now(UTC)
         return 200, {**self._properties(blob), "x-ms-request-server-encrypted": "true"}, b""
+
+
+def _md5(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()   # noqa: S324 - Storage's own checksum
 
 
 def _metadata(headers: dict[str, str]) -> dict[str, str]:

@@ -5,6 +5,7 @@ the requests azure-ai-ml makes, what arrives in storage, and the asset id."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +55,7 @@ def test_a_missing_workspace_is_a_sentence_naming_it(backend: AzureBackend, fake
 
 # ---- a model folder: uploaded to the default datastore's blob storage, then registered ---------------
 
+STORAGE_SCOPE = ("https://storage.azure.com/.default",)
 UPLOAD_PATH = ("azureml://subscriptions/00000000-1111-2222-3333-444444444444/resourcegroups/rg1/workspaces/ws1/"
                "datastores/workspaceblobstore/paths/")
 
@@ -69,13 +71,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegisterWorld]:
 
 
 @pytest.fixture
-def operator_client(world: RegisterWorld, monkeypatch: pytest.MonkeyPatch) -> Any:
+def operator_client(world: RegisterWorld, monkeypatch: pytest.MonkeyPatch, credential: StaticCredential) -> Any:
     """``user_ml_client`` as ``aml-rollout register`` builds it, on a machine whose environment sends
     storage through the fake's proxy and trusts the test CA."""
     world.reset(WS)
     for name, value in world.environment().items():
         monkeypatch.setenv(name, value)
-    return user_ml_client(WS, StaticCredential(), world.cloud)
+    return user_ml_client(WS, credential, world.cloud)
 
 
 @pytest.fixture
@@ -96,7 +98,8 @@ def uploaded_prefix(world: RegisterWorld) -> str:
 
 
 def test_a_model_folder_is_uploaded_to_the_datastore_and_registered(world: RegisterWorld, operator_client: Any,
-                                                                    model_folder: Path) -> None:
+                                                                    model_folder: Path,
+                                                                    credential: StaticCredential) -> None:
     asset = register_model(operator_client, str(model_folder), "fraud-model", "fraud detector")
     assert asset == "azureml:fraud-model:1"
     prefix = uploaded_prefix(world)
@@ -110,6 +113,8 @@ def test_a_model_folder_is_uploaded_to_the_datastore_and_registered(world: Regis
     assert world.storage.blobs[f"{prefix}/fraud/MLmodel.txt"].metadata == {
         "upload_status": "completed", "name": "fraud-model", "version": "1"}
     assert set(world.storage.tunnels) == {f"{ACCOUNT}.blob.{STORAGE_SUFFIX}:443"}
+    assert {c.headers["authorization"].split(":")[0] for c in world.storage.calls()} == {f"SharedKey {ACCOUNT}"}
+    assert STORAGE_SCOPE not in credential.scopes                           # the account key, not a token
     (put,) = world.azure.calls("PUT")
     assert put.path.lower().endswith("/workspaces/ws1/models/fraud-model/versions/1")
     assert put.body["properties"]["modelType"] == "custom_model"
@@ -162,13 +167,14 @@ def test_an_upload_refused_by_storage_names_the_account_and_registers_nothing(
 
 
 def test_an_identity_based_datastore_is_reached_with_the_operators_token(
-        world: RegisterWorld, operator_client: Any, model_folder: Path) -> None:
+        world: RegisterWorld, operator_client: Any, model_folder: Path, credential: StaticCredential) -> None:
     world.azure.identity_based_datastore = True
     world.storage.data_contributors.add(TOKEN)
     assert register_model(operator_client, str(model_folder), "fraud-model") == "azureml:fraud-model:1"
     assert len(world.storage.contents()) == 3
     assert {c.headers["authorization"] for c in world.storage.calls()} == {f"Bearer {TOKEN}"}
     assert world.azure.calls("POST") == []                                 # no listSecrets: no key to ask for
+    assert STORAGE_SCOPE in credential.scopes
 
 
 def test_without_a_blob_data_role_an_identity_based_upload_is_permission_denied(
@@ -190,3 +196,19 @@ def test_files_an_amlignore_names_are_not_uploaded(world: RegisterWorld, operato
     register_model(operator_client, str(model_folder), "fraud-model")
     names = sorted(name.split("/fraud/", 1)[1] for name in world.storage.contents())
     assert names == [".amlignore", "MLmodel.txt", "model.pkl", "preprocess/scaler.json"]
+
+
+def test_a_file_over_64_mib_goes_up_in_blocks_and_arrives_whole(world: RegisterWorld, operator_client: Any,
+                                                                 tmp_path: Path) -> None:
+    folder = tmp_path / "big"
+    folder.mkdir()
+    block = 4 * 1024 * 1024                                                # the SDK's block size
+    data = b"".join(bytes([i]) * block for i in range(16)) + b"tail"      # 64 MiB + 4 bytes, each block its own
+    (folder / "weights.bin").write_bytes(data)
+    assert register_model(operator_client, str(folder), "big-model") == "azureml:big-model:1"
+    (stored,) = world.storage.contents().values()
+    assert len(stored) == len(data) and hashlib.sha256(stored).digest() == hashlib.sha256(data).digest()
+    comps = [c.query.get("comp") for c in world.storage.calls("PUT")]
+    assert (comps.count("block"), comps.count("blocklist"), comps.count(None)) == (17, 1, 0)
+    (blob,) = world.storage.blobs.values()
+    assert blob.metadata == {"upload_status": "completed", "name": "big-model", "version": "1"}
