@@ -24,6 +24,7 @@ from tests.azure.fake_blob import ACCOUNT
 from tests.azure.fake_datastore import RegisterWorld
 
 WORKSPACE = "00000000-1111-2222-3333-444444444444/rg1/ws1"
+IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
 
 
 @dataclass
@@ -151,14 +152,19 @@ def run_bounded(registrar: Registrar, *argv: str, debug: bool = False) -> tuple[
 
 
 def test_a_model_folder_is_uploaded_registered_and_its_id_printed(world: RegisterWorld, azure: AzureRegistrar,
-                                                                  folder: Path) -> None:
-    code, out, err = run_bounded(azure, "--model", str(folder), "--model-name", "fraud-model")
+                                                                  folder: Path, tmp_path: Path) -> None:
+    conda = tmp_path / "conda.yaml"
+    conda.write_text("name: fraud\nchannels: [conda-forge]\ndependencies: [python=3.11, pip]\n")
+    code, out, err = run_bounded(azure, "--model", str(folder), "--model-name", "fraud-model", "--environment-name",
+                                 "fraud-env", "--conda-file", str(conda), "--image", IMAGE)
     assert (code, err) == (0, "")
-    assert out.splitlines() == ["model:       azureml:fraud-model:1"]
+    assert out.splitlines() == ["model:       azureml:fraud-model:1", "environment: azureml:fraud-env:1"]
+    assert [c.path.lower().rsplit("/ws1/", 1)[1] for c in world.azure.calls("PUT")] == [
+        "models/fraud-model/versions/1", "environments/fraud-env/versions/1"]
     stored = world.storage.contents()
     assert sorted(name.split("/", 2)[2] for name in stored) == ["fraud/code/score.py", "fraud/model.pkl"]
     assert sorted(stored.values()) == [b"def run(data):\n    return data\n", b"weights"]
-    (put,) = world.azure.calls("PUT")
+    put = world.azure.calls("PUT")[0]
     prefix = next(iter(stored)).rsplit("/fraud/", 1)[0]
     assert put.body["properties"]["modelUri"].endswith(f"/datastores/workspaceblobstore/paths/{prefix}/fraud")
     code, out, _ = run_bounded(azure, "--model", str(folder), "--model-name", "fraud-model")
