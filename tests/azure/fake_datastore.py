@@ -4,17 +4,17 @@ to when it uploads and registers a model folder.
 
 ``StorageAzure`` is a ``FakeAzure`` with more routes, bodies shaped as the REST spec's 2024-10-01
 examples ``Datastore/get.json``, ``Datastore/listSecrets.json`` and
-``Workspace/ModelVersion/createOrUpdate.json``: the datastores list, a datastore's GET and its
-``listSecrets`` (an account key), the model container (latest and next version), the versions list
-(``$orderBy``/``$top``), and the version PUT (versions are immutable: another ``modelUri`` for an
-existing version is refused, 400 ``Asset paths cannot be updated``). ``RegisterWorld`` starts both
-fakes behind one CA.
+``Workspace/ModelVersion/createOrUpdate.json``: a datastore's GET and its ``listSecrets`` (an
+account key; none for ``identity_based_datastore``), the model container (latest and next
+version), the versions list (``$orderBy``/``$top``), and the version PUT (versions are immutable:
+another ``modelUri`` for an existing version is refused, 400 ``Asset paths cannot be updated``).
+``RegisterWorld`` starts both fakes behind one CA.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,13 +43,14 @@ def datastore_body(ws: WorkspaceRef, identity_based: bool = False) -> dict[str, 
 
 @dataclass
 class ModelVersion:
+    """A stored model version: its body as the service answers it, and its creation order."""
+
     body: dict[str, Any]
-    created: int                                   # creation order
-    puts: list[dict[str, Any]] = field(default_factory=list)
+    created: int
 
 
 class StorageAzure(FakeAzure):
-    """``FakeAzure`` whose workspaces have the default datastore ``workspaceblobstore`` (an account key) and models."""
+    """``FakeAzure`` whose workspaces have the default datastore ``workspaceblobstore`` and model assets."""
 
     def reset(self) -> None:
         super().reset()
@@ -60,7 +61,6 @@ class StorageAzure(FakeAzure):
     def _routes(self) -> list[tuple[str, str, Any]]:
         model = _WS + "/models/(?P<model>[^/]+)"
         return [*super()._routes(),
-                ("GET", _WS + "/datastores$", self._list_datastores),
                 ("GET", _WS + "/datastores/(?P<ds>[^/]+)$", self._get_datastore),
                 ("POST", _WS + "/datastores/(?P<ds>[^/]+)/listsecrets$", self._list_secrets),
                 ("GET", model + "$", self._get_model),
@@ -72,12 +72,6 @@ class StorageAzure(FakeAzure):
         if match is None or match.group(0) not in self.workspaces:
             return None
         return WorkspaceRef(*match.group("sub", "rg", "ws"))
-
-    def _list_datastores(self, path: str, query: dict[str, str], **_: Any) -> Reply:
-        ws = self._workspace(path)
-        if ws is None:
-            return 404, arm_error("ResourceNotFound", f"Workspace not found: {path}"), {}
-        return 200, {"value": [datastore_body(ws, self.identity_based_datastore)]}, {}     # the only one, and the default
 
     def _get_datastore(self, path: str, ds: str, **_: Any) -> Reply:
         ws = self._workspace(path)
@@ -121,7 +115,6 @@ class StorageAzure(FakeAzure):
         if existing is not None:
             if existing.body["properties"].get("modelUri") != sent["modelUri"]:
                 return 400, arm_error("UserError", "Asset paths cannot be updated."), {}
-            existing.puts.append(sent)
             return 200, existing.body, {}
         created = {"id": f"{ws.arm_id()}/models/{model}/versions/{ver}", "name": ver,
                    "type": "Microsoft.MachineLearningServices/workspaces/models/versions",
@@ -130,7 +123,7 @@ class StorageAzure(FakeAzure):
                                   **{k: v for k, v in sent.items() if v is not None}, "provisioningState": "Succeeded"},
                    "systemData": {"createdAt": datetime.now(UTC).isoformat(), "createdBy": "operator",
                                   "createdByType": "User"}}
-        self.models[path] = ModelVersion(created, len(self.models), [sent])
+        self.models[path] = ModelVersion(created, len(self.models))
         return 201, created, {}
 
 
@@ -148,8 +141,9 @@ class RegisterWorld:
         self.storage.start()
         tuning = ClientTuning()
         transport = default_transport(tuning, connection_verify=str(self.pki.ca_cert), use_env_settings=False)
-        self.cloud = fetch_cloud(self.azure.cloud_name, f"{self.azure.base_url}/metadata/endpoints?api-version=2022-09-01",
-                                 transport, tuning)
+        with transport:
+            self.cloud = fetch_cloud(self.azure.cloud_name,
+                                     f"{self.azure.base_url}/metadata/endpoints?api-version=2022-09-01", transport, tuning)
         return self
 
     def __exit__(self, *_: object) -> None:
