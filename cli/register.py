@@ -11,13 +11,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 import yaml
 
 from cli.errors import EXIT_UNREACHABLE, CliError
 from rollout.errors import AzureError, PermissionDenied
 from rollout.model import WorkspaceRef
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+    from adapters.azure_common import CloudEndpoints
 
 ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 NAME_RULE = "must be 1-255 letters, digits, '-', '_' or '.', starting with a letter or digit"
@@ -33,14 +38,17 @@ class Registrar(Protocol):
 
 @dataclass
 class AzureRegistrar:
-    """``Registrar`` over azure-ai-ml, for one workspace, with the operator's login."""
+    """``Registrar`` over azure-ai-ml, for one workspace, with the operator's login (``credential``
+    None: ``DefaultAzureCredential``) in the public cloud (``cloud`` None)."""
 
     workspace: WorkspaceRef
+    credential: TokenCredential | None = None
+    cloud: CloudEndpoints | None = None
 
     def __post_init__(self) -> None:
         from adapters.azure_ml import user_ml_client
 
-        self.client = user_ml_client(self.workspace)
+        self.client = user_ml_client(self.workspace, self.credential, self.cloud)
 
     def register_model(self, folder: str, name: str, description: str | None) -> str:
         from adapters.azure_ml import register_model
@@ -97,14 +105,15 @@ def check_inputs(model: str | None, model_name: str | None, environment_name: st
 
 def register(registrar: Registrar, model: str | None, model_name: str | None, description: str | None,
              environment_name: str | None, conda_file: str | None, image: str | None, out: TextIO) -> None:
-    """Register what was asked for and print ``model: <id>`` / ``environment: <id>``."""
+    """Register what was asked for and print ``model: <id>`` / ``environment: <id>``. An Azure failure
+    becomes a ``CliError`` chained to it (``--debug`` prints the SDK's traceback)."""
     try:
         if model is not None and model_name is not None:
             print(f"model:       {registrar.register_model(model, model_name, description)}", file=out, flush=True)
         if environment_name is not None and conda_file is not None and image is not None:
             print(f"environment: {registrar.register_environment(environment_name, conda_file, image)}", file=out)
     except PermissionDenied as exc:
-        raise CliError(str(exc), "check your role on the workspace (`az login` as the right user?)",
-                       EXIT_UNREACHABLE) from None
+        raise CliError(str(exc), "check your role on the workspace and its storage (`az login` as the right user?)",
+                       EXIT_UNREACHABLE) from exc
     except AzureError as exc:
-        raise CliError(str(exc), "try again; `--debug` shows the details", EXIT_UNREACHABLE) from None
+        raise CliError(str(exc), "try again; `--debug` shows the details", EXIT_UNREACHABLE) from exc

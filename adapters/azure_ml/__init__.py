@@ -13,7 +13,13 @@ name other modules use is re-exported here.
 
 from __future__ import annotations
 
-from adapters.azure_ml.assets import REGISTER_ROLE_HINT, register_environment, register_model, user_ml_client
+from adapters.azure_ml.assets import (
+    REGISTER_ROLE_HINT,
+    STORAGE_UPLOAD_HINT,
+    register_environment,
+    register_model,
+    user_ml_client,
+)
 from adapters.azure_ml.endpoints import AzureMLEndpoints, build_ml_client, deployment_state, endpoint_state
 from adapters.azure_ml.lifecycle import (
     ANONYMOUS_ENVIRONMENT,
@@ -25,5 +31,5 @@ from adapters.azure_ml.lifecycle import (
 __all__ = [
     "ANONYMOUS_ENVIRONMENT", "REGISTER_ROLE_HINT", "AzureMLEndpoints", "AzureMLLifecycle", "OperationUrls",
     "build_ml_client", "build_operation_reader", "deployment_state", "endpoint_state", "register_environment",
-    "register_model", "user_ml_client",
+    "register_model", "user_ml_client", "STORAGE_UPLOAD_HINT",
 ]

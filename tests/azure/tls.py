@@ -38,8 +38,9 @@ def _pem(path: Path, data: bytes) -> Path:
     return path
 
 
-def make_test_pki(directory: Path) -> TestPki:
-    """Create a CA and a server certificate for 127.0.0.1 and localhost, valid for a day."""
+def make_test_pki(directory: Path, extra_names: tuple[str, ...] = ()) -> TestPki:
+    """Create a CA and a server certificate for 127.0.0.1, localhost and ``extra_names`` (DNS names,
+    wildcards allowed), valid for a day."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
@@ -66,6 +67,7 @@ def make_test_pki(directory: Path) -> TestPki:
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost"),
+            *(x509.DNSName(name) for name in extra_names),
         ]), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
