@@ -1,0 +1,87 @@
+"""Loose ends of the lifecycle: a long mirror window continues as new; a first rollout that ended unsafe
+or was stopped by a redeploy gets its traffic back to 0%; the quota check and autoscale's ceiling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rollout.safety import ORCHESTRATION_VERSION, versioned_input
+from tests.rollout.sdk_history import REQUEST, Driver, SimpleEndpoint
+from tests.rollout.test_lifecycle_scenarios import BLUE, GREEN, phases, simulate, traffic
+
+FIRED = {"alert": {"rule": "green-5xx", "monitor_condition": "Fired"}, "reason": "alert 'green-5xx' fired"}
+
+# --- 1. a long mirror window continues as new -------------------------------------------------------
+
+LONG_MIRROR = {"mirror": {"percent": 20, "window": "PT2H"}}
+MIRROR_SEEN = {"mirror_in_metrics": True}
+
+
+def green_sick_from(at: str) -> dict[str, Any]:
+    return {BLUE: [{"from": "PT0S", "error_rate": 0.001, "latency_p99_ms": 120}],
+            GREEN: [{"from": "PT0S", "error_rate": 0.002, "latency_p99_ms": 140},
+                    {"from": at, "error_rate": 0.2, "latency_p99_ms": 140}]}
+
+
+def test_a_long_mirror_window_continues_as_new_and_still_passes() -> None:
+    result, _, backend = simulate(LONG_MIRROR, lifecycle=MIRROR_SEEN)
+    assert result.outcome == "promoted", result.record["reason"]
+    mirroring = result.record["phases"][1]
+    assert (mirroring["phase"], mirroring["outcome"], mirroring["mirror_removed"]) == ("mirroring", "passed", True)
+    assert mirroring["started_at"].endswith("00:12:00+00:00") and mirroring["ended_at"].endswith("02:12:00+00:00")
+    assert backend.workspace.endpoint("fraud-detection-endpoint").mirror_traffic == {}
+    assert phases(result) == ["creating", "mirroring"]
+
+
+@pytest.mark.parametrize("top, says", [
+    pytest.param({"health": green_sick_from("PT1H40M")}, "regression detected", id="judged-after-handovers"),
+    pytest.param({"alerts": [{"at": "PT1H40M30S", "payload": "alerts/endpoint-5xx-fired.json"}]},
+                 "alert 'fraud-detection-green-5xx' fired", id="alert-after-handovers"),
+])
+def test_a_long_mirror_window_ends_in_a_bounded_execution_and_rolls_back_before_any_user(top: dict[str, Any],
+                                                                                        says: str) -> None:
+    result, _, backend = simulate(LONG_MIRROR, lifecycle=MIRROR_SEEN, **top)
+    assert result.outcome == "rolled_back" and says in result.record["reason"]
+    assert "no user request was served by green-v2" in result.record["reason"]
+    assert len(result.history) < 60, "the last execution holds at most 5 checks (846 events in one execution before)"
+    assert all(GREEN not in t for _, t in traffic(result))
+    assert backend.workspace.endpoint("fraud-detection-endpoint").mirror_traffic == {}
+    mirroring = result.record["phases"][1]
+    assert (mirroring["phase"], mirroring["outcome"], mirroring["mirror_removed"]) == ("mirroring", "rollback", True)
+
+
+class MirrorEndpoint(SimpleEndpoint):
+    """``SimpleEndpoint`` that keeps the mirror traffic each ``set_traffic`` asked for."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.mirrors: list[Any] = []
+
+    def __call__(self, name: str, payload: Any) -> Any:
+        if name == "set_traffic":
+            self.mirrors.append(payload.get("mirror_traffic"))
+        return super().__call__(name, payload)
+
+
+MIRROR_REQUEST = versioned_input({**REQUEST, "mirror": {"percent": 10, "window": "PT30M"}})
+
+
+@pytest.mark.parametrize("event, outcome", [
+    pytest.param(("rollback", FIRED), "rolled_back", id="alert"),
+    pytest.param(("abort", {"reason": "wrong model"}), "aborted", id="abort"),
+])
+def test_an_event_arriving_as_the_mirror_window_hands_over_is_not_lost(event: tuple[str, Any], outcome: str) -> None:
+    """The event arrives in the batch after the completion on which the mirror's window continues as new: the
+    first execution never sees it; the next one, still in the mirror's window, acts on it."""
+    probe = Driver(MirrorEndpoint(), MIRROR_REQUEST)
+    assert probe.run()["output"]["outcome"] == "promoted"
+    decided = probe.handovers[0] - 1
+    endpoint = MirrorEndpoint()
+    record = Driver(endpoint, MIRROR_REQUEST).run(inject_after={decided: [event]})["output"]
+    assert record["outcome"] == outcome, record["reason"]
+    assert record["phases"][-1]["phase"] == "mirroring" and record["phases"][-1]["outcome"] == event[0]
+    assert all(t == {"blue-v1": 100} for t in endpoint.seen), "no live step"
+    assert endpoint.mirrors[:2] == [{"green-v2": 10}, {}], "mirror on, then off after the handover"
+    assert len(probe.handovers) >= 5 and decided < probe.handovers[-1], "the window handed over more than once"
