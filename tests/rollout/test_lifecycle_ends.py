@@ -3,14 +3,23 @@ or was stopped by a redeploy gets its traffic back to 0%; the quota check and au
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from emulator.scenario import parse_scenario
+from emulator.serve import LocalServer
+from emulator.simulated_azure import Fault
+from rollout.errors import ServiceError
 from rollout.safety import ORCHESTRATION_VERSION, versioned_input
+from tests.http.helpers import ENDPOINT as HTTP_ENDPOINT
+from tests.http.helpers import FIXTURES, KEY, MANAGED_SAMPLES, SCENARIO, Client, alert
+from tests.http.helpers import NEW as HTTP_NEW
 from tests.rollout.sdk_history import REQUEST, Driver, SimpleEndpoint
 from tests.rollout.test_lifecycle_scenarios import BLUE, GREEN, phases, simulate, traffic
 
+FIRED_SAMPLE = MANAGED_SAMPLES[0]          # a metric alert on ep1 split by deployment = green
 FIRED = {"alert": {"rule": "green-5xx", "monitor_condition": "Fired"}, "reason": "alert 'green-5xx' fired"}
 
 # --- 1. a long mirror window continues as new -------------------------------------------------------
@@ -85,3 +94,46 @@ def test_an_event_arriving_as_the_mirror_window_hands_over_is_not_lost(event: tu
     assert all(t == {"blue-v1": 100} for t in endpoint.seen), "no live step"
     assert endpoint.mirrors[:2] == [{"green-v2": 10}, {}], "mirror on, then off after the handover"
     assert len(probe.handovers) >= 5 and decided < probe.handovers[-1], "the window handed over more than once"
+
+
+# --- 2. a first rollout that ended unsafe is rolled back to 0% by a later alert ----------------------
+
+
+@pytest.fixture
+def first_rollout_server() -> Iterator[LocalServer]:
+    """ep1 with green only, serving nothing: a rollout with ``capacity`` and no old deployment is a first rollout."""
+    world = {**SCENARIO, "endpoint": {"name": HTTP_ENDPOINT, "deployments": {
+        HTTP_NEW: {"traffic": 0, "instance_count": 1, "instance_type": "Standard_DS3_v2"}}},
+             "health": {HTTP_NEW: SCENARIO["health"][HTTP_NEW]}}
+    local = LocalServer(parse_scenario(world, FIXTURES, require_rollout=False), key=KEY).start()
+    yield local
+    local.stop()
+
+
+def test_an_alert_after_a_first_rollout_ended_unsafe_rolls_it_back_to_zero(first_rollout_server: LocalServer) -> None:
+    server = first_rollout_server
+    api = Client(server.url)
+    api.start(capacity={"max_instances": 2}, error_threshold=0.5)
+    api.wait_until_observing()
+    assert server.endpoint.traffic == {HTTP_NEW: 100}
+    outage = Fault("set_traffic", ServiceError("simulated outage"))
+    server.backend.workspace.faults.append(outage)          # the rollback cannot write
+    assert api.post(f"/api/rollouts/{HTTP_ENDPOINT}/abort", {"reason": "wrong model"}).status == 202
+    api.wait_for(lambda v: (v.get("rollback") or {}).get("attempts", 0) >= 1)
+    assert api.post(f"/api/rollouts/{HTTP_ENDPOINT}/resolve", {"reason": "on it"}).status == 202
+    ended = api.wait_until_done()
+    assert ended["outcome"] == "failed" and ended["final_traffic"] == {HTTP_NEW: 100}
+    assert ended["plan"]["old"] is None and ended["plan"]["first_rollout"] is True
+    server.backend.workspace.faults.remove(outage)
+
+    response = api.post("/api/alerts", alert(FIRED_SAMPLE))
+    assert response.status == 202, response.body
+    body = response.json()
+    assert body["action"] == "rollback" and "started a rollback" in body["reason"]
+    assert "the last rollout ended failed with green still holding traffic" in body["reason"]
+    back = api.wait_for(lambda v: v["runtime_status"] == "Completed" and v["phase"] == "done" and
+                        v.get("final_traffic") == {})
+    assert back["outcome"] == "rolled_back" and server.endpoint.traffic == {}
+    assert back["history"][-1]["kind"] == "rollback" and back["history"][-1]["traffic"] == {}
+    again = api.post("/api/alerts", alert(FIRED_SAMPLE))
+    assert again.status == 200 and again.json()["done"] is False, "safe now: nothing left to do"
