@@ -4,6 +4,7 @@ or was stopped by a redeploy gets its traffic back to 0%; the quota check and au
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,8 +17,8 @@ from rollout.safety import ORCHESTRATION_VERSION, versioned_input
 from tests.http.helpers import ENDPOINT as HTTP_ENDPOINT
 from tests.http.helpers import FIXTURES, KEY, MANAGED_SAMPLES, SCENARIO, Client, alert
 from tests.http.helpers import NEW as HTTP_NEW
-from tests.rollout.sdk_history import REQUEST, Driver, SimpleEndpoint
-from tests.rollout.test_lifecycle_scenarios import BLUE, GREEN, phases, simulate, traffic
+from tests.rollout.sdk_history import DEPLOYMENTS, ENDPOINT, PREFLIGHT_OK, REQUEST, START, Driver, History, SimpleEndpoint
+from tests.rollout.test_lifecycle_scenarios import BLUE, GREEN, SPEC, phases, simulate, traffic
 
 FIRED_SAMPLE = MANAGED_SAMPLES[0]          # a metric alert on ep1 split by deployment = green
 FIRED = {"alert": {"rule": "green-5xx", "monitor_condition": "Fired"}, "reason": "alert 'green-5xx' fired"}
@@ -137,3 +138,80 @@ def test_an_alert_after_a_first_rollout_ended_unsafe_rolls_it_back_to_zero(first
     assert back["history"][-1]["kind"] == "rollback" and back["history"][-1]["traffic"] == {}
     again = api.post("/api/alerts", alert(FIRED_SAMPLE))
     assert again.status == 200 and again.json()["done"] is False, "safe now: nothing left to do"
+
+
+# --- 3. a redeploy during a first rollout returns traffic to 0% ----------------------------------------
+
+FIRST_REQUEST = {**REQUEST, "traffic_steps": None, "deployment": SPEC,
+                 "endpoint": {"auth_mode": "key", "description": "created by aml-rollout"}}
+NEWER = ORCHESTRATION_VERSION + 1
+OK = {"ok": True}
+
+
+def first_rollout_history(endpoint_existed: bool, gave_traffic: bool = True) -> History:
+    """An instance of another version that ran a first rollout's ``creating`` (the endpoint missing, or holding
+    green-v2 alone and serving nothing), then gave green-v2 100% and now waits in its window."""
+    history = History(orchestration_input={**FIRST_REQUEST, "orchestration_version": NEWER})
+    at, ids = START, iter(range(100))
+    state = "Succeeded" if endpoint_existed else "NotFound"
+    inspect = {"ok": True, "endpoint": {"state": state}, "new_status": {"state": state},
+               "vm_size": {"name": "Standard_DS3_v2", "family": "standardDSv2Family", "vcpus": 4}, "usages": []}
+    i = next(ids)
+    history.scheduled(i, "lifecycle_inspect").episode(1).completed(i, inspect)
+    if endpoint_existed:
+        i = next(ids)
+        history.scheduled(i, "preflight").episode(1).completed(i, {"ok": True, "endpoint": {
+            **ENDPOINT, "traffic": {}}, "deployments": [DEPLOYMENTS[1]]})
+    else:
+        for start in ("create_endpoint_start", "create_deployment_start"):
+            i = next(ids)
+            history.scheduled(i, start).episode(1).completed(i, {**OK, "operation_url": None})
+            i = next(ids)
+            history.scheduled(i, "operation_poll").episode(1).completed(i, {**OK, "observed": {"state": "Succeeded"}})
+    if gave_traffic:
+        i = next(ids)
+        history.scheduled(i, "notify").episode(1).completed(i, OK)
+        i = next(ids)
+        history.scheduled(i, "set_traffic").episode(1).completed(i, {"ok": True, "endpoint": {
+            **ENDPOINT, "traffic": {"green-v2": 100}}})
+    i = next(ids)
+    history.timer(i, at + timedelta(minutes=30))
+    return history
+
+
+@pytest.mark.parametrize("endpoint_existed", [
+    pytest.param(False, id="endpoint-created-by-the-rollout"),
+    pytest.param(True, id="endpoint-held-green-alone"),
+])
+def test_a_redeploy_in_a_first_rollouts_window_returns_traffic_to_zero(endpoint_existed: bool) -> None:
+    endpoint = SimpleEndpoint()
+    endpoint.traffic = {"green-v2": 100}
+    record = Driver(endpoint, history=first_rollout_history(endpoint_existed)).run()["output"]
+    assert record["outcome"] == "rolled_back", record["reason"]
+    assert record["reason"].startswith(f"the app was redeployed with orchestration version {ORCHESTRATION_VERSION} "
+                                       f"while this rollout (version {NEWER}) ran")
+    assert "traffic returned to 0% everywhere, as before the endpoint's first rollout" in record["reason"]
+    assert endpoint.calls == ["read_traffic", "set_traffic"] and endpoint.traffic == {} == record["final_traffic"]
+    assert record["plan"]["old"] is None and record["plan"]["first_rollout"] is True
+
+
+def test_a_redeploy_before_a_first_rollout_gave_any_traffic_changes_nothing() -> None:
+    endpoint = SimpleEndpoint()
+    endpoint.traffic = {}
+    record = Driver(endpoint, history=first_rollout_history(False, gave_traffic=False)).run()["output"]
+    assert record["outcome"] == "failed"
+    assert "it had not given green-v2 any traffic yet (the endpoint's first rollout)" in record["reason"]
+    assert endpoint.calls == [], "the endpoint may not exist yet: nothing read, nothing written"
+
+
+def test_a_redeploy_of_an_ordinary_lifecycle_rollout_is_not_taken_for_a_first_rollout() -> None:
+    history = History(orchestration_input={**FIRST_REQUEST, "orchestration_version": NEWER})
+    history.scheduled(0, "lifecycle_inspect").episode(1).completed(0, {
+        "ok": True, "endpoint": {"state": "Succeeded"}, "new_status": {"state": "NotFound"}})
+    history.scheduled(1, "preflight").episode(1).completed(1, PREFLIGHT_OK)
+    history.timer(2, START + timedelta(minutes=5))
+    endpoint = SimpleEndpoint()
+    record = Driver(endpoint, history=history).run()["output"]
+    assert record["outcome"] == "rolled_back" and "traffic returned to blue-v1" in record["reason"]
+    assert record["plan"]["old"] == "blue-v1" and "first_rollout" not in record["plan"]
+    assert endpoint.calls == ["read_traffic"] and endpoint.traffic == {"blue-v1": 100}, "green-v2 held none"
