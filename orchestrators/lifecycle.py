@@ -240,11 +240,14 @@ class LifecyclePhases:
             inspect = more if more["ok"] else inspect
         usages = [QuotaUsage.from_dict(u) for u in inspect.get("usages") or []]
         vm = None if size is None else VmSize.from_dict(size)
+        ceiling = None if life.autoscale is None else life.autoscale.max_instances
         if self.first_rollout_wanted:
-            decision = first_rollout_capacity(life.capacity, instance_count, held, vm, usages, life.autoscale is not None)
+            decision = first_rollout_capacity(life.capacity, instance_count, held, vm, usages, life.autoscale is not None,
+                                              ceiling)
             entry["capacity"] = {**decision.to_dict(), "old_instances": None, "old_share": None}
         else:
-            decision = capacity_decision(life.capacity, steps, old_instances, old_share, instance_count, held, vm, usages)
+            decision = capacity_decision(life.capacity, steps, old_instances, old_share, instance_count, held, vm, usages,
+                                         ceiling)
             entry["capacity"] = {**decision.to_dict(), "old_instances": old_instances, "old_share": old_share}
         self.instances = decision.instances
         return decision.refusal
@@ -347,7 +350,8 @@ class LifecyclePhases:
     # --- after promotion -----------------------------------------------------------------------
 
     def apply_autoscale(self, new: str) -> Gen:
-        """Put the autoscale setting on the promoted deployment; returns a note for the record."""
+        """Put the autoscale setting on the promoted deployment; returns a note for the record: why it failed, or
+        the ``creating`` phase's warning that the quota cannot cover autoscale's ``max_instances``."""
         if self.lifecycle.autoscale is None:
             return None
         entry = self.begin("autoscaling", deployment=new)
@@ -356,7 +360,9 @@ class LifecyclePhases:
             "instance_count": max(self.current_instances, 1)})
         if result["ok"]:
             self.end(entry, "succeeded", setting=result["setting"], capacity=result["capacity"])
-            return None
+            warned = next((p["capacity"]["autoscale_warning"] for p in self.host.record.phases
+                           if p.get("phase") == "creating" and (p.get("capacity") or {}).get("autoscale_warning")), None)
+            return None if warned is None else f"warning: {warned}"
         self.end(entry, "failed", reason=result["error"]["message"])
         return f"autoscale not applied: {result['error']['message']}"
 

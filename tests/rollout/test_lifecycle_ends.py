@@ -215,3 +215,38 @@ def test_a_redeploy_of_an_ordinary_lifecycle_rollout_is_not_taken_for_a_first_ro
     assert record["outcome"] == "rolled_back" and "traffic returned to blue-v1" in record["reason"]
     assert record["plan"]["old"] == "blue-v1" and "first_rollout" not in record["plan"]
     assert endpoint.calls == ["read_traffic"] and endpoint.traffic == {"blue-v1": 100}, "green-v2 held none"
+
+
+# --- 4. autoscale's ceiling and the quota: a warning in the record ------------------------------------
+
+AUTOSCALE_WARNING = ("autoscale.max_instances 10 x Standard_DS3_v2 is not covered by the quota: needs 48 more cores "
+                     "(ceil(1.2 x 10) x 4 vCPUs), 20 free in 'Standard DSv2 Family Cluster Dedicated vCPUs'; "
+                     "scale-outs beyond 4 instance(s) will fail")
+
+
+@pytest.mark.parametrize("quota, warned", [
+    pytest.param(40, True, id="blue-holds-20-of-40-autoscale-10-needs-48"),
+    pytest.param(80, False, id="quota-covers-autoscales-ceiling"),
+])
+def test_a_rollout_whose_autoscale_ceiling_the_quota_cannot_cover_is_promoted_with_a_warning(quota: int,
+                                                                                             warned: bool) -> None:
+    result, life, backend = simulate({"autoscale": True}, lifecycle={"quota": {"Standard_DS3_v2": quota}})
+    assert result.outcome == "promoted" and result.record["reason"].startswith("green-v2 healthy at every step")
+    capacity = result.record["phases"][0]["capacity"]
+    assert capacity["refusal"] is None and capacity["needed_cores"] == 8
+    assert (AUTOSCALE_WARNING in (capacity.get("autoscale_warning") or "")) is warned
+    assert (f"; warning: {AUTOSCALE_WARNING}" in result.record["reason"]) is warned
+    assert backend.workspace.endpoint("fraud-detection-endpoint").traffic == {GREEN: 100}
+    assert phases(result) == ["creating", "autoscaling"]
+
+
+def test_a_first_rollout_whose_autoscale_ceiling_the_quota_cannot_cover_is_promoted_with_a_warning() -> None:
+    result, _, _ = simulate({"endpoint": {"auth_mode": "key"}, "autoscale": {"max_instances": 4}},
+                            endpoint={"name": "fraud-detection-endpoint", "exists": False},
+                            health={GREEN: [{"from": "PT0S", "error_rate": 0.002, "latency_p99_ms": 140}]},
+                            lifecycle={"quota": {"Standard_DS3_v2": 12}})
+    assert result.outcome == "promoted", result.record["reason"]
+    warning = result.record["phases"][0]["capacity"]["autoscale_warning"]
+    assert warning.startswith("autoscale.max_instances 4 x Standard_DS3_v2 is not covered by the quota: needs 20 more "
+                              "cores (ceil(1.2 x 4) x 4 vCPUs), 12 free")
+    assert "scale-outs beyond 2 instance(s) will fail" in warning and f"warning: {warning}" in result.record["reason"]
