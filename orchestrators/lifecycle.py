@@ -299,10 +299,12 @@ class LifecyclePhases:
 
     def resume_mirroring(self, window: Any) -> Gen:
         """Go on with the mirror's window (``window``, its state) in a continued execution: ``mirroring``'s
-        result. The phase's entry is the record's last (carried with it); the live traffic is ``mirror_stage``'s."""
+        result. The phase's entry is the record's last ``mirroring`` (carried with it); the live traffic is
+        ``mirror_stage``'s."""
         assert self.mirror_stage is not None
         traffic = {str(k): int(v) for k, v in self.mirror_stage["traffic"].items()}
-        return (yield from self.mirror_window(self.host.record.phases[-1], traffic, self.host.plan.new, window))
+        entry = next(p for p in reversed(self.host.record.phases) if p.get("phase") == "mirroring")
+        return (yield from self.mirror_window(entry, traffic, self.host.plan.new, window))
 
     def mirror_window(self, entry: dict[str, Any], traffic: dict[str, int], new: str, window: Any) -> Gen:
         """Observe the mirror's window (resume ``window`` when given), then remove the mirror and say how it
