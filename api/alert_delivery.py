@@ -10,7 +10,8 @@ deployment, ``alert`` (recorded on the rollout) otherwise. Ignored alerts change
 - **An endpoint whose last rollout ended unsafe** (``rollout.safety.ended_unsafe``: not promoted,
   the new deployment still holding traffic) is not forgotten: a fired alert about its new
   deployment starts a rollback-only run of the orchestrator on the same instance id, which
-  retries until traffic is back on the old deployment (or a person sends ``resolve``).
+  retries until traffic is back on the old deployment, or at 0% after a first rollout (or a
+  person sends ``resolve``).
 """
 
 from __future__ import annotations

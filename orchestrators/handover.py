@@ -34,7 +34,8 @@ class Handover(RunState):
     def hand_over(self, step_index: int, window: WindowState | None) -> None:
         """Continue as new at ``step_index`` (``len(steps)``: the bake), in ``window`` when mid-window,
         carrying the plan, the record, the traffic expected, the judge's evidence, the holds and the
-        lifecycle's instance plan.
+        lifecycle's state (its instance plan, and which lifecycle window goes on: a first rollout's
+        ``first_stage``, the mirror's ``mirror_stage``; ``LifecyclePhases.carried``).
 
         Events raised after this are not lost: the Durable Task Framework carries the ones it
         processes after the ``ContinueAsNew`` action into the next execution

@@ -64,8 +64,8 @@ class HealthWatch(RunState):
         ``pause`` holds it (checks go on), ``resume`` restarts it. ``resume``: a window an earlier
         execution opened. After ``CHECKS_PER_EXECUTION`` checks of this execution a window that goes
         on ends with ``HANDOVER`` (``self.window`` is its state) when nothing is left to act on,
-        unless ``may_hand_over`` is False (a lifecycle phase's window, such as the mirror's, whose
-        state is not carried over: it runs to its end in this execution).
+        unless ``may_hand_over`` is False (a window whose state its caller does not carry over: it
+        runs to its end in this execution; every window today carries its state, the mirror's too).
         """
         if resume is not None:
             window = resume

@@ -15,6 +15,7 @@ Phases, each recorded in ``record.phases`` with its times and figures:
   containers' logs in the record.
 - ``mirroring``: mirror ``percent`` of live traffic to the new deployment for ``window`` and judge
   it with the same policy, then remove the mirror. A failure rolls back before any user traffic.
+  A long window continues as new as a step's does (``mirror_stage``; ``resume_mirroring``).
 - ``scaling``: before each step, scale the new deployment to the planned instances and wait.
 - after promotion: apply ``autoscale`` to the new deployment; then ``cleaning_up``: wait
   ``revert_window`` (a ``revert`` gives the old deployment its traffic back, outcome
@@ -63,11 +64,13 @@ class LifecyclePhases:
         """Set by ``creating``: the endpoint had no old deployment (``rollout.lifecycle_plan.is_first_rollout``)."""
         self.first_stage: str | None = None
         """A first rollout's window being observed (``window`` or ``bake``), carried over a continue-as-new."""
+        self.mirror_stage: dict[str, Any] | None = None
+        """The mirror's window being observed (``{"traffic": live traffic}``), carried over a continue-as-new."""
 
     def carried(self) -> dict[str, Any]:
         """What the next execution needs of the lifecycle (``host.hand_over``)."""
         return {"instances": list(self.instances), "current_instances": self.current_instances,
-                "first_stage": self.first_stage}
+                "first_stage": self.first_stage, "mirror_stage": self.mirror_stage}
 
     def restore(self, life: Mapping[str, Any]) -> None:
         """Take up ``carried()`` in a continued execution (after ``host.restore``, whose judge it narrows again
@@ -76,6 +79,8 @@ class LifecyclePhases:
         self.current_instances = int(life.get("current_instances", 0))
         stage = life.get("first_stage")
         self.first_stage = str(stage) if stage else None
+        mirror = life.get("mirror_stage")
+        self.mirror_stage = dict(mirror) if isinstance(mirror, Mapping) else None
         if self.first_stage is not None:
             self.first_rollout_wanted = True
             self.host.judge_config = first_rollout_judge(self.host.judge_config)
@@ -235,11 +240,14 @@ class LifecyclePhases:
             inspect = more if more["ok"] else inspect
         usages = [QuotaUsage.from_dict(u) for u in inspect.get("usages") or []]
         vm = None if size is None else VmSize.from_dict(size)
+        ceiling = None if life.autoscale is None else life.autoscale.max_instances
         if self.first_rollout_wanted:
-            decision = first_rollout_capacity(life.capacity, instance_count, held, vm, usages, life.autoscale is not None)
+            decision = first_rollout_capacity(life.capacity, instance_count, held, vm, usages, life.autoscale is not None,
+                                              ceiling)
             entry["capacity"] = {**decision.to_dict(), "old_instances": None, "old_share": None}
         else:
-            decision = capacity_decision(life.capacity, steps, old_instances, old_share, instance_count, held, vm, usages)
+            decision = capacity_decision(life.capacity, steps, old_instances, old_share, instance_count, held, vm, usages,
+                                         ceiling)
             entry["capacity"] = {**decision.to_dict(), "old_instances": old_instances, "old_share": old_share}
         self.instances = decision.instances
         return decision.refusal
@@ -272,7 +280,8 @@ class LifecyclePhases:
         return {**self.host.endpoint_input(), "traffic": dict(traffic), "mirror_traffic": dict(mirror)}
 
     def mirroring(self, traffic: dict[str, int], mirror: dict[str, int], new: str) -> Gen:
-        """Mirror, observe, unmirror. Returns None (passed) or a ``StepEnd``-like ``(action, reason)``."""
+        """Mirror, observe, unmirror. Returns None (passed), a ``StepEnd`` (rollback, abort, promote), ``(outcome,
+        reason)`` (failed), or ``HANDOVER``: the window goes on in the next execution (``resume_mirroring``)."""
         spec = self.lifecycle.mirror
         assert spec is not None
         entry = self.begin("mirroring", percent=spec.percent, window_s=spec.window.total_seconds(), judged_on=MIRROR_SOURCE)
@@ -286,7 +295,30 @@ class LifecyclePhases:
         self.host.record.traffic_change(self.host.now, "mirror", traffic, result["endpoint"]["traffic"],
                                         f"mirror {spec.percent}% of live traffic to {new}")
         self.host.mirror = dict(target)
-        ended = yield from self.host.observe(spec.window, may_hand_over=False)
+        return (yield from self.mirror_window(entry, traffic, new, None))
+
+    def resume_mirroring(self, window: Any) -> Gen:
+        """Go on with the mirror's window (``window``, its state) in a continued execution: ``mirroring``'s
+        result. The phase's entry is the record's last ``mirroring`` (carried with it); the live traffic is
+        ``mirror_stage``'s."""
+        assert self.mirror_stage is not None
+        traffic = {str(k): int(v) for k, v in self.mirror_stage["traffic"].items()}
+        entry = next(p for p in reversed(self.host.record.phases) if p.get("phase") == "mirroring")
+        return (yield from self.mirror_window(entry, traffic, self.host.plan.new, window))
+
+    def mirror_window(self, entry: dict[str, Any], traffic: dict[str, int], new: str, window: Any) -> Gen:
+        """Observe the mirror's window (resume ``window`` when given), then remove the mirror and say how it
+        ended; ``HANDOVER`` when the window goes on in the next execution (``mirror_stage`` carries the live
+        traffic, ``host.mirror`` the mirror, the record the phase's entry)."""
+        from orchestrators.run_state import HANDOVER  # here: orchestrators.run_state imports this module
+
+        spec = self.lifecycle.mirror
+        assert spec is not None
+        self.mirror_stage = {"traffic": dict(traffic)}
+        ended = yield from self.host.observe(spec.window, window)
+        if ended.action == HANDOVER:
+            return HANDOVER
+        self.mirror_stage = None
         removed = yield from self.host.call_with_retry("set_traffic", self.mirror_payload(traffic, {}))
         if removed["ok"]:
             self.host.mirror = {}
@@ -320,7 +352,8 @@ class LifecyclePhases:
     # --- after promotion -----------------------------------------------------------------------
 
     def apply_autoscale(self, new: str) -> Gen:
-        """Put the autoscale setting on the promoted deployment; returns a note for the record."""
+        """Put the autoscale setting on the promoted deployment; returns a note for the record: why it failed, or
+        the ``creating`` phase's warning that the quota cannot cover autoscale's ``max_instances``."""
         if self.lifecycle.autoscale is None:
             return None
         entry = self.begin("autoscaling", deployment=new)
@@ -329,7 +362,9 @@ class LifecyclePhases:
             "instance_count": max(self.current_instances, 1)})
         if result["ok"]:
             self.end(entry, "succeeded", setting=result["setting"], capacity=result["capacity"])
-            return None
+            warned = next((p["capacity"]["autoscale_warning"] for p in self.host.record.phases
+                           if p.get("phase") == "creating" and (p.get("capacity") or {}).get("autoscale_warning")), None)
+            return None if warned is None else f"warning: {warned}"
         self.end(entry, "failed", reason=result["error"]["message"])
         return f"autoscale not applied: {result['error']['message']}"
 

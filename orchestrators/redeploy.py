@@ -11,7 +11,11 @@ until every recorded completion has been replayed and cancels the timers that ne
 (``replay_recorded``). Then ``after_redeploy`` rebuilds the plan from the recorded pre-flight and
 continues as new, at this version, as a rollback-only run (fresh history: reads traffic and
 returns the new deployment's share to the old one, retrying until it is back); with no plan to
-rebuild it ends ``failed`` changing nothing. Control events are raced throughout
+rebuild it ends ``failed`` changing nothing. A first rollout (the endpoint's first deployment,
+``recorded_first_rollout``: known from its recorded ``creating``) has no old deployment: its
+rollback-only run returns traffic to 0% everywhere, as it was before, once the 100% write was
+scheduled (in its window or its bake; the deployment is kept); before that (``creating``, where the
+endpoint may not exist yet) it ends ``failed`` changing nothing. Control events are raced throughout
 (``orchestrators.waiting``), so none lands on no waiter; those the old run's history holds were
 handled by the code that ran then and are dropped.
 """
@@ -29,7 +33,9 @@ from dateutil.parser import isoparse
 
 from orchestrators.waiting import EventInbox, wait_for
 from rollout.errors import InvalidRequest
+from rollout.lifecycle_plan import first_rollout_record_plan, is_first_rollout
 from rollout.model import DeploymentState, EndpointState
+from rollout.operation import NOT_FOUND
 from rollout.plan import Plan, PlanRejected, RolloutRequest, parse_request, resolve_plan
 from rollout.record import RolloutRecord
 from rollout.safety import ORCHESTRATION_VERSION, versioned_input
@@ -101,7 +107,8 @@ def _decoded(value: Any) -> Any:
 def after_redeploy(context: df.DurableOrchestrationContext, version: int, request: dict[str, Any]) -> Gen:
     """An instance another orchestration version started: replay what its history records
     (``orchestrators.redeploy``), then continue as new with a rollback-only run of this version
-    that returns its traffic to the old deployment; with no recorded plan, end changing nothing."""
+    that returns its traffic to the old deployment (a first rollout's: to 0% everywhere); with no
+    recorded plan, end changing nothing."""
     inbox = EventInbox(context)
     results = yield from replay_recorded(context, inbox)
     reason = (f"the app was redeployed with orchestration version {ORCHESTRATION_VERSION} while this rollout "
@@ -111,6 +118,15 @@ def after_redeploy(context: df.DurableOrchestrationContext, version: int, reques
         parsed = parse_request(request)
     except InvalidRequest as exc:
         return _end(context, record, f"{reason}; its request is no longer valid ({exc}); traffic not changed")
+    first = recorded_first_rollout(parsed, results)
+    if first is not None:           # the endpoint's first deployment: back to 0% everywhere, as before it
+        if not any(task.name == "set_traffic" for task in recorded_tasks(list(context.histories))):
+            return _end(context, record, f"{reason}; it had not given {first['new']} any traffic yet (the endpoint's "
+                                         "first rollout), so traffic was not changed")
+        context.continue_as_new(versioned_input(request, {
+            "plan": first, "reason": f"{reason}; traffic returned to 0% everywhere, as before the endpoint's "
+                                     f"first rollout ({first['new']} kept for inspection)"}))
+        return None
     plan = recorded_plan(parsed, results)
     if plan is None:
         for _, result in results:
@@ -140,6 +156,35 @@ def recorded_plan(request: RolloutRequest, results: list[tuple[str, Any]]) -> Pl
                             [DeploymentState.from_dict(d) for d in pre["deployments"]])
     except (PlanRejected, KeyError, TypeError, ValueError):
         return None
+
+
+def recorded_first_rollout(request: RolloutRequest, results: list[tuple[str, Any]]) -> dict[str, Any] | None:
+    """The record's plan of a first rollout an earlier version ran (``old`` null, ``first_rollout`` true), or None.
+
+    Decided by ``rollout.lifecycle_plan.is_first_rollout`` from what the earlier version recorded in
+    ``creating``: the first successful ``lifecycle_inspect`` (the endpoint's state) and, when the
+    endpoint existed, the first successful ``preflight`` (its traffic and deployments). None when
+    neither was recorded (the rollout had not got that far) or the endpoint had an old deployment.
+    """
+    inspect = _first_ok(results, "lifecycle_inspect")
+    if inspect is None or not isinstance(inspect.get("endpoint"), dict):
+        return None
+    state = str(inspect["endpoint"].get("state"))
+    traffic: dict[str, int] = {}
+    names: list[str] = []
+    if state != NOT_FOUND:
+        found = _first_ok(results, "preflight")
+        traffic_found = _traffic_of(found)
+        if found is None or traffic_found is None or not isinstance(found.get("deployments"), list):
+            return None
+        traffic, names = traffic_found, [str(d.get("name")) for d in found["deployments"] if isinstance(d, dict)]
+    if not is_first_rollout(state, traffic, names, request.new_deployment, request.old_deployment):
+        return None
+    return first_rollout_record_plan(request.new_deployment)
+
+
+def _first_ok(results: list[tuple[str, Any]], name: str) -> dict[str, Any] | None:
+    return next((r for n, r in results if n == name and isinstance(r, dict) and r.get("ok")), None)
 
 
 def _traffic_of(result: Any) -> dict[str, int] | None:

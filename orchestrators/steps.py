@@ -50,18 +50,25 @@ class StepWalk(RunState):
             yield from self.notify("started")
             if self.intent is not None and self.intent.action != "promote":
                 return self.finish(outcome_of(self.intent.action), f"{self.intent.reason}; no traffic was changed")
+            mirrored = None
             if self.request.lifecycle.mirror is not None:
                 mirrored = yield from self.life.mirroring(dict(self.record.traffic), dict(self.mirror), self.plan.new)
-                if isinstance(mirrored, StepEnd):
-                    return (yield from self.end_early(mirrored))
-                if mirrored is not None:
-                    return self.finish("failed", mirrored[1])
             start, window = 0, None
         else:
             start, window = self.restore(carried)
             self.publish()
             if self.life.first_stage is not None:       # a first rollout's window or bake goes on
                 return (yield from self.life.resume_first_rollout(window))
+            mirrored = None
+            if self.life.mirror_stage is not None:      # the mirror's window goes on
+                mirrored = yield from self.life.resume_mirroring(window)
+                window = None
+        if isinstance(mirrored, str) and mirrored == HANDOVER:
+            return self.hand_over(0, self.window)
+        if isinstance(mirrored, StepEnd):
+            return (yield from self.end_early(mirrored))
+        if mirrored is not None:
+            return self.finish("failed", mirrored[1])
         assert self.plan is not None
         for index in range(start, len(self.plan.steps)):
             ended = yield from self.run_step(index, self.plan.steps[index], window)

@@ -14,9 +14,8 @@ from typing import Any, Mapping
 
 from orchestrators.run_state import Gen, RunState
 from rollout.model import EndpointState
-from rollout.plan import Plan
 from rollout.retry import rollback_retry_delay
-from rollout.safety import holds_traffic, rollback_from
+from rollout.safety import holds_traffic, rollback_from, rollback_plan
 from rollout.traffic import describe, mirror_without, rollback_traffic, same_traffic
 
 
@@ -141,9 +140,10 @@ class TrafficControl(RunState):
 
     def rollback_only(self, spec: Mapping[str, Any]) -> Gen:
         """Return traffic of an endpoint whose last rollout ended unsafe (``rollout.safety.ended_unsafe``),
-        or of an instance a redeploy stopped, from the traffic as found."""
+        or of an instance a redeploy stopped, from the traffic as found (a first rollout's: to 0%,
+        ``rollout.safety.rollback_plan``)."""
         plan = spec.get("plan") or {}
-        self.plan = Plan(str(plan["old"]), str(plan["new"]), tuple(plan.get("steps") or ()), int(plan["shared"]))
+        self.plan = rollback_plan(plan)         # a first rollout's: back to 0% everywhere
         self.record.plan = dict(plan)
         return (yield from self.roll_back("rolled_back", str(spec.get("reason") or "rollback requested"),
                                           from_current=True))

@@ -8,7 +8,9 @@
 - ``check_quota``: a managed deployment holds ``ceil(1.2 x instances) x cores`` of its VM family's
   quota (Azure reserves 20% for upgrades), and old and new both hold theirs until the old one is
   deleted. A plan the quota cannot cover is refused before any traffic moves, with the cores
-  needed and free.
+  needed and free. ``autoscale_quota_warning``: autoscale's ``max_instances`` above the plan is
+  checked too, and only warned about (Azure autoscale fails soft: a scale-out the quota cannot
+  cover fails and the deployment keeps serving at what it has).
 """
 
 from __future__ import annotations
@@ -238,3 +240,27 @@ def quota_refusal(size: VmSize, peak_instances: int, check: QuotaCheck, lower: s
     return (f"not enough quota for {peak_instances} x {size.name}: needs {check.needed} more cores "
             f"(ceil(1.2 x {peak_instances}) x {size.vcpus} vCPUs, Azure's 20% upgrade reserve included), "
             f"{check.free} free in '{check.line}'. Request more quota for the family or lower {lower}")
+
+
+def autoscale_quota_warning(size: VmSize, ceiling: int, planned_peak: int, held_instances: int,
+                            usages: Sequence[QuotaUsage]) -> str | None:
+    """A warning when the quota cannot cover autoscale scaling the new deployment to ``ceiling``
+    (its ``max_instances``) once promoted; None when it can, or when ``ceiling`` is not above the
+    plan's peak (``planned_peak``, which ``check_quota`` covers already).
+
+    A warning, not a refusal: the rollout itself fits, and Azure autoscale fails soft (a scale-out
+    the quota cannot cover fails in the autoscale setting's activity log; the deployment keeps
+    serving at what it has). The old deployment is counted as holding its cores, as it does until
+    its cleanup. The text says up to how many instances autoscale can scale.
+    """
+    if ceiling <= planned_peak:
+        return None
+    check = check_quota(size, ceiling, held_instances, usages)
+    if check.ok:
+        return None
+    reachable = next(n for n in range(ceiling - 1, -1, -1)
+                     if n <= planned_peak or check_quota(size, n, held_instances, usages).ok)
+    return (f"autoscale.max_instances {ceiling} x {size.name} is not covered by the quota: needs {check.needed} more "
+            f"cores (ceil(1.2 x {ceiling}) x {size.vcpus} vCPUs), {check.free} free in '{check.line}'; scale-outs "
+            f"beyond {reachable} instance(s) will fail (Azure autoscale fails soft: the deployment "
+            "keeps serving at what it has). Request more quota for the family or lower autoscale.max_instances")

@@ -12,7 +12,8 @@ request's ``observation_window`` and ``bake_time`` on the absolute thresholds on
 to 0% everywhere (the traffic before it) on a failed verdict, an alert or an abort.
 
 ``capacity_decision``: the new deployment's instances before each step and whether the region's
-quota covers the largest of them, decided before any traffic moves or anything is created;
+quota covers the largest of them (and, only as a warning, autoscale's ``max_instances``), decided
+before any traffic moves or anything is created;
 ``first_rollout_capacity`` the same for a first rollout (no old deployment to size from).
 """
 
@@ -21,7 +22,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
-from rollout.capacity import CapacitySpec, QuotaUsage, VmSize, check_quota, instances_per_step, quota_refusal
+from rollout.capacity import (
+    CapacitySpec,
+    QuotaUsage,
+    VmSize,
+    autoscale_quota_warning,
+    check_quota,
+    instances_per_step,
+    quota_refusal,
+)
 from rollout.judge import JudgeConfig
 from rollout.operation import NOT_FOUND
 from rollout.plan import Plan
@@ -92,21 +101,27 @@ class CapacityDecision:
     refusal: str | None = None
     note: str | None = None
     """How the instances were sized when not by the formula (a first rollout); in ``to_dict`` only when set."""
+    autoscale_warning: str | None = None
+    """The quota cannot cover autoscale's ``max_instances`` (``rollout.capacity.autoscale_quota_warning``): a
+    warning, not a refusal; in ``to_dict`` only when set."""
 
     def to_dict(self) -> dict[str, Any]:
         sized = {"note": self.note} if self.note else {}
+        warned = {"autoscale_warning": self.autoscale_warning} if self.autoscale_warning else {}
         return {"instances": list(self.instances), "needed_cores": self.needed_cores, "free_cores": self.free_cores,
-                "refusal": self.refusal, **sized}
+                "refusal": self.refusal, **sized, **warned}
 
 
 def capacity_decision(spec: CapacitySpec | None, steps: Sequence[int], old_instances: int, old_share: int,
                       instance_count: int, held_instances: int, size: VmSize | None,
-                      usages: Sequence[QuotaUsage]) -> CapacityDecision:
+                      usages: Sequence[QuotaUsage], autoscale_ceiling: int | None = None) -> CapacityDecision:
     """Plan the new deployment's instances per step and check the quota for the largest.
 
     Without ``capacity`` every step keeps ``instance_count``. ``held_instances`` are the new
     deployment's instances now (0 when it is still to be created). ``size`` None (the VM size is
-    not offered in the region) refuses: Azure would refuse the deployment.
+    not offered in the region) refuses: Azure would refuse the deployment. ``autoscale_ceiling``:
+    autoscale's ``max_instances`` (None: no autoscale); when the plan fits but the quota cannot
+    cover that ceiling, ``autoscale_warning`` says so (``rollout.capacity.autoscale_quota_warning``).
     """
     planned = tuple(instance_count for _ in steps) if spec is None else instances_per_step(
         old_instances, old_share, steps, instance_count, spec)
@@ -115,7 +130,15 @@ def capacity_decision(spec: CapacitySpec | None, steps: Sequence[int], old_insta
         return CapacityDecision(planned, 0, None, "the instance type is not offered for managed online endpoints in "
                                                   "the workspace's region")
     check = check_quota(size, peak, held_instances, usages)
-    return CapacityDecision(planned, check.needed, check.free, None if check.ok else quota_refusal(size, peak, check))
+    if not check.ok:
+        return CapacityDecision(planned, check.needed, check.free, quota_refusal(size, peak, check))
+    return CapacityDecision(planned, check.needed, check.free,
+                            autoscale_warning=_autoscale_warning(size, autoscale_ceiling, peak, held_instances, usages))
+
+
+def _autoscale_warning(size: VmSize, ceiling: int | None, peak: int, held: int,
+                       usages: Sequence[QuotaUsage]) -> str | None:
+    return None if ceiling is None else autoscale_quota_warning(size, ceiling, peak, held, usages)
 
 
 # --- the first rollout (no old deployment) --------------------------------------------------------
@@ -221,14 +244,15 @@ def first_rollout_next(stage: str, ended: str, reason: str, new: str, bake: bool
 
 
 def first_rollout_capacity(spec: CapacitySpec | None, instance_count: int, held_instances: int, size: VmSize | None,
-                           usages: Sequence[QuotaUsage], autoscale: bool) -> CapacityDecision:
+                           usages: Sequence[QuotaUsage], autoscale: bool,
+                           autoscale_ceiling: int | None = None) -> CapacityDecision:
     """The instances of a first rollout's one step and the quota verdict, before anything is created.
 
     There is no old deployment to size from, so ``capacity``'s formula does not apply: the new
     deployment serves at the instances it has (``held_instances``, when it exists already) or
     is created with (``instance_count``), and the quota is checked for that. ``note`` says so, and
     that ``autoscale`` (when given) takes over after promotion. ``size`` None refuses, as in
-    ``capacity_decision``.
+    ``capacity_decision``; ``autoscale_ceiling`` warns as there.
     """
     serving = held_instances or instance_count
     sized = f"no old deployment to size from: the new deployment serves 100% at {serving} instance(s)"
@@ -239,6 +263,8 @@ def first_rollout_capacity(spec: CapacitySpec | None, instance_count: int, held_
         return CapacityDecision((serving,), 0, None, "the instance type is not offered for managed online endpoints "
                                                      "in the workspace's region", sized)
     check = check_quota(size, serving, held_instances, usages)
-    return CapacityDecision((serving,), check.needed, check.free,
-                            None if check.ok else quota_refusal(size, serving, check, "deployment.instance_count"),
-                            sized)
+    if not check.ok:
+        return CapacityDecision((serving,), check.needed, check.free,
+                                quota_refusal(size, serving, check, "deployment.instance_count"), sized)
+    return CapacityDecision((serving,), check.needed, check.free, None, sized,
+                            _autoscale_warning(size, autoscale_ceiling, serving, held_instances, usages))

@@ -43,11 +43,11 @@ def test_the_rollback_target_is_the_traffic_before_a_first_rollout() -> None:
     assert same_traffic(rollback_traffic(plan), {"green-v2": 0})      # what a first rollout finds: nothing served
 
 
-def test_the_record_plan_has_no_old_deployment_and_is_never_rolled_back_by_a_later_alert() -> None:
+def test_the_record_plan_has_no_old_deployment_and_a_later_alert_rolls_an_unsafe_end_back() -> None:
     plan = first_rollout_record_plan("Green-V2")
     assert plan == {"old": None, "new": "green-v2", "steps": [100], "shared": 100, "first_rollout": True}
-    # a rollback-only run moves new's share to old; with no old there is nowhere to move it
-    assert ended_unsafe({"outcome": "failed", "plan": plan, "final_traffic": {"green-v2": 100}}) is False
+    # a rollback-only run takes new's share away, to 0% everywhere (tests/domain/test_lifecycle_ends.py)
+    assert ended_unsafe({"outcome": "failed", "plan": plan, "final_traffic": {"green-v2": 100}}) is True
 
 
 # --- the judge: absolute thresholds only --------------------------------------------------------
