@@ -28,7 +28,7 @@ Method (docs/judge.md has the derivation and the sources):
 - Inconclusive until the window has served ``max(min_requests, n)`` requests, where ``n`` is
   what the errors detector needs, in expectation, to catch a rate ``POWER_FACTOR`` (4) times
   the threshold that began with the window; the judgement says how many more requests and
-  minutes that is. Subtler regressions are caught later: the evidence carries across windows.
+  minutes (at the window's request rate so far) that is. Subtler regressions are caught later: the evidence carries across windows.
 
 Pure and deterministic: frozen dataclasses, ``math`` only.
 """
@@ -110,7 +110,8 @@ class Increment:
 class JudgeState:
     """Evidence so far (log Shiryaev-Roberts statistics per test and alternative) and counters.
 
-    ``checks`` counts every check of the rollout; ``window_*`` count since ``new_window``.
+    ``checks`` counts every check of the rollout; ``window_*`` count since ``new_window``
+    (``window_minutes``: the minutes those checks covered, for the window's request rate).
     """
 
     checks: int = 0
@@ -120,6 +121,7 @@ class JudgeState:
     window_requests: int = 0
     window_errors: int = 0
     window_first_check: int = 1
+    window_minutes: float = 0.0
 
     def detector(self, name: str, size: int) -> tuple[float, ...]:
         return dict(self.detectors).get(name, (_NEG_INF,) * size)
@@ -131,7 +133,7 @@ class JudgeState:
             "detectors": {name: [_json_float(v) for v in values] for name, values in self.detectors},
             "old_requests": self.old_requests, "old_errors": self.old_errors,
             "window_requests": self.window_requests, "window_errors": self.window_errors,
-            "window_first_check": self.window_first_check,
+            "window_first_check": self.window_first_check, "window_minutes": self.window_minutes,
         }
 
     @classmethod
@@ -139,7 +141,8 @@ class JudgeState:
         detectors = tuple((str(name), tuple(_from_json_float(v) for v in values))
                           for name, values in dict(data.get("detectors") or {}).items())
         return cls(int(data["checks"]), detectors, int(data["old_requests"]), int(data["old_errors"]),
-                   int(data["window_requests"]), int(data["window_errors"]), int(data["window_first_check"]))
+                   int(data["window_requests"]), int(data["window_errors"]), int(data["window_first_check"]),
+                   float(data.get("window_minutes", 0.0)))     # absent in a state from before the field
 
 
 def _json_float(value: float) -> float | str | None:
@@ -194,13 +197,14 @@ class Judgement:
 
 def new_window(state: JudgeState) -> JudgeState:
     """Start a new observation window: evidence carries over, the window's counters restart."""
-    return replace(state, window_requests=0, window_errors=0, window_first_check=state.checks + 1)
+    return replace(state, window_requests=0, window_errors=0, window_first_check=state.checks + 1, window_minutes=0.0)
 
 
 def judge_increment(state: JudgeState, increment: Increment, config: JudgeConfig) -> tuple[JudgeState, Judgement]:
     """Add one check's increment to the evidence and judge: FAIL as soon as any test's e-value
     reaches its threshold; PASS when the window has served what a verdict needs; else
-    INCONCLUSIVE, saying how many more requests (and minutes at the current rate) it needs."""
+    INCONCLUSIVE, saying how many more requests it needs, and how many more minutes at the current
+    rate (the window's requests per minute so far)."""
     t = state.checks + 1
     onset = math.log(1 / (t * (t + 1)))
     new, old = increment.new, increment.old
@@ -219,8 +223,9 @@ def judge_increment(state: JudgeState, increment: Increment, config: JudgeConfig
             evidence.append(Evidence("errors_first_look", -math.log(tail) if tail > 0 else math.inf, threshold))
     state = replace(state, checks=t, detectors=tuple(detectors.items()), old_requests=old_requests,
                     old_errors=old_errors, window_requests=state.window_requests + new.requests,
-                    window_errors=state.window_errors + new.errors)
-    return state, _verdict(state, increment, config, tuple(evidence))
+                    window_errors=state.window_errors + new.errors,
+                    window_minutes=state.window_minutes + max(0.0, increment.minutes))
+    return state, _verdict(state, config, tuple(evidence))
 
 
 def baseline_judgement(old: DeploymentMetrics, config: JudgeConfig) -> Judgement:
@@ -338,8 +343,7 @@ _TEST_NAMES = {"errors": "error rate", "errors_first_look": "error rate (first c
                "latency": "p99 latency", "latency_vs_old": "p99 latency against old"}
 
 
-def _verdict(state: JudgeState, increment: Increment, config: JudgeConfig,
-             evidence: tuple[Evidence, ...]) -> Judgement:
+def _verdict(state: JudgeState, config: JudgeConfig, evidence: tuple[Evidence, ...]) -> Judgement:
     rate = state.window_errors / state.window_requests if state.window_requests else None
     baseline = state.old_errors / state.old_requests if state.old_requests else None
     failed = [e for e in evidence if e.failed]
@@ -349,7 +353,7 @@ def _verdict(state: JudgeState, increment: Increment, config: JudgeConfig,
                          f"{_rates(rate, baseline)}", rate, baseline, evidence)
     needed = max(config.min_requests, requests_needed(state, config)) - state.window_requests
     if needed > 0:
-        per_minute = increment.new.requests / increment.minutes if increment.minutes > 0 else 0.0
+        per_minute = state.window_requests / state.window_minutes if state.window_minutes > 0 else 0.0
         minutes = round(needed / per_minute, 1) if per_minute > 0 else None
         at_rate = f" (about {minutes} more minutes at the current rate)" if minutes is not None else ""
         return Judgement(Verdict.INCONCLUSIVE, f"{state.window_requests} requests so far; a verdict needs "
