@@ -113,6 +113,38 @@ def test_inconclusive_reports_requests_and_minutes():
     assert judgement.to_dict()["needed_requests"] == judgement.needed_requests
 
 
+@pytest.mark.parametrize("increments, needed_requests, needed_minutes", [
+    pytest.param([Increment(M(100, 0), None, 1.0), Increment(M(20, 0), None, 1.0)], 103, 1.7,
+                 id="at-the-windows-rate-not-the-last-checks"),          # 120 in 2 minutes: 60 a minute
+    pytest.param([Increment(M(30, 0), None, 0.5), Increment(M(0, 0), None, 1.5)], 193, 12.9,
+                 id="a-quiet-check-lowers-the-rate"),                     # 30 in 2 minutes: 15 a minute
+    pytest.param([Increment(M(0, 0), None, 1.0)] * 2, 223, None, id="no-traffic-no-estimate"),
+    pytest.param([Increment(M(50, 0), None, 0.0)], 173, None, id="no-time-no-estimate"),
+])
+def test_needed_minutes_at_the_windows_rate(increments, needed_requests, needed_minutes):
+    _, judgement, _ = run(JudgeConfig(), increments)
+    assert judgement.verdict is Verdict.INCONCLUSIVE
+    assert (judgement.needed_requests, judgement.needed_minutes) == (needed_requests, needed_minutes)
+    at_rate = "" if needed_minutes is None else f" (about {needed_minutes} more minutes at the current rate)"
+    assert judgement.reason.endswith(f"a verdict needs {needed_requests} more{at_rate}")
+
+
+def test_a_new_window_measures_its_own_rate():
+    state, _, _ = run(JudgeConfig(), minutes(3, 1000, 0.0))
+    fresh = new_window(state)
+    assert (fresh.window_minutes, fresh.window_requests) == (0.0, 0)
+    _, judgement = judge_increment(fresh, Increment(M(100, 0), None, 2.0), JudgeConfig())
+    need = requests_needed(fresh, JudgeConfig()) - 100
+    assert (judgement.needed_requests, judgement.needed_minutes) == (need, round(need / 50, 1))
+
+
+def test_a_state_from_before_window_minutes_reads_as_zero():
+    wire = JudgeState(checks=2, window_requests=40, window_minutes=2.0).to_dict()
+    assert wire["window_minutes"] == 2.0
+    del wire["window_minutes"]
+    assert JudgeState.from_dict(wire) == JudgeState(checks=2, window_requests=40)
+
+
 @pytest.mark.parametrize("onset", [pytest.param(3, id="early"), pytest.param(200, id="after-200-healthy-checks")])
 def test_late_onset_is_caught_within_a_bounded_number_of_checks(onset):
     """Tests start at every check, so old healthy data does not dilute a regression."""

@@ -39,12 +39,33 @@ def state(**changes) -> WindowState:
     pytest.param(state(), at(5), CheckResult(Verdict.INCONCLUSIVE, "need 40 more"), Action.EXTEND,
                  state(extensions=1, deadline=at(10)), "need 40 more", id="inconclusive-at-deadline-extends"),
     pytest.param(state(extensions=1, deadline=at(10)), at(10), CheckResult(Verdict.INCONCLUSIVE, "need 40 more"),
-                 Action.EXTEND, state(extensions=2, deadline=at(15)), "", id="second-extension"),
+                 Action.EXTEND, state(extensions=2, deadline=at(15)), "need 40 more", id="second-extension"),
     pytest.param(state(extensions=2, deadline=at(15)), at(15), CheckResult(Verdict.INCONCLUSIVE, "need 40 more"),
                  Action.ROLLBACK, state(extensions=2, deadline=at(15)),
                  "still inconclusive after 2 extra window(s): need 40 more", id="extensions-exhausted"),
     pytest.param(state(), at(3), CheckResult(Verdict.INCONCLUSIVE), Action.CONTINUE, state(), "",
                  id="inconclusive-before-deadline"),
+    pytest.param(state(), at(5), CheckResult(Verdict.INCONCLUSIVE, "needs 173 more", 17.3), Action.EXTEND,
+                 state(extensions=1, deadline=at(22.3)), "needs 173 more", id="extends-by-what-the-verdict-needs"),
+    pytest.param(state(), at(5), CheckResult(Verdict.INCONCLUSIVE, "needs 20 more", 2.4), Action.EXTEND,
+                 state(extensions=1, deadline=at(10)), "needs 20 more", id="extends-by-a-window-at-least"),
+    pytest.param(state(), at(5), CheckResult(Verdict.INCONCLUSIVE, "needs 300 more", 30.0), Action.EXTEND,
+                 state(extensions=1, deadline=at(35)), "needs 300 more", id="need-at-the-cap-extends"),
+    pytest.param(state(), at(5), CheckResult(Verdict.INCONCLUSIVE, "needs 301 more", 30.1), Action.ROLLBACK, state(),
+                 "too little traffic for a verdict: it would take longer than an extension may last "
+                 "(6 windows, 30 minutes): needs 301 more", id="need-over-the-cap-rolls-back-at-once"),
+    pytest.param(state(extensions=1, deadline=at(22.3)), at(30), CheckResult(Verdict.INCONCLUSIVE, "needs 9 more", 0.9),
+                 Action.EXTEND, state(extensions=2, deadline=at(35)), "needs 9 more",
+                 id="second-extension-by-a-window-at-least"),
+    pytest.param(state(extensions=2, deadline=at(15)), at(15), CheckResult(Verdict.INCONCLUSIVE, "x", 300.0),
+                 Action.ROLLBACK, state(extensions=2, deadline=at(15)), "still inconclusive after 2 extra window(s): x",
+                 id="extensions-exhausted-before-the-cap-is-asked"),
+    pytest.param(state(extensions=1, deadline=at(22)), at(12), CheckResult(Verdict.PASS), Action.PASS,
+                 state(extensions=1, deadline=at(22)), "", id="extended-window-passes-at-its-first-pass"),
+    pytest.param(state(extensions=1, deadline=at(22), paused=True), at(12), CheckResult(Verdict.PASS), Action.CONTINUE,
+                 state(extensions=1, deadline=at(22), paused=True), "", id="paused-extended-window-does-not-pass"),
+    pytest.param(state(extensions=1, deadline=at(22)), at(12), CheckResult(Verdict.INCONCLUSIVE, "x", 1.0),
+                 Action.CONTINUE, state(extensions=1, deadline=at(22)), "", id="extended-window-inconclusive-waits"),
     pytest.param(state(), at(2), CheckResult(None, "503"), Action.CONTINUE, state(faults=1), "",
                  id="one-fault-continues"),
     pytest.param(state(faults=1), at(5), CheckResult(None, "503"), Action.CONTINUE, state(faults=2), "",
@@ -80,7 +101,7 @@ def test_next_action(before, now, observed, action, after, reason):
     decision = next_action(before, now, observed, max_inconclusive_windows=2)
     assert decision.action is action
     assert decision.state == after
-    assert decision.reason == reason or (reason == "" and action in (Action.CONTINUE, Action.PASS, Action.EXTEND))
+    assert decision.reason == reason
 
 
 @pytest.mark.parametrize("before, now, wake", [
