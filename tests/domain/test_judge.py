@@ -7,15 +7,14 @@ import random
 import pytest
 
 from emulator.noise import binomial
+from rollout.evidence import binomial_tail, old_upper_bound
 from rollout.judge import (
     Increment,
     JudgeConfig,
     JudgeState,
     baseline_judgement,
-    binomial_tail,
     judge_increment,
     new_window,
-    old_upper_bound,
     requests_needed,
 )
 from rollout.model import DeploymentMetrics as M
