@@ -170,8 +170,9 @@ def targets(results: list[tuple[Row, list[Outcome], list[Outcome]]], confidence:
     healthy = [(spec, sum(o.kind != "promoted" for o in seq) / len(seq)) for spec, _, seq in results
                if spec.onset is None]
     worst = max(healthy, key=lambda item: item[1])
-    big = [(spec, caught(spec, seq)) for spec, _, seq in results
+    big = [(spec, caught(spec, seq), sum(o.kind == "promoted" for o in seq), len(seq)) for spec, _, seq in results
            if spec.onset is not None and any(f" {x}x" in spec.name for x in (2, 5, 20))]
+    lowest = min(big, key=lambda item: item[1])
     fast = [(spec, median_delay(spec, cur), median_delay(spec, seq)) for spec, cur, seq in results
             if spec.onset is not None and any(f" {x}x" in spec.name for x in (5, 20))]
 
@@ -180,8 +181,9 @@ def targets(results: list[tuple[Row, list[Outcome], list[Outcome]]], confidence:
     return [
         f"target: healthy rows rolled back (failed or inconclusive) <= {1 - confidence:.0%}: worst {worst[1]:.1%} "
         f"({worst[0].name.strip()}): {verdict(worst[1] <= 1 - confidence)}",
-        f"target: regressions of 2x or more caught in every run: lowest {min(c for _, c in big):.1%}: "
-        f"{verdict(all(c == 1 for _, c in big))}",
+        f"target: regressions of 2x or more never promoted: {sum(p for _, _, p, _ in big)} promoted; caught by a failed "
+        f"check after onset in {round(lowest[1] * lowest[3])}/{lowest[3]} runs at least ({lowest[0].name.strip()}; "
+        f"the others were rolled back before the onset): {verdict(all(p == 0 for _, _, p, _ in big))}",
         "target: median delay at 5x and 20x no worse than the current judge's: "
         + ", ".join(f"{c:g} vs {s:g} min" for _, c, s in fast) + f": {verdict(all(s <= c for _, c, s in fast))}",
     ]
