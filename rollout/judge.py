@@ -72,14 +72,13 @@ class JudgeConfig:
 
     @classmethod
     def from_request(cls, request: RolloutRequest, relative_only: bool = False) -> JudgeConfig:
-        """The judge a rollout request asks for; ``confidence`` and ``max_latency_ratio`` default
-        to 0.95 and None until the request carries them."""
+        """The judge a rollout request asks for."""
         return cls(
             error_threshold=request.error_threshold,
-            confidence=float(getattr(request, "confidence", 0.95)),
+            confidence=request.confidence,
             max_error_rate_increase=request.max_error_rate_increase,
             latency_p99_threshold_ms=request.latency_p99_threshold_ms,
-            max_latency_ratio=getattr(request, "max_latency_ratio", None),
+            max_latency_ratio=request.max_latency_ratio,
             min_requests=request.min_requests,
             relative_only=relative_only,
         )
@@ -161,9 +160,7 @@ def _json_float(value: float) -> float | str | None:
 
 
 def _from_json_float(value: Any) -> float:
-    if value is None:
-        return _NEG_INF
-    return math.inf if value == "inf" else float(value)
+    return _NEG_INF if value is None else float(value)     # float("inf") is inf
 
 
 @dataclass(frozen=True)

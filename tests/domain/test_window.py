@@ -1,5 +1,6 @@
 """The observation window's state machine: one named row per case."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,8 @@ from rollout.window import (
     next_action,
     next_wake,
     open_window,
+    window_from_dict,
+    window_to_dict,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -117,3 +120,19 @@ def test_next_wake(before, now, wake):
 def test_open_window_carries_a_pause():
     assert open_window(at(3), 5 * MIN, paused=True) == state(start=at(3), deadline=at(8), paused=True)
     assert state() == WINDOW
+
+
+def test_a_window_opens_unpaused_by_default():
+    assert open_window(at(3), 5 * MIN).paused is False
+
+
+@pytest.mark.parametrize("window, wire", [
+    pytest.param(state(), {"start": "2026-01-01T00:00:00+00:00", "deadline": "2026-01-01T00:05:00+00:00",
+                           "length_seconds": 300.0, "extensions": 0, "faults": 0, "paused": False}, id="fresh"),
+    pytest.param(state(deadline=at(22.5), extensions=1, faults=2, paused=True),
+                 {"start": "2026-01-01T00:00:00+00:00", "deadline": "2026-01-01T00:22:30+00:00",
+                  "length_seconds": 300.0, "extensions": 1, "faults": 2, "paused": True}, id="extended-paused"),
+])
+def test_window_wire_form(window, wire):
+    assert window_to_dict(window) == wire
+    assert window_from_dict(json.loads(json.dumps(wire))) == window
