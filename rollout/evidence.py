@@ -41,9 +41,10 @@ def old_upper_bound(requests: int, errors: int, alpha: float) -> float:
     """Upper end of a (1 - alpha) confidence sequence for old's error rate, valid at every look.
 
     The beta-binomial mixture martingale (Jeffreys prior Beta(1/2, 1/2)) against ``p = theta``;
-    the sequence is every theta where it stays under ``1 / alpha``. Bisection, 1 with no data.
+    the sequence is every theta where it stays under ``1 / alpha``. Bisection; 1 with no data or
+    when every request failed.
     """
-    if requests == 0:
+    if requests == 0 or errors >= requests:     # no data, or every request failed: 1 is in the sequence
         return 1.0
     a = b = 0.5
     mixture = _log_beta(a + errors, b + requests - errors) - _log_beta(a, b)

@@ -462,6 +462,14 @@ def test_old_upper_bound_is_where_the_jeffreys_mixture_reaches_one_over_alpha(re
     assert log_e(bound) == pytest.approx(math.log(40), rel=1e-6)
 
 
+@pytest.mark.parametrize("requests", [pytest.param(1, id="one"), pytest.param(500, id="many")])
+def test_old_failing_every_request_bounds_its_rate_at_one(requests):
+    assert old_upper_bound(requests, requests, 0.0125) == 1.0
+    config = JudgeConfig(relative_only=True, max_error_rate_increase=0.01)
+    _, judgement = judge_increment(JudgeState(), Increment(M(50, 50), M(requests, requests)), config)
+    assert judgement.verdict is Verdict.INCONCLUSIVE, "against a null of 1 nothing fails; no crash"
+
+
 @pytest.mark.parametrize("a, b, total", [
     pytest.param(-math.inf, 2.0, 2.0, id="nothing-plus-b"),
     pytest.param(1.0, 1.0, 1.0 + math.log(2), id="equal"),
