@@ -44,7 +44,7 @@ def old_upper_bound(requests: int, errors: int, alpha: float) -> float:
     the sequence is every theta where it stays under ``1 / alpha``. Bisection; 1 with no data or
     when every request failed.
     """
-    if requests == 0 or errors >= requests:     # no data, or every request failed: 1 is in the sequence
+    if errors >= requests:      # no data (0 >= 0), or every request failed: 1 is in the sequence
         return 1.0
     a = b = 0.5
     mixture = _log_beta(a + errors, b + requests - errors) - _log_beta(a, b)
