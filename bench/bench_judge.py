@@ -5,14 +5,18 @@ emulator draws (``emulator.noise``: per deployment and minute, Poisson requests,
 errors, a log-normal measured p99 around the true one), with common random numbers: a run's
 minute ``m`` at a given traffic share has the same counts for both judges. The rollout is the
 orchestrator's: steps 10/25/50/75/100 (unless the row says otherwise), 5-minute windows, a check
-a minute, ``max_inconclusive_windows`` 2, driven by ``rollout.window.next_action``. The current
-judge sees the window's cumulative counts (as ``observe`` queries them today); the new one the
-minute's increment.
+a minute, ``max_inconclusive_windows`` 2, driven by ``rollout.window.next_action`` (an
+inconclusive window is extended by what the judge says a verdict needs, at least a window, at
+most 6; the current judge says nothing, so its windows are extended by their length). The
+current judge sees the window's cumulative counts (as ``observe`` used to query them); the new
+one the minute's increment.
 
 Printed per row: how often the rollout rolled back on a failed check (``fail``), rolled back for
 lack of data (``inconcl.``), and for regressions how often a failed check caught it after onset
 and the median / 90th percentile delay in minutes from onset to rollback (undetected runs count
-as never, shown "-"). Healthy rows must have ``fail`` at most 1 - confidence (5%).
+as never, shown "-"). Healthy rows must have ``fail`` + ``incon.`` at most 1 - confidence (5%).
+The last lines check the targets for the sequential judge: healthy rows, regressions of 2x or
+more all caught, median delay at 5x and 20x no worse than the current judge's.
 
     python bench/bench_judge.py [--runs 2000] [--seed 1]      (2-4 minutes at 2,000 runs on 2 busy cores)
 """
@@ -103,14 +107,15 @@ def rollout(kind: str, spec: Row, request: RolloutRequest, seed: int, run: int) 
         while True:
             increment = minute_counts(seed, spec.name, run, minute, share, spec)
             minute += 1
+            needed: float | None = None
             if kind == "current":
                 assert increment.old is not None
                 new_total, old_total = add(new_total, increment.new), add(old_total, increment.old)
                 verdict = judge(HealthSample(new_total, old_total), request).verdict
             else:
                 state, judgement = judge_increment(state, increment, config)
-                verdict = judgement.verdict
-            decision = next_action(window, T0 + timedelta(minutes=minute), CheckResult(verdict),
+                verdict, needed = judgement.verdict, judgement.needed_minutes
+            decision = next_action(window, T0 + timedelta(minutes=minute), CheckResult(verdict, "", needed),
                                    request.max_inconclusive_windows)
             if decision.action is Action.ROLLBACK:
                 return Outcome("fail" if verdict is Verdict.FAIL else "inconclusive", minute)
@@ -147,6 +152,43 @@ ROWS = [
 ]
 
 
+def median_delay(spec: Row, outcomes: list[Outcome]) -> float:
+    """Minutes from onset to a failed check, median over runs (inf: not caught in half of them)."""
+    assert spec.onset is not None
+    onset = spec.onset
+    delays = sorted(o.minute - onset if o.kind == "fail" and o.minute > onset else math.inf for o in outcomes)
+    return delays[min(len(delays) - 1, len(delays) // 2)]
+
+
+def caught(spec: Row, outcomes: list[Outcome]) -> float:
+    assert spec.onset is not None
+    return sum(o.kind == "fail" and o.minute > (spec.onset or 0) for o in outcomes) / len(outcomes)
+
+
+def targets(results: list[tuple[Row, list[Outcome], list[Outcome]]], confidence: float = 0.95) -> list[str]:
+    """One line per target of issue 11, for the sequential judge: figures and met / NOT MET."""
+    healthy = [(spec, sum(o.kind != "promoted" for o in seq) / len(seq)) for spec, _, seq in results
+               if spec.onset is None]
+    worst = max(healthy, key=lambda item: item[1])
+    big = [(spec, caught(spec, seq), sum(o.kind == "promoted" for o in seq), len(seq)) for spec, _, seq in results
+           if spec.onset is not None and any(f" {x}x" in spec.name for x in (2, 5, 20))]
+    lowest = min(big, key=lambda item: item[1])
+    fast = [(spec, median_delay(spec, cur), median_delay(spec, seq)) for spec, cur, seq in results
+            if spec.onset is not None and any(f" {x}x" in spec.name for x in (5, 20))]
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT MET"
+    return [
+        f"target: healthy rows rolled back (failed or inconclusive) <= {1 - confidence:.0%}: worst {worst[1]:.1%} "
+        f"({worst[0].name.strip()}): {verdict(worst[1] <= 1 - confidence)}",
+        f"target: regressions of 2x or more never promoted: {sum(p for _, _, p, _ in big)} promoted; caught by a failed "
+        f"check after onset in {round(lowest[1] * lowest[3])}/{lowest[3]} runs at least ({lowest[0].name.strip()}; "
+        f"the others were rolled back before the onset): {verdict(all(p == 0 for _, _, p, _ in big))}",
+        "target: median delay at 5x and 20x no worse than the current judge's: "
+        + ", ".join(f"{c:g} vs {s:g} min" for _, c, s in fast) + f": {verdict(all(s <= c for _, c, s in fast))}",
+    ]
+
+
 def summarize(spec: Row, outcomes: list[Outcome]) -> tuple[str, str, str, str]:
     runs = len(outcomes)
     fail = sum(o.kind == "fail" for o in outcomes) / runs
@@ -176,13 +218,17 @@ def main() -> None:
     print(f"{'':50} | {'current judge (rollout.policy)':^30} | {'sequential judge (rollout.judge)':^30}")
     print(header)
     print("-" * len(header))
+    results = []
     for spec in ROWS:
         request = parse_request({"endpoint_name": "bench-ep", "new_deployment": "green", **spec.request})
-        cells = []
+        cells, both = [], []
         for kind in ("current", "sequential"):
             outcomes = [rollout(kind, spec, request, args.seed, run) for run in range(args.runs)]
+            both.append(outcomes)
             cells.append(" ".join(f"{c:>6}" if i < 3 else f"{c:>7}" for i, c in enumerate(summarize(spec, outcomes))))
-        print(f"{spec.name:50} | {cells[0]} | {cells[1]}")
+        results.append((spec, both[0], both[1]))
+        print(f"{spec.name:50} | {cells[0]} | {cells[1]}", flush=True)
+    print("\n".join(targets(results)))
     print(f"({time.perf_counter() - began:.0f} s)")
 
 

@@ -138,7 +138,7 @@ class HealthWatch(RunState):
             "new": new.to_dict(), "old": None if old is None else old.to_dict(), **judgement.to_dict(),
         }
         self.publish()
-        return CheckResult(judgement.verdict, judgement.reason)
+        return CheckResult(judgement.verdict, judgement.reason, judgement.needed_minutes)
 
     def metrics_input(self, start: datetime, end: datetime) -> dict[str, Any]:
         assert self.plan is not None

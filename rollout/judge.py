@@ -28,9 +28,11 @@ Method (docs/judge.md has the derivation and the sources):
 - Inconclusive until the window has served ``max(min_requests, n)`` requests, where ``n`` is
   what the errors detector needs, in expectation, to catch a rate ``POWER_FACTOR`` (4) times
   the threshold that began with the window; the judgement says how many more requests and
-  minutes that is. Subtler regressions are caught later: the evidence carries across windows.
+  minutes (at the window's request rate so far) that is. Subtler regressions are caught later:
+  the evidence carries across windows.
 
-Pure and deterministic: frozen dataclasses, ``math`` only.
+The statistics themselves (likelihood ratios, the confidence sequence, the exact binomial tail,
+log-space sums) are in ``rollout.evidence``. Pure and deterministic: frozen dataclasses, ``math`` only.
 """
 
 from __future__ import annotations
@@ -39,12 +41,19 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
+from rollout.evidence import (
+    ERROR_FACTORS,
+    binomial_tail,
+    error_log_ratios,
+    log_add,
+    log_mean,
+    old_upper_bound,
+    sign_log_ratios,
+)
 from rollout.model import DeploymentMetrics
 from rollout.plan import RolloutRequest
 from rollout.verdict import Verdict
 
-ERROR_FACTORS = (1.5, 2.0, 4.0, 10.0)       # alternatives, as multiples of the null error rate
-SIGN_ALTERNATIVES = (0.8, 0.99)              # chance a minute's p99 exceeds its limit, if regressed
 POWER_FACTOR = 4.0                           # a window must be long enough to catch this x threshold
 _NEG_INF = -math.inf
 
@@ -63,14 +72,13 @@ class JudgeConfig:
 
     @classmethod
     def from_request(cls, request: RolloutRequest, relative_only: bool = False) -> JudgeConfig:
-        """The judge a rollout request asks for; ``confidence`` and ``max_latency_ratio`` default
-        to 0.95 and None until the request carries them."""
+        """The judge a rollout request asks for."""
         return cls(
             error_threshold=request.error_threshold,
-            confidence=float(getattr(request, "confidence", 0.95)),
+            confidence=request.confidence,
             max_error_rate_increase=request.max_error_rate_increase,
             latency_p99_threshold_ms=request.latency_p99_threshold_ms,
-            max_latency_ratio=getattr(request, "max_latency_ratio", None),
+            max_latency_ratio=request.max_latency_ratio,
             min_requests=request.min_requests,
             relative_only=relative_only,
         )
@@ -110,7 +118,8 @@ class Increment:
 class JudgeState:
     """Evidence so far (log Shiryaev-Roberts statistics per test and alternative) and counters.
 
-    ``checks`` counts every check of the rollout; ``window_*`` count since ``new_window``.
+    ``checks`` counts every check of the rollout; ``window_*`` count since ``new_window``
+    (``window_minutes``: the minutes those checks covered, for the window's request rate).
     """
 
     checks: int = 0
@@ -120,6 +129,7 @@ class JudgeState:
     window_requests: int = 0
     window_errors: int = 0
     window_first_check: int = 1
+    window_minutes: float = 0.0
 
     def detector(self, name: str, size: int) -> tuple[float, ...]:
         return dict(self.detectors).get(name, (_NEG_INF,) * size)
@@ -131,7 +141,7 @@ class JudgeState:
             "detectors": {name: [_json_float(v) for v in values] for name, values in self.detectors},
             "old_requests": self.old_requests, "old_errors": self.old_errors,
             "window_requests": self.window_requests, "window_errors": self.window_errors,
-            "window_first_check": self.window_first_check,
+            "window_first_check": self.window_first_check, "window_minutes": self.window_minutes,
         }
 
     @classmethod
@@ -139,7 +149,8 @@ class JudgeState:
         detectors = tuple((str(name), tuple(_from_json_float(v) for v in values))
                           for name, values in dict(data.get("detectors") or {}).items())
         return cls(int(data["checks"]), detectors, int(data["old_requests"]), int(data["old_errors"]),
-                   int(data["window_requests"]), int(data["window_errors"]), int(data["window_first_check"]))
+                   int(data["window_requests"]), int(data["window_errors"]), int(data["window_first_check"]),
+                   float(data.get("window_minutes", 0.0)))     # absent in a state from before the field
 
 
 def _json_float(value: float) -> float | str | None:
@@ -149,9 +160,7 @@ def _json_float(value: float) -> float | str | None:
 
 
 def _from_json_float(value: Any) -> float:
-    if value is None:
-        return _NEG_INF
-    return math.inf if value == "inf" else float(value)
+    return _NEG_INF if value is None else float(value)     # float("inf") is inf
 
 
 @dataclass(frozen=True)
@@ -194,13 +203,14 @@ class Judgement:
 
 def new_window(state: JudgeState) -> JudgeState:
     """Start a new observation window: evidence carries over, the window's counters restart."""
-    return replace(state, window_requests=0, window_errors=0, window_first_check=state.checks + 1)
+    return replace(state, window_requests=0, window_errors=0, window_first_check=state.checks + 1, window_minutes=0.0)
 
 
 def judge_increment(state: JudgeState, increment: Increment, config: JudgeConfig) -> tuple[JudgeState, Judgement]:
     """Add one check's increment to the evidence and judge: FAIL as soon as any test's e-value
     reaches its threshold; PASS when the window has served what a verdict needs; else
-    INCONCLUSIVE, saying how many more requests (and minutes at the current rate) it needs."""
+    INCONCLUSIVE, saying how many more requests it needs, and how many more minutes at the current
+    rate (the window's requests per minute so far)."""
     t = state.checks + 1
     onset = math.log(1 / (t * (t + 1)))
     new, old = increment.new, increment.old
@@ -211,16 +221,17 @@ def judge_increment(state: JudgeState, increment: Increment, config: JudgeConfig
     evidence = []
     for test in config.tests():
         ratios, threshold = _test_ratios(test, new, old, old_requests, old_errors, config, alpha)
-        stats = tuple(_log_add(s, onset) + r for s, r in zip(state.detector(test, len(ratios)), ratios, strict=True))
+        stats = tuple(log_add(s, onset) + r for s, r in zip(state.detector(test, len(ratios)), ratios, strict=True))
         detectors[test] = stats
-        evidence.append(Evidence(test, _log_mean(stats), threshold))
+        evidence.append(Evidence(test, log_mean(stats), threshold))
         if test == "errors" and t == 1 and 0 < config.error_threshold < 1:
             tail = binomial_tail(new.requests, new.errors, config.error_threshold)
             evidence.append(Evidence("errors_first_look", -math.log(tail) if tail > 0 else math.inf, threshold))
     state = replace(state, checks=t, detectors=tuple(detectors.items()), old_requests=old_requests,
                     old_errors=old_errors, window_requests=state.window_requests + new.requests,
-                    window_errors=state.window_errors + new.errors)
-    return state, _verdict(state, increment, config, tuple(evidence))
+                    window_errors=state.window_errors + new.errors,
+                    window_minutes=state.window_minutes + max(0.0, increment.minutes))
+    return state, _verdict(state, config, tuple(evidence))
 
 
 def baseline_judgement(old: DeploymentMetrics, config: JudgeConfig) -> Judgement:
@@ -234,8 +245,8 @@ def baseline_judgement(old: DeploymentMetrics, config: JudgeConfig) -> Judgement
         return Judgement(Verdict.INCONCLUSIVE, "old served no requests; its health is unknown")
     rate = old.errors / old.requests
     alpha = 1 - config.confidence
-    ratios = _error_ratios(old.requests, old.errors, config.error_threshold)
-    if ratios and _log_mean(ratios) >= math.log(1 / alpha):
+    ratios = error_log_ratios(old.requests, old.errors, config.error_threshold)
+    if ratios and log_mean(ratios) >= math.log(1 / alpha):
         return Judgement(Verdict.FAIL, f"old deployment's error rate {rate:.4f} ({old.errors} errors in "
                          f"{old.requests} requests) is above threshold {config.error_threshold}", rate, rate)
     limit = config.latency_p99_threshold_ms
@@ -252,83 +263,19 @@ def _test_ratios(test: str, new: DeploymentMetrics, old: DeploymentMetrics | Non
                  old_errors: int, config: JudgeConfig, alpha: float) -> tuple[tuple[float, ...], float]:
     """Per-alternative log likelihood ratios of this increment, and the test's log threshold."""
     if test == "errors":
-        return _error_ratios(new.requests, new.errors, config.error_threshold), math.log(2 / alpha)
+        return error_log_ratios(new.requests, new.errors, config.error_threshold), math.log(2 / alpha)
     if test == "errors_vs_old":
         # The bound may include old's counts of this same interval: they are independent of new's,
         # so whenever it covers old's rate the ratio still has mean <= 1 given them.
         null = min(1.0, old_upper_bound(old_requests, old_errors, alpha / 2) + config.tolerance)
-        return _error_ratios(new.requests, new.errors, null), math.log(2 / alpha)
+        return error_log_ratios(new.requests, new.errors, null), math.log(2 / alpha)
     if test == "latency":
         exceeded = None if new.latency_p99_ms is None else new.latency_p99_ms > (config.latency_p99_threshold_ms or 0)
-        return _sign_ratios(exceeded), math.log(1 / alpha)
+        return sign_log_ratios(exceeded), math.log(1 / alpha)
     old_p99 = None if old is None else old.latency_p99_ms
     ratio = config.max_latency_ratio or 1.0
     exceeded = None if new.latency_p99_ms is None or old_p99 is None else new.latency_p99_ms > ratio * old_p99
-    return _sign_ratios(exceeded), math.log(1 / alpha)
-
-
-def _error_ratios(requests: int, errors: int, null: float) -> tuple[float, ...]:
-    """log LR of ``errors`` in ``requests`` under ``null * f`` against ``null``, for each factor f.
-
-    Valid for the composite null ``p <= null``: the ratio's mean is at most 1 for any such p.
-    A zero null fails on the first error; a null of 1 or more can never fail.
-    """
-    if null >= 1:
-        return (0.0,) * len(ERROR_FACTORS)
-    if null <= 0:
-        return ((math.inf if errors else 0.0),) * len(ERROR_FACTORS)
-    ratios = []
-    for factor in ERROR_FACTORS:
-        q = min(null * factor, (1 + null) / 2)
-        ratios.append(errors * math.log(q / null) + (requests - errors) * math.log((1 - q) / (1 - null)))
-    return tuple(ratios)
-
-
-def _sign_ratios(exceeded: bool | None) -> tuple[float, ...]:
-    """log LR of one exceed / not-exceed observation; no observation adds no evidence."""
-    if exceeded is None:
-        return (0.0,) * len(SIGN_ALTERNATIVES)
-    return tuple(math.log((r if exceeded else 1 - r) / 0.5) for r in SIGN_ALTERNATIVES)
-
-
-def old_upper_bound(requests: int, errors: int, alpha: float) -> float:
-    """Upper end of a (1 - alpha) confidence sequence for old's error rate, valid at every look.
-
-    The beta-binomial mixture martingale (Jeffreys prior Beta(1/2, 1/2)) against ``p = theta``;
-    the sequence is every theta where it stays under ``1 / alpha``. Bisection, 1 with no data.
-    """
-    if requests == 0:
-        return 1.0
-    a = b = 0.5
-    mixture = _log_beta(a + errors, b + requests - errors) - _log_beta(a, b)
-    limit = math.log(1 / alpha)
-
-    def log_e(theta: float) -> float:
-        return mixture - errors * math.log(theta) - (requests - errors) * math.log1p(-theta)
-
-    lo, hi = errors / requests, 1 - 1e-12
-    if log_e(max(lo, 1e-300)) >= limit:
-        return lo
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if log_e(mid) >= limit else (mid, hi)
-    return hi
-
-
-def binomial_tail(requests: int, errors: int, rate: float) -> float:
-    """P(X >= errors) for X ~ Binomial(requests, rate): the exact one-look p-value, at most 1."""
-    if errors <= requests * rate:
-        return 1.0
-    log_pmf = (math.lgamma(requests + 1) - math.lgamma(errors + 1) - math.lgamma(requests - errors + 1)
-               + errors * math.log(rate) + (requests - errors) * math.log1p(-rate))
-    tail, term, k = 0.0, math.exp(log_pmf), errors
-    while term > 0 and k <= requests:       # terms fall from here on (errors is above the mode)
-        tail += term
-        if term < tail * 1e-12:
-            break
-        term *= (requests - k) / (k + 1) * rate / (1 - rate)
-        k += 1
-    return min(1.0, tail)
+    return sign_log_ratios(exceeded), math.log(1 / alpha)
 
 
 # --- the verdict -----------------------------------------------------------------------------
@@ -338,8 +285,7 @@ _TEST_NAMES = {"errors": "error rate", "errors_first_look": "error rate (first c
                "latency": "p99 latency", "latency_vs_old": "p99 latency against old"}
 
 
-def _verdict(state: JudgeState, increment: Increment, config: JudgeConfig,
-             evidence: tuple[Evidence, ...]) -> Judgement:
+def _verdict(state: JudgeState, config: JudgeConfig, evidence: tuple[Evidence, ...]) -> Judgement:
     rate = state.window_errors / state.window_requests if state.window_requests else None
     baseline = state.old_errors / state.old_requests if state.old_requests else None
     failed = [e for e in evidence if e.failed]
@@ -349,7 +295,7 @@ def _verdict(state: JudgeState, increment: Increment, config: JudgeConfig,
                          f"{_rates(rate, baseline)}", rate, baseline, evidence)
     needed = max(config.min_requests, requests_needed(state, config)) - state.window_requests
     if needed > 0:
-        per_minute = increment.new.requests / increment.minutes if increment.minutes > 0 else 0.0
+        per_minute = state.window_requests / state.window_minutes if state.window_minutes > 0 else 0.0
         minutes = round(needed / per_minute, 1) if per_minute > 0 else None
         at_rate = f" (about {minutes} more minutes at the current rate)" if minutes is not None else ""
         return Judgement(Verdict.INCONCLUSIVE, f"{state.window_requests} requests so far; a verdict needs "
@@ -379,26 +325,3 @@ def requests_needed(state: JudgeState, config: JudgeConfig) -> int:
 def _rates(rate: float | None, baseline: float | None) -> str:
     text = "error rate " + ("unmeasured" if rate is None else f"{rate:.4f}")
     return text if baseline is None else f"{text}, old's {baseline:.4f}"
-
-
-# --- log-space arithmetic --------------------------------------------------------------------
-
-
-def _log_add(a: float, b: float) -> float:
-    """log(e^a + e^b)."""
-    if a == _NEG_INF:
-        return b
-    high, low = max(a, b), min(a, b)
-    return high + math.log1p(math.exp(low - high))
-
-
-def _log_mean(values: tuple[float, ...]) -> float:
-    """log of the equally weighted mean of e^v."""
-    high = max(values)
-    if high in (_NEG_INF, math.inf):
-        return high
-    return high + math.log(sum(math.exp(v - high) for v in values) / len(values))
-
-
-def _log_beta(a: float, b: float) -> float:
-    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)

@@ -5,9 +5,13 @@ This is the logic of ``observe`` in ``orchestrators/rollout.py``, moved out to b
 - health is checked every ``check_interval``; the window ends at its deadline, except while
   paused (checks go on, the window does not end) and after a failed check (re-check first);
 - a FAIL verdict rolls back at once; ``MAX_HEALTH_CHECK_FAULTS`` failed checks in a row roll
-  back; a PASS at or after the deadline passes the window;
-- an INCONCLUSIVE verdict at the deadline extends the window by its length, at most
-  ``max_inconclusive_windows`` times, then rolls back;
+  back; a PASS at or after the deadline passes the window, and so does the first PASS of an
+  extended window (it was extended only to gather the data a verdict needs);
+- an INCONCLUSIVE verdict at the deadline extends the window, at most
+  ``max_inconclusive_windows`` times, then rolls back. An extension lasts as long as the check
+  said a verdict still needs at the current rate (``CheckResult.needed_minutes``), and at least
+  the window's length (the whole length when the need is unknown). When that is more than
+  ``MAX_EXTENSION_WINDOWS`` window lengths, waiting is hopeless: it rolls back at once, saying so;
 - ``rollback``, ``abort`` and ``promote`` end the window at once; ``pause`` holds it;
   ``resume`` restarts it (new start, deadline and extensions; the fault count is kept).
 """
@@ -22,6 +26,7 @@ from typing import Any, Mapping
 from rollout.verdict import Verdict
 
 MAX_HEALTH_CHECK_FAULTS = 3     # consecutive failed health checks before rolling back
+MAX_EXTENSION_WINDOWS = 6       # an extension never lasts longer than this many window lengths
 
 
 class Action(enum.StrEnum):
@@ -49,10 +54,15 @@ class WindowState:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """A health check's outcome: a verdict, or None when the check itself failed (a fault)."""
+    """A health check's outcome: a verdict, or None when the check itself failed (a fault).
+
+    ``needed_minutes``: for an INCONCLUSIVE verdict, how long a verdict still needs at the
+    current rate (``rollout.judge.Judgement.needed_minutes``); None when unknown (no traffic).
+    """
 
     verdict: Verdict | None
     message: str = ""
+    needed_minutes: float | None = None
 
 
 @dataclass(frozen=True)
@@ -110,14 +120,30 @@ def next_action(state: WindowState, now: datetime, observed: CheckResult | Contr
         return Decision(Action.ROLLBACK, state, f"health checks failed {faults} times in a row: {observed.message}")
     if observed.verdict is Verdict.FAIL:
         return Decision(Action.ROLLBACK, state, f"health check failed: {observed.message}")
-    if state.paused or now < state.deadline or observed.verdict is None:
+    if state.paused or observed.verdict is None:
         return Decision(Action.CONTINUE, state)
     if observed.verdict is Verdict.PASS:
-        return Decision(Action.PASS, state)
+        ended = now >= state.deadline or state.extensions > 0
+        return Decision(Action.PASS if ended else Action.CONTINUE, state)
+    if now < state.deadline:
+        return Decision(Action.CONTINUE, state)
+    return _extend(state, now, observed, max_inconclusive_windows)
+
+
+def _extend(state: WindowState, now: datetime, observed: CheckResult, max_inconclusive_windows: int) -> Decision:
+    """INCONCLUSIVE at the deadline: extend by what the verdict needs (at least the window's
+    length), unless the extensions are used up or the need is over ``MAX_EXTENSION_WINDOWS``."""
     if state.extensions >= max_inconclusive_windows:
         return Decision(Action.ROLLBACK, state,
                         f"still inconclusive after {state.extensions} extra window(s): {observed.message}")
-    extended = replace(state, extensions=state.extensions + 1, deadline=now + state.length)
+    needed = None if observed.needed_minutes is None else timedelta(minutes=observed.needed_minutes)
+    cap = MAX_EXTENSION_WINDOWS * state.length
+    if needed is not None and needed > cap:
+        return Decision(Action.ROLLBACK, state,
+                        f"too little traffic for a verdict: it would take longer than an extension may last "
+                        f"({MAX_EXTENSION_WINDOWS} windows, {cap.total_seconds() / 60:g} minutes): {observed.message}")
+    wait = state.length if needed is None else max(state.length, needed)
+    extended = replace(state, extensions=state.extensions + 1, deadline=now + wait)
     return Decision(Action.EXTEND, extended, observed.message)
 
 

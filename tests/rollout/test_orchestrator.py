@@ -149,20 +149,23 @@ def test_duplicate_alerts_cause_one_rollback():
     assert [h["kind"] for h in result.record["history"]].count("rollback") == 1
 
 
-def test_too_little_traffic_extends_the_window_then_rolls_back_saying_why():
-    result = simulate(load={"requests_per_minute": 60})
+def test_too_little_traffic_rolls_back_at_the_window_end_saying_why():
+    result = simulate(load={"requests_per_minute": 30})
     assert result.outcome == "rolled_back"
-    # 6 requests a minute for 15 minutes against the 223 the first window needs: the reason says what is missing
-    assert result.record["reason"] == ("still inconclusive after 2 extra window(s): 90 requests so far; a verdict "
-                                       "needs 133 more (about 22.2 more minutes at the current rate)")
-    assert traffic_events(result)[-1] == (900.0, {BLUE: 100})
+    # 3 requests a minute against the 223 the first window needs: waiting would take longer than an
+    # extension may last (rollout.window.MAX_EXTENSION_WINDOWS), and the reason says what is missing
+    assert result.record["reason"] == (
+        "too little traffic for a verdict: it would take longer than an extension may last (6 windows, 30 minutes): "
+        "15 requests so far; a verdict needs 208 more (about 69.3 more minutes at the current rate)")
+    assert traffic_events(result)[-1] == (300.0, {BLUE: 100})
 
 
 def test_inconclusive_window_extended_once_then_passes():
-    # green sees 30/min at 10%: 150 in 5 min, under the 223 the first window needs; 300 in 10
+    # green sees 30/min at 10%: 150 in 5 min, under the 223 the first window needs; the extended window
+    # passes at its first conclusive check, 240 requests at 8 minutes (not at its extended end, 10)
     result = simulate(load={"requests_per_minute": 300})
     assert result.outcome == "promoted"
-    assert traffic_events(result)[1] == (600.0, {BLUE: 50, GREEN: 50})
+    assert traffic_events(result)[1] == (480.0, {BLUE: 50, GREEN: 50})
 
 
 def test_pause_holds_the_step_and_resume_restarts_its_window():

@@ -24,7 +24,7 @@ from tests.rollout.test_orchestrator import scenario
     pytest.param({"alerts": [{"at": "PT7M", "payload": "alerts/endpoint-5xx-fired.json"}]}, id="alert-rollback"),
     pytest.param({"controls": [{"at": "PT2M", "action": "pause"}, {"at": "PT9M", "action": "resume"}]}, id="pause-resume"),
     pytest.param({"faults": [{"operation": "set_traffic", "error": "transient", "times": 2}]}, id="retries"),
-    pytest.param({"load": {"requests_per_minute": 60}}, id="inconclusive"),
+    pytest.param({"load": {"requests_per_minute": 150}}, id="inconclusive"),
 ])
 @pytest.mark.filterwarnings("ignore:Potential duplicate Task completion")
 def test_full_history_replays_to_the_same_output_with_no_new_work(overrides):

@@ -24,8 +24,9 @@ def test_a_seed_reproduces_a_run_and_another_seed_changes_the_counts():
 
 
 def test_runs_count_outcomes_over_seeds(capsys, tmp_path):
-    """225 requests expected in 15 minutes against the 223 the first window needs: the noise decides, seed by seed."""
-    example = (EXAMPLES / "too-little-traffic.yaml").read_text().replace("requests_per_minute: 60", "requests_per_minute: 150")
+    """6 requests a minute at 10%: waiting for the 223 the first window needs takes about as long as an extension
+    may last (30 minutes): the noise decides, seed by seed."""
+    example = (EXAMPLES / "too-little-traffic.yaml").read_text().replace("requests_per_minute: 30", "requests_per_minute: 60")
     (tmp_path / "edge.yaml").write_text(example)
     code = main([str(tmp_path / "edge.yaml"), "--runs", "3", "--seed", "10", "--json"])
     summary = json.loads(capsys.readouterr().out)
