@@ -387,7 +387,8 @@ def test_serve_azure_acts_on_the_configured_cloud(scenario_azure: ScenarioAzure,
     world = scenario_azure.load(chosen, RealClock().now)
     endpoint = world.workspace.endpoint(chosen.endpoint_name)
     log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--azure", "--port", "0", "--key", KEY],
+    process = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--azure", "--port", "0", "--key", KEY,
+                                "--state", str(tmp_path / "taskhub.sqlite")],   # not the checkout's default file
                                cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=log)
     try:
         assert process.stdout is not None
