@@ -3,7 +3,7 @@
 ``LifecyclePhases`` runs inside the rollout orchestrator (``orchestrators.rollout.RolloutRun``,
 its ``host``) with the same rules: activities gather, pure functions from ``rollout`` decide
 (``lifecycle_plan``, ``capacity``, ``operation``, ``cleanup``), and every wait is a durable timer
-raced against the control events (``host.wait_until``). Long Azure operations are started by one
+raced against the control events (``host.wait``). Long Azure operations are started by one
 activity and polled by another on durable timers until ``rollout.operation.next_step`` ends them.
 
 Phases, each recorded in ``record.phases`` with its times and figures:

@@ -135,7 +135,7 @@ def test_a_redeploy_mid_orchestration_passes_or_fails_the_frameworks_determinism
 
 
 def test_the_rollout_ends_when_aborted_not_when_its_abandoned_window_timer_would_fire():
-    # orchestrators/rollout.py cancels the timer an event beat; without that the host keeps the
+    # orchestrators/waiting.py cancels the timer an event beat; without that the host keeps the
     # instance Running until the timer fires (here the 7-minute check, 30 s after the abort).
     scenario = parse_scenario({
         "endpoint": {"name": "fraud-detection-endpoint",
