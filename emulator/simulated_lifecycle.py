@@ -10,9 +10,11 @@ virtual minutes and complete when the clock passes their end (checked on every c
 
 The rules Azure enforces, with its error kinds:
 
-- no deployment is created while the endpoint is not ``Succeeded`` or has an update in progress
-  (``ServiceError`` "Cannot create a deployment in endpoint X because it is in Updating
-  provisioning state");
+- no deployment is created while the endpoint is not ``Succeeded`` (``Creating``, or ``Updating``
+  while a traffic update runs: ``ServiceError`` "Cannot create a deployment in endpoint X because
+  it is in Updating provisioning state", as reported in Azure/azure-sdk-for-net#36961);
+- no scale of a deployment that is not ``Succeeded``, no delete of one being created or updated
+  (``UpdateConflict``, Azure's 409 ``OperationDuplicationConflict``: ``simulated_azure.CONFLICT_TEXT``);
 - quota per VM family: a deployment holds ``ceil(1.2 x instances) x vCPUs`` of its family's
   limit (``quota_limits``, default 48 cores a family) and the regional total (default 200); a
   create or scale beyond it fails ``BadRequest`` with the quota text in its detail, on the PUT
@@ -36,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
-from emulator.simulated_azure import SimulatedEndpoint, SimulatedWorkspace
+from emulator.simulated_azure import IN_PROGRESS, SimulatedEndpoint, SimulatedWorkspace, conflict
 from rollout.capacity import TOTAL_DEDICATED, QuotaUsage, VmSize, family_key, quota_cores
 from rollout.deployment_spec import (
     AssetRef,
@@ -45,7 +47,7 @@ from rollout.deployment_spec import (
     InlineEnvironment,
     ObservedDeployment,
 )
-from rollout.errors import ResourceNotFound, ServiceError, UpdateConflict
+from rollout.errors import ResourceNotFound, ServiceError
 from rollout.model import DeploymentState, WorkspaceRef, normalize_traffic
 from rollout.operation import NOT_FOUND, Observed, OperationStart
 
@@ -229,11 +231,9 @@ class SimulatedLifecycle:
             name = deployment.lower()
             if name in target.deployments:
                 return OperationStart(False, None, f"deployment {deployment!r} exists")
-            busy = target.busy_until is not None and self.workspace.now() < target.busy_until
-            if target.provisioning_state != "Succeeded" or busy:
-                state = "Updating" if busy else target.provisioning_state
+            if target.provisioning_state != "Succeeded":
                 raise ServiceError(f"BadRequest: Cannot create a deployment in endpoint {target.name} because it is in "
-                                   f"{state} provisioning state.")
+                                   f"{target.provisioning_state} provisioning state.")
             size = VM_SIZES.get(spec.instance_type.lower())
             if size is None:
                 raise ServiceError(f"BadArgument: instance type {spec.instance_type} is not supported for managed online "
@@ -289,8 +289,7 @@ class SimulatedLifecycle:
             if current.instance_count == instance_count:
                 return OperationStart(False, None, f"{deployment!r} already has {instance_count} instances")
             if current.provisioning_state != "Succeeded":
-                raise UpdateConflict(f"deployment {deployment!r} is {current.provisioning_state}: another update is in "
-                                     "progress (409)")
+                raise conflict(self.workspace.workspace, f"deployment {current.name!r} is {current.provisioning_state}")
             size = VM_SIZES.get((current.instance_type or "").lower())
             if size is not None and instance_count > current.instance_count:
                 extra = quota_cores(instance_count, size.vcpus) - quota_cores(current.instance_count, size.vcpus)
@@ -325,6 +324,8 @@ class SimulatedLifecycle:
                 return OperationStart(False, None, f"deployment {deployment!r} does not exist")
             if current.provisioning_state == "Deleting":
                 return OperationStart(False, None, f"deployment {deployment!r} is being deleted")
+            if current.provisioning_state in IN_PROGRESS:
+                raise conflict(self.workspace.workspace, f"deployment {current.name!r} is {current.provisioning_state}")
             self.writes.append(("delete", target.name, name))
             target.deployments[name] = DeploymentState(name, "Deleting", current.instance_count, current.instance_type)
 

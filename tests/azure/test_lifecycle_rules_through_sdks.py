@@ -20,7 +20,7 @@ from emulator.clock import VirtualClock
 from emulator.scenario import Scenario
 from emulator.simulate import SIMULATION_START, build_workspace
 from rollout.deployment_spec import parse_deployment_spec, parse_endpoint_spec, spec_differences
-from rollout.errors import ServiceError
+from rollout.errors import ServiceError, UpdateConflict
 from tests.azure.conftest import StaticCredential, scenario_backend
 from tests.azure.fake_azure import TOKEN
 from tests.azure.scenario_azure import ScenarioAzure
@@ -221,3 +221,33 @@ def test_a_patch_of_the_capacity_scales_through_the_world(scenario_azure: Scenar
     assert world.workspace.endpoint(ENDPOINT).deployments[BLUE].instance_count == 6
     assert send("PATCH", path, {"sku": {"capacity": 6}})[:2] == (200, send("GET", path)[1])    # nothing to do
 
+
+
+def test_no_share_for_a_deployment_being_created_and_no_delete_of_it_in_memory_or_through_the_sdks(
+        scenario_azure: ScenarioAzure) -> None:
+    """Azure answers 409 ``Conflict`` with ``details[0]`` ``OperationDuplicationConflict`` while an operation on
+    the resource runs; the adapter reads it as ``UpdateConflict`` and the world is left as it was."""
+    chosen = example("create-and-roll-out")
+    spec = parse_deployment_spec(SHORT_OF_QUOTA | {"instance_count": 1})
+    memory = build_workspace(fresh(chosen), VirtualClock(SIMULATION_START).now)
+    world, backend, _ = _loaded(scenario_azure, chosen)
+    for ports, seen in ((memory, memory), (backend, world)):
+        assert ports.lifecycle(None).begin_create_deployment(ENDPOINT, GREEN, spec).started
+        for traffic, mirror in (({BLUE: 90, GREEN: 10}, {}), ({BLUE: 100}, {GREEN: 10})):
+            with pytest.raises(UpdateConflict, match="another update is in progress|another operation on same entity"):
+                ports.endpoints(None).set_traffic(ENDPOINT, traffic, mirror)
+        with pytest.raises(UpdateConflict):
+            ports.lifecycle(None).begin_delete(ENDPOINT, GREEN)
+        endpoint = seen.workspace.endpoint(ENDPOINT)
+        assert (endpoint.traffic, endpoint.mirror_traffic, endpoint.deployments[GREEN].provisioning_state) == (
+            {BLUE: 100}, {}, "Creating")
+    [put, _] = [c for c in scenario_azure.calls("PUT", "/onlineendpoints/fraud-detection-endpoint$")]
+    (status, body, _), _ = scenario_azure.handle(
+        "DELETE", f"{chosen.workspace.endpoint_id(ENDPOINT)}/deployments/{GREEN}?api-version=2023-04-01-preview",
+        {"authorization": f"Bearer {TOKEN}"}, b"")
+    assert status == 409 and (body["error"]["code"], body["error"]["message"]) == ("Conflict", "Conflict")
+    [detail] = body["error"]["details"]
+    assert detail["code"] == "OperationDuplicationConflict"
+    assert detail["message"].startswith("Conflict of operation, another operation on same entity is already running "
+                                        f"in workspace {chosen.workspace.workspace_name}.")
+    assert put.body["properties"]["traffic"] == {BLUE: 90, GREEN: 10}
