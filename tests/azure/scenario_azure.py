@@ -77,7 +77,6 @@ from rollout.errors import (
 from rollout.model import DeploymentState
 from tests.azure.fake_azure import TOKEN, Reply, _replace_endpoint, arm_error, fixture
 from tests.azure.scenario_lifecycle import LifecycleRoutes
-from tests.azure.scenario_rest import conflict_reply
 from tests.azure.scenario_metrics import (
     METRIC_DIMENSIONS,
     METRICS_TEMPLATE,
@@ -86,6 +85,7 @@ from tests.azure.scenario_metrics import (
     request_series,
     split_dimensions,
 )
+from tests.azure.scenario_rest import conflict_reply
 from tests.azure.tls import TestPki
 
 CLIENT_ID = "aml-rollout-test-client"
