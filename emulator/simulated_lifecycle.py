@@ -22,6 +22,9 @@ The rules Azure enforces, with its error kinds:
 - failure kinds per deployment (``failures``): ``image_build`` (``ImageBuildFailure`` after 8
   minutes), ``crash_loop`` (the container crash-loops: ``ResourceNotReady`` at the end of the
   create), ``out_of_quota`` (whatever the quota says);
+- a deployment naming a model or environment the workspace has not registered is refused on the
+  PUT (``assets``, ``emulator.simulated_assets``; ``UserError`` "The specified resource was not
+  found.", ``ModelNotFound``/``EnvironmentNotFound``); ``name@latest`` resolves to the last version;
 - a deployment with live or mirror traffic cannot be deleted (``ServiceError``, before anything);
 - autoscale settings: profiles 1-20, capacities strings with minimum <= default <= maximum,
   directions ``Increase``/``Decrease``, the target an existing deployment.
@@ -38,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
+from emulator.simulated_assets import AssetRegistry
 from emulator.simulated_azure import IN_PROGRESS, SimulatedEndpoint, SimulatedWorkspace, conflict
 from rollout.capacity import TOTAL_DEDICATED, QuotaUsage, VmSize, family_key, quota_cores
 from rollout.deployment_spec import (
@@ -106,6 +110,8 @@ class SimulatedLifecycle:
         self.total_limit = total_limit
         self.quota_failure_on = quota_failure_on
         self.failures: dict[str, str] = {}
+        self.assets: AssetRegistry | None = None
+        """The workspace's registered models and environments (``emulator.simulated_assets``); None: unchecked."""
         self.info: dict[tuple[str, str], _DeploymentInfo] = {}
         self.operations: dict[str, _Operation] = {}
         self.writes: list[tuple[str, str, str]] = []
@@ -234,6 +240,7 @@ class SimulatedLifecycle:
             if target.provisioning_state != "Succeeded":
                 raise ServiceError(f"BadRequest: Cannot create a deployment in endpoint {target.name} because it is in "
                                    f"{target.provisioning_state} provisioning state.")
+            spec = self._with_registered_assets(spec)
             size = VM_SIZES.get(spec.instance_type.lower())
             if size is None:
                 raise ServiceError(f"BadArgument: instance type {spec.instance_type} is not supported for managed online "
@@ -267,6 +274,15 @@ class SimulatedLifecycle:
                     count = current.instance_count if outcome == "Succeeded" else 0
                     target.deployments[name] = DeploymentState(name, state, count, current.instance_type)
             return OperationStart(True, self._start("create", outcome, finish, error, after))
+
+    def _with_registered_assets(self, spec: DeploymentSpec) -> DeploymentSpec:
+        """``spec`` with ``@latest`` resolved; ``ServiceError`` for a model or environment the workspace lacks."""
+        if self.assets is None:
+            return spec
+        name = self.workspace.workspace.workspace_name
+        env = spec.environment
+        return replace(spec, model=self.assets.resolved(spec.model, name),
+                       environment=self.assets.resolved(env, name) if isinstance(env, AssetRef) else env)
 
     def deployment_status(self, endpoint: str, deployment: str, operation_url: str | None = None) -> Observed:
         with self.workspace.lock:
@@ -446,7 +462,8 @@ class LifecycleWorld:
     ``quota`` maps a VM family (``standardDSv2Family``, or any VM size of it such as
     ``Standard_DS3_v2``) to its core limit; ``failures`` maps a deployment name to a failure kind.
     ``mirror_in_metrics`` (default false) counts mirrored requests in the per-deployment metrics:
-    whether Azure does is not documented, so the default assumes it does not.
+    whether Azure does is not documented, so the default assumes it does not. ``assets`` is the
+    workspace's registry (the scenario's top-level ``assets``; None leaves assets unchecked).
     """
 
     create_minutes: float = 12
@@ -458,6 +475,7 @@ class LifecycleWorld:
     quota_failure_on: str = "put"
     failures: Mapping[str, str] = field(default_factory=dict)
     mirror_in_metrics: bool = False
+    assets: AssetRegistry | None = None
 
 
 _WORLD_NUMBERS = ("create_minutes", "scale_minutes", "delete_minutes", "endpoint_minutes")
@@ -520,3 +538,4 @@ def configure(lifecycle: SimulatedLifecycle, world: LifecycleWorld) -> None:
     lifecycle.total_limit = world.total_quota
     lifecycle.quota_failure_on = world.quota_failure_on
     lifecycle.failures = dict(world.failures)
+    lifecycle.assets = world.assets

@@ -108,7 +108,7 @@ def test_no_deployment_is_created_while_the_endpoint_is_being_created(scenario_a
     chosen = example("first-rollout")
     world, backend, clock = _loaded(scenario_azure, chosen)
     port = backend.lifecycle(None)
-    spec = parse_deployment_spec(SHORT_OF_QUOTA | {"instance_count": 1})
+    spec = parse_deployment_spec(SHORT_OF_QUOTA | {"instance_count": 1, "environment": "azureml:fraud-env:3"})
     assert port.begin_create_endpoint(ENDPOINT, parse_endpoint_spec({"auth_mode": "key"})).started
     with pytest.raises(ServiceError, match="because it is in Creating provisioning state"):
         port.begin_create_deployment(ENDPOINT, GREEN, spec)
