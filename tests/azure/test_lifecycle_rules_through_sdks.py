@@ -251,3 +251,41 @@ def test_no_share_for_a_deployment_being_created_and_no_delete_of_it_in_memory_o
     assert detail["message"].startswith("Conflict of operation, another operation on same entity is already running "
                                         f"in workspace {chosen.workspace.workspace_name}.")
     assert put.body["properties"]["traffic"] == {BLUE: 90, GREEN: 10}
+
+
+@pytest.mark.parametrize("model, says", [
+    pytest.param("azureml:fraud-model:4", "(ModelNotFound: Model azureml:fraud-model:4 does not exist in workspace",
+                 id="an-unregistered-version"),
+    pytest.param("azureml:churn-model:1", "(ModelNotFound: Model container with name: churn-model not found.)",
+                 id="an-unregistered-model"),
+    pytest.param("azureml:churn-model@latest", "Asset churn-model does not exist in workspace", id="latest-of-none"),
+])
+def test_an_unregistered_model_is_refused_the_same_in_memory_and_through_the_sdks(
+        model: str, says: str, scenario_azure: ScenarioAzure) -> None:
+    chosen = example("create-and-roll-out")
+    spec = parse_deployment_spec(SHORT_OF_QUOTA | {"instance_count": 1, "model": model})
+    in_memory = build_workspace(fresh(chosen), VirtualClock(SIMULATION_START).now).lifecycle(None)
+    world, backend, _ = _loaded(scenario_azure, chosen)
+    with pytest.raises(ServiceError) as memory_refusal:
+        in_memory.begin_create_deployment(ENDPOINT, GREEN, spec)
+    with pytest.raises(ServiceError) as sdk_refusal:
+        backend.lifecycle(None).begin_create_deployment(ENDPOINT, GREEN, spec)
+    assert says in str(memory_refusal.value) and says in str(sdk_refusal.value)
+    assert GREEN not in world.workspace.endpoint(ENDPOINT).deployments
+    assert scenario_azure.calls("PUT", "/deployments/green-v2$") == [] or "@" not in model
+
+
+def test_latest_resolves_to_the_last_registered_version_in_memory_and_through_the_sdks(
+        scenario_azure: ScenarioAzure) -> None:
+    chosen = example("create-and-roll-out")      # registers fraud-model 1, 2 and 3
+    spec = parse_deployment_spec(SHORT_OF_QUOTA | {"instance_count": 1, "model": "azureml:fraud-model@latest"})
+    memory_clock = VirtualClock(SIMULATION_START)
+    in_memory = build_workspace(fresh(chosen), memory_clock.now).lifecycle(None)
+    _, backend, sdk_clock = _loaded(scenario_azure, chosen)
+    for port, clock in ((in_memory, memory_clock), (backend.lifecycle(None), sdk_clock)):
+        assert port.begin_create_deployment(ENDPOINT, GREEN, spec).started
+        clock.advance(timedelta(minutes=12))
+        seen = port.read_deployment(ENDPOINT, GREEN)
+        assert seen is not None and seen.model == f"{chosen.workspace.arm_id()}/models/fraud-model/versions/3"
+    [put] = scenario_azure.calls("PUT", "/deployments/green-v2$")
+    assert put.body["properties"]["model"].endswith("/models/fraud-model/versions/3")
