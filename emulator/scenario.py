@@ -22,7 +22,7 @@ as an operator would); ``changes`` (``{at, traffic}``, someone else updating tra
 ``faults`` (``{operation: get_endpoint|list_deployments|set_traffic|metrics, error:
 conflict|throttled|transient|not_found|permission|service, from, until, times, retry_after}``).
 A health segment omitting ``error_rate`` or ``latency_p99_ms`` keeps the previous segment's.
-``lifecycle`` describes how the simulated Azure ML provisions (``emulator.simulated_lifecycle.LifecycleWorld``:
+``lifecycle`` describes how the simulated Azure ML provisions (``emulator.lifecycle_world.LifecycleWorld``:
 ``create_minutes``, ``scale_minutes``, ``delete_minutes``, ``quota`` per VM family, ``total_quota``,
 ``quota_failure_on``, ``failures: {deployment: image_build|crash_loop|out_of_quota}``).
 ``assets`` (``{models: [azureml:NAME:VERSION, ...], environments: [...]}``) is what the workspace
@@ -48,10 +48,10 @@ from typing import Any, Callable, Mapping, TextIO
 
 import yaml
 
+from emulator.lifecycle_world import LifecycleWorld, parse_world
 from emulator.recorded import Recording, load_recording
 from emulator.simulated_assets import named_assets, parse_assets
 from emulator.simulated_azure import Fault, HealthSegment
-from emulator.simulated_lifecycle import LifecycleWorld, parse_world
 from rollout.durations import parse_duration
 from rollout.errors import (
     AzureError,
@@ -216,7 +216,7 @@ def _created(rollout: RolloutRequest | None) -> set[str]:
 
 
 def _lifecycle(data: Mapping[str, Any], rollout: RolloutRequest | None, problems: _Problems) -> LifecycleWorld | None:
-    """The ``lifecycle`` section (``emulator.simulated_lifecycle.LifecycleWorld``) with the workspace's ``assets``;
+    """The ``lifecycle`` section (``emulator.lifecycle_world.LifecycleWorld``) with the workspace's ``assets``;
     None when neither is given and the rollout creates no deployment. Without ``assets`` the workspace has
     registered exactly the model and environment the rollout's ``deployment`` names."""
     world, found = (None, []) if data.get("lifecycle") is None else parse_world(data["lifecycle"])

@@ -32,7 +32,8 @@ from rollout.model import DeploymentMetrics, DeploymentState, EndpointState, Wor
 from rollout.ports import MetricsPort
 
 if TYPE_CHECKING:
-    from emulator.simulated_lifecycle import SimulatedAutoscale, SimulatedLifecycle
+    from emulator.simulated_autoscale import SimulatedAutoscale
+    from emulator.simulated_lifecycle import SimulatedLifecycle
 
 # An endpoint set up by a scenario has served its initial traffic this long before the simulation
 # starts, as a live endpoint has before anyone rolls out to it: pre-flight measures the old
@@ -383,10 +384,10 @@ class SimulatedBackend:
         return self._lifecycle
 
     def autoscale(self, workspace: WorkspaceRef | None) -> SimulatedAutoscale:
-        """The workspace's autoscale settings (``emulator.simulated_lifecycle``), made on first use."""
+        """The workspace's autoscale settings (``emulator.simulated_autoscale``), made on first use."""
         self._check(workspace)
         if self._autoscale is None:
-            from emulator.simulated_lifecycle import SimulatedAutoscale
+            from emulator.simulated_autoscale import SimulatedAutoscale
 
             self._autoscale = SimulatedAutoscale(self.workspace)
         return self._autoscale

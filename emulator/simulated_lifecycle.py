@@ -1,8 +1,9 @@
 """The simulated Azure ML deployment lifecycle, composed with a ``SimulatedWorkspace``.
 
-``SimulatedLifecycle`` implements ``LifecyclePort`` and ``SimulatedAutoscale`` ``AutoscalePort``
-over the same workspace (its endpoints, deployments, traffic and clock). Long operations take
-virtual minutes and complete when the clock passes their end (checked on every call):
+``SimulatedLifecycle`` implements ``LifecyclePort`` (and ``emulator.simulated_autoscale``'s
+``SimulatedAutoscale`` ``AutoscalePort``) over the same workspace (its endpoints, deployments,
+traffic and clock). Long operations take virtual minutes and complete when the clock passes
+their end (checked on every call):
 
 - endpoint creation ``endpoint_minutes`` (default 2), deployment creation ``create_minutes``
   (default 12; Azure documents up to 15), scaling ``scale_minutes`` (default 4), deletion
@@ -26,10 +27,10 @@ The rules Azure enforces, with its error kinds:
   PUT (``assets``, ``emulator.simulated_assets``; ``UserError`` "The specified resource was not
   found.", ``ModelNotFound``/``EnvironmentNotFound``); ``name@latest`` resolves to the last version;
 - a deployment with live or mirror traffic cannot be deleted (``ServiceError``, before anything);
-- autoscale settings: profiles 1-20, capacities strings with minimum <= default <= maximum,
-  directions ``Increase``/``Decrease``, the target an existing deployment.
+- autoscale settings as the service validates them (``emulator.simulated_autoscale``).
 
-Container logs (``get_logs``) are synthetic per deployment and container type; a failed
+A scenario's ``lifecycle`` section is parsed in ``emulator.lifecycle_world`` and applied by
+``configure``. Container logs (``get_logs``) are synthetic per deployment and container type; a failed
 deployment's show why (a traceback for a crash loop, the build error for an image build).
 """
 
@@ -39,9 +40,12 @@ import itertools
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from emulator.simulated_assets import AssetRegistry
+
+if TYPE_CHECKING:
+    from emulator.lifecycle_world import LifecycleWorld
 from emulator.simulated_azure import IN_PROGRESS, SimulatedEndpoint, SimulatedWorkspace, conflict
 from rollout.capacity import TOTAL_DEDICATED, QuotaUsage, VmSize, family_key, quota_cores
 from rollout.deployment_spec import (
@@ -402,130 +406,6 @@ def _failed_logs(name: str, kind: str) -> dict[str, list[str]]:
              "FileNotFoundError: [Errno 2] No such file or directory: '/var/azureml-app/azureml-models/model.pkl'",
              "Worker exiting (pid: 42)"]
     return {"storage-initializer": _healthy_logs(name)["storage-initializer"], "inference-server": trace * 20}
-
-
-class SimulatedAutoscale:
-    """``AutoscalePort`` over a simulated workspace: settings kept by name, validated as the service does."""
-
-    def __init__(self, workspace: SimulatedWorkspace) -> None:
-        self.workspace = workspace
-        self.settings: dict[str, dict[str, Any]] = {}
-
-    def get_setting(self, name: str) -> dict[str, Any] | None:
-        with self.workspace.lock:
-            found = self.settings.get(name.lower())
-            return None if found is None else dict(found)
-
-    def put_setting(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        with self.workspace.lock:
-            problem = self._problem(body)
-            if problem:
-                raise ServiceError(f"BadRequest: {problem}")
-            stored = {**dict(body), "name": name, "type": "Microsoft.Insights/autoscaleSettings"}
-            self.settings[name.lower()] = stored
-            return dict(stored)
-
-    def delete_setting(self, name: str) -> None:
-        with self.workspace.lock:
-            self.settings.pop(name.lower(), None)
-
-    def _problem(self, body: Mapping[str, Any]) -> str | None:
-        props = body.get("properties") or {}
-        profiles = props.get("profiles") or []
-        if not 1 <= len(profiles) <= 20:
-            return "an autoscale setting needs 1 to 20 profiles"
-        target = str(props.get("targetResourceUri") or "")
-        parts = target.lower().split("/")
-        if "deployments" not in parts or parts.index("deployments") < 2:
-            return f"targetResourceUri {target!r} is not a deployment"
-        endpoint, deployment = parts[parts.index("deployments") - 1], parts[parts.index("deployments") + 1]
-        found = self.workspace.endpoints.get(endpoint)
-        if found is None or deployment not in found.deployments:
-            return f"targetResourceUri {target!r} does not exist"
-        for profile in profiles:
-            capacity = profile.get("capacity") or {}
-            if not all(isinstance(capacity.get(k), str) for k in ("minimum", "maximum", "default")):
-                return "capacity minimum, maximum and default must be strings"
-            low, high, default = (int(capacity[k]) for k in ("minimum", "maximum", "default"))
-            if not low <= default <= high:
-                return "capacity must satisfy minimum <= default <= maximum"
-            for rule in profile.get("rules") or []:
-                if rule.get("scaleAction", {}).get("direction") not in ("Increase", "Decrease"):
-                    return "scaleAction.direction must be Increase or Decrease"
-        return None
-
-
-@dataclass(frozen=True)
-class LifecycleWorld:
-    """A scenario's ``lifecycle`` section: how the simulated Azure ML provisions (see the module docstring).
-
-    ``quota`` maps a VM family (``standardDSv2Family``, or any VM size of it such as
-    ``Standard_DS3_v2``) to its core limit; ``failures`` maps a deployment name to a failure kind.
-    ``mirror_in_metrics`` (default false) counts mirrored requests in the per-deployment metrics:
-    whether Azure does is not documented, so the default assumes it does not. ``assets`` is the
-    workspace's registry (the scenario's top-level ``assets``; None leaves assets unchecked).
-    """
-
-    create_minutes: float = 12
-    scale_minutes: float = 4
-    delete_minutes: float = 2
-    endpoint_minutes: float = 2
-    quota: Mapping[str, int] = field(default_factory=dict)
-    total_quota: int = 200
-    quota_failure_on: str = "put"
-    failures: Mapping[str, str] = field(default_factory=dict)
-    mirror_in_metrics: bool = False
-    assets: AssetRegistry | None = None
-
-
-_WORLD_NUMBERS = ("create_minutes", "scale_minutes", "delete_minutes", "endpoint_minutes")
-
-
-def parse_world(data: Any) -> tuple[LifecycleWorld, list[tuple[str, str]]]:
-    """Validate a ``lifecycle`` section; returns the world and (field, problem) pairs under ``lifecycle.``."""
-    problems: list[tuple[str, str]] = []
-    if not isinstance(data, Mapping):
-        return LifecycleWorld(), [("lifecycle", "must be a mapping")]
-    known = (*_WORLD_NUMBERS, "quota", "total_quota", "quota_failure_on", "failures", "mirror_in_metrics")
-    problems += [(f"lifecycle.{k}", "is not a known field") for k in data if k not in known]
-    values: dict[str, Any] = {}
-    for name in _WORLD_NUMBERS:
-        if name in data:
-            value = data[name]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 600:
-                problems.append((f"lifecycle.{name}", "must be a number of minutes above 0, at most 600"))
-            else:
-                values[name] = float(value)
-    quota = data.get("quota", {})
-    if not isinstance(quota, Mapping) or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in quota.values()):
-        problems.append(("lifecycle.quota", "must map VM families (or sizes) to core limits (integers >= 0)"))
-    else:
-        families = {}
-        for key, limit in quota.items():
-            size = VM_SIZES.get(str(key).lower())
-            families[size.family if size else str(key)] = limit
-        values["quota"] = families
-    total = data.get("total_quota", 200)
-    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
-        problems.append(("lifecycle.total_quota", "must be an integer >= 0"))
-    else:
-        values["total_quota"] = total
-    where = data.get("quota_failure_on", "put")
-    if where not in ("put", "operation"):
-        problems.append(("lifecycle.quota_failure_on", "must be put or operation"))
-    else:
-        values["quota_failure_on"] = where
-    failures = data.get("failures", {})
-    if not isinstance(failures, Mapping) or any(v not in FAILURE_KINDS for v in failures.values()):
-        problems.append(("lifecycle.failures", f"must map deployment names to one of {', '.join(FAILURE_KINDS)}"))
-    else:
-        values["failures"] = {str(k).lower(): str(v) for k, v in failures.items()}
-    mirrored = data.get("mirror_in_metrics", False)
-    if not isinstance(mirrored, bool):
-        problems.append(("lifecycle.mirror_in_metrics", "must be true or false"))
-    else:
-        values["mirror_in_metrics"] = mirrored
-    return LifecycleWorld(**values), problems
 
 
 def configure(lifecycle: SimulatedLifecycle, world: LifecycleWorld) -> None:

@@ -1,9 +1,10 @@
 """The deployment lifecycle's REST surface for ``ScenarioAzure``, served from the scenario's simulated world.
 
 ``LifecycleRoutes`` is a ``FakeAzure`` whose lifecycle requests go to the world's own
-``SimulatedLifecycle`` and ``SimulatedAutoscale`` (``emulator/simulated_lifecycle.py``): the same
-rules, durations, quota, failures and logs as the in-memory run, on the same virtual clock. This
-layer only translates between Azure's REST shapes and those calls (``tests/azure/scenario_rest.py``):
+``SimulatedLifecycle`` and ``SimulatedAutoscale`` (``emulator/simulated_lifecycle.py``,
+``emulator/simulated_autoscale.py``): the same rules, durations, quota, failures and logs as the
+in-memory run, on the same virtual clock. This layer only translates between Azure's REST shapes and
+those calls (``tests/azure/scenario_rest.py``):
 
 - **Endpoint create** (PUT of a missing endpoint; body needs ``location`` and ``authMode``):
   ``begin_create_endpoint`` with the SDK's ``authMode`` mapped back (``AADToken`` -> ``aad_token``);

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from emulator.simulated_autoscale import SimulatedAutoscale
 from emulator.simulated_azure import SimulatedWorkspace
-from emulator.simulated_lifecycle import SimulatedAutoscale, SimulatedLifecycle
+from emulator.simulated_lifecycle import SimulatedLifecycle
 from rollout.autoscale import AutoscaleSpec, autoscale_setting
 from rollout.deployment_spec import EndpointSpec, parse_deployment_spec, spec_differences
 from rollout.errors import ServiceError, UpdateConflict
@@ -194,7 +195,8 @@ def test_autoscale_setting_rules(change, problem: str) -> None:
 
 
 def test_a_scenario_world_configures_the_simulation() -> None:
-    from emulator.simulated_lifecycle import LifecycleWorld, configure, parse_world
+    from emulator.lifecycle_world import LifecycleWorld, parse_world
+    from emulator.simulated_lifecycle import configure
 
     parsed, problems = parse_world({"create_minutes": 20, "quota": {"Standard_DS3_v2": 24}, "failures": {"Green": "crash_loop"}})
     assert problems == [] and parsed == LifecycleWorld(create_minutes=20.0, quota={"standardDSv2Family": 24},
@@ -214,7 +216,7 @@ def test_a_scenario_world_configures_the_simulation() -> None:
     pytest.param({"regions": 2}, "lifecycle.regions", id="unknown-field"),
 ])
 def test_a_bad_world_names_the_field(data: dict[str, object], field: str) -> None:
-    from emulator.simulated_lifecycle import parse_world
+    from emulator.lifecycle_world import parse_world
 
     assert field in [name for name, _ in parse_world(data)[1]]
 
