@@ -275,10 +275,14 @@ def test_an_unregistered_model_is_refused_the_same_in_memory_and_through_the_sdk
     assert scenario_azure.calls("PUT", "/deployments/green-v2$") == [] or "@" not in model
 
 
+@pytest.mark.parametrize("field, asked, resolved", [
+    pytest.param("model", "azureml:fraud-model@latest", "/models/fraud-model/versions/3", id="a-model"),
+    pytest.param("environment", "azureml:fraud-env@latest", "/environments/fraud-env/versions/3", id="an-environment"),
+])
 def test_latest_resolves_to_the_last_registered_version_in_memory_and_through_the_sdks(
-        scenario_azure: ScenarioAzure) -> None:
-    chosen = example("create-and-roll-out")      # registers fraud-model 1, 2 and 3
-    spec = parse_deployment_spec(SHORT_OF_QUOTA | {"instance_count": 1, "model": "azureml:fraud-model@latest"})
+        field: str, asked: str, resolved: str, scenario_azure: ScenarioAzure) -> None:
+    chosen = example("create-and-roll-out")      # registers fraud-model 1, 2 and 3, fraud-env 3
+    spec = parse_deployment_spec(SHORT_OF_QUOTA | {"instance_count": 1, field: asked})
     memory_clock = VirtualClock(SIMULATION_START)
     in_memory = build_workspace(fresh(chosen), memory_clock.now).lifecycle(None)
     _, backend, sdk_clock = _loaded(scenario_azure, chosen)
@@ -286,6 +290,6 @@ def test_latest_resolves_to_the_last_registered_version_in_memory_and_through_th
         assert port.begin_create_deployment(ENDPOINT, GREEN, spec).started
         clock.advance(timedelta(minutes=12))
         seen = port.read_deployment(ENDPOINT, GREEN)
-        assert seen is not None and seen.model == f"{chosen.workspace.arm_id()}/models/fraud-model/versions/3"
+        assert seen is not None and getattr(seen, field) == f"{chosen.workspace.arm_id()}{resolved}"
     [put] = scenario_azure.calls("PUT", "/deployments/green-v2$")
-    assert put.body["properties"]["model"].endswith("/models/fraud-model/versions/3")
+    assert put.body["properties"]["model" if field == "model" else "environmentId"].endswith(resolved)
