@@ -22,9 +22,12 @@ as an operator would); ``changes`` (``{at, traffic}``, someone else updating tra
 ``faults`` (``{operation: get_endpoint|list_deployments|set_traffic|metrics, error:
 conflict|throttled|transient|not_found|permission|service, from, until, times, retry_after}``).
 A health segment omitting ``error_rate`` or ``latency_p99_ms`` keeps the previous segment's.
-``lifecycle`` describes how the simulated Azure ML provisions (``emulator.simulated_lifecycle.LifecycleWorld``:
+``lifecycle`` describes how the simulated Azure ML provisions (``emulator.lifecycle_world.LifecycleWorld``:
 ``create_minutes``, ``scale_minutes``, ``delete_minutes``, ``quota`` per VM family, ``total_quota``,
 ``quota_failure_on``, ``failures: {deployment: image_build|crash_loop|out_of_quota}``).
+``assets`` (``{models: [azureml:NAME:VERSION, ...], environments: [...]}``) is what the workspace
+has registered (``emulator.simulated_assets``): a deployment naming anything else is refused, as
+Azure refuses it; without it, the workspace holds exactly what the rollout's ``deployment`` names.
 ``recorded_metrics: FILE`` replays recorded per-minute metrics instead of ``load`` and
 ``health`` (``emulator.recorded``: CSV, Azure Monitor metrics JSON or a Log Analytics result).
 ``seed`` (an integer, default ``DEFAULT_SEED``) seeds the metrics' noise: Poisson requests,
@@ -35,6 +38,7 @@ Times are ISO 8601 offsets from the start of the simulation.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass, field
@@ -44,9 +48,10 @@ from typing import Any, Callable, Mapping, TextIO
 
 import yaml
 
+from emulator.lifecycle_world import LifecycleWorld, parse_world
 from emulator.recorded import Recording, load_recording
+from emulator.simulated_assets import named_assets, parse_assets
 from emulator.simulated_azure import Fault, HealthSegment
-from emulator.simulated_lifecycle import LifecycleWorld, parse_world
 from rollout.durations import parse_duration
 from rollout.errors import (
     AzureError,
@@ -74,7 +79,7 @@ _FAULT_ERRORS: dict[str, Callable[[float | None], AzureError]] = {
     "service": lambda after: ServiceError("simulated: 400 BadRequest"),
 }
 _TOP_LEVEL = ("workspace", "endpoint", "rollout", "load", "health", "alerts", "controls", "changes", "faults",
-              "seed", "recorded_metrics", "lifecycle")
+              "seed", "recorded_metrics", "lifecycle", "assets")
 DEFAULT_SEED = 1
 
 
@@ -197,7 +202,7 @@ def parse_scenario(data: Any, base: Path, require_rollout: bool = True, simulate
         faults=tuple(_timed_list(data, "faults", problems, _fault)),
         seed=problems.get("seed", lambda: _seed(data.get("seed", DEFAULT_SEED)), DEFAULT_SEED),
         recorded=problems.get("recorded_metrics", lambda: _recorded(data, base)),
-        lifecycle=_lifecycle(data, problems),
+        lifecycle=_lifecycle(data, rollout, problems),
         endpoint_exists=exists is not False,
     )
     if problems.found:
@@ -210,14 +215,23 @@ def _created(rollout: RolloutRequest | None) -> set[str]:
     return {rollout.new_deployment} if rollout is not None and rollout.lifecycle.deployment is not None else set()
 
 
-def _lifecycle(data: Mapping[str, Any], problems: _Problems) -> LifecycleWorld | None:
-    """The ``lifecycle`` section (``emulator.simulated_lifecycle.LifecycleWorld``), or None."""
-    if data.get("lifecycle") is None:
-        return None
-    world, found = parse_world(data["lifecycle"])
+def _lifecycle(data: Mapping[str, Any], rollout: RolloutRequest | None, problems: _Problems) -> LifecycleWorld | None:
+    """The ``lifecycle`` section (``emulator.lifecycle_world.LifecycleWorld``) with the workspace's ``assets``;
+    None when neither is given and the rollout creates no deployment. Without ``assets`` the workspace has
+    registered exactly the model and environment the rollout's ``deployment`` names."""
+    world, found = (None, []) if data.get("lifecycle") is None else parse_world(data["lifecycle"])
+    spec = None if rollout is None else rollout.lifecycle.deployment
+    assets = None
+    if data.get("assets") is not None:
+        assets, more = parse_assets(data["assets"])
+        found += more
+    elif spec is not None:
+        assets = named_assets(spec.model, spec.environment)
     for name, message in found:
         problems.add(name, message)
-    return world
+    if world is None and assets is None:
+        return None
+    return dataclasses.replace(world or LifecycleWorld(), assets=assets)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -5,7 +5,11 @@ Rules enforced on every traffic update, as the service does (its error kinds in 
   [ServiceError, 400 BadRequest];
 - only existing deployments may hold live or mirror traffic [ServiceError];
 - mirror traffic is at most 50 and only to a deployment with no live traffic [ServiceError];
-- an update while another is in progress is a conflict [UpdateConflict, 409].
+- no update while the endpoint is ``Creating``, ``Updating`` or ``Deleting`` (an update of this
+  world keeps it ``Updating`` for ``update_seconds``) [UpdateConflict, 409: Azure's
+  ``OperationDuplicationConflict``, ``CONFLICT_TEXT``];
+- no live or mirror share above 0 for a deployment being created or deleted [UpdateConflict, 409],
+  nor for one whose creation failed [ServiceError, 400: ``FAILED_DEPLOYMENT_TEXT``].
 Deployment names are lower-cased, as azure-ai-ml does before sending.
 
 Metrics are synthetic: requests per minute split by the traffic in force at each moment, and
@@ -28,7 +32,8 @@ from rollout.model import DeploymentMetrics, DeploymentState, EndpointState, Wor
 from rollout.ports import MetricsPort
 
 if TYPE_CHECKING:
-    from emulator.simulated_lifecycle import SimulatedAutoscale, SimulatedLifecycle
+    from emulator.simulated_autoscale import SimulatedAutoscale
+    from emulator.simulated_lifecycle import SimulatedLifecycle
 
 # An endpoint set up by a scenario has served its initial traffic this long before the simulation
 # starts, as a live endpoint has before anyone rolls out to it: pre-flight measures the old
@@ -36,6 +41,23 @@ if TYPE_CHECKING:
 SERVED_BEFORE = timedelta(hours=1)
 
 Now = Callable[[], datetime]
+
+IN_PROGRESS = ("Creating", "Updating", "Deleting")
+"""Provisioning states of an operation still running: Azure refuses another write to the resource."""
+CONFLICT_TEXT = "Conflict of operation, another operation on same entity is already running in workspace {workspace}."
+"""Azure's 409 for a write while another operation on the resource runs: error ``Conflict``/"Conflict"
+with ``details[0]`` ``OperationDuplicationConflict`` and this text, as azure-core rendered a real
+answer in Azure/carnegie-mop ``doc/troubleshooting/model_wrapper/AmlEndpoint.md``."""
+FAILED_DEPLOYMENT_TEXT = ("Specified deployment [{deployment}] failed during initial provisioning and is in an "
+                          "unrecoverable state. Delete and re-create.")
+"""Azure's 400 (``BadRequest``, ``details[0]`` ``InferencingClientCallFailed``) naming a deployment whose
+creation failed, as rendered in Azure/carnegie-mop ``doc/troubleshooting/model_wrapper/AmlEndpointDeployment.md``
+(the report does not say which write drew it; the world gives it to a traffic share for such a deployment)."""
+
+
+def conflict(workspace: WorkspaceRef, what: str) -> UpdateConflict:
+    """Azure's conflict for a write to ``what`` while another operation on it runs."""
+    return UpdateConflict(f"{CONFLICT_TEXT.format(workspace=workspace.workspace_name)} ({what})")
 
 
 @dataclass(frozen=True)
@@ -107,10 +129,15 @@ class SimulatedWorkspace:
         return endpoint
 
     def endpoint(self, name: str) -> SimulatedEndpoint:
-        """The endpoint named (case-insensitive); ``ResourceNotFound`` otherwise."""
+        """The endpoint named (case-insensitive); ``ResourceNotFound`` otherwise. An update of this world
+        whose ``update_seconds`` have passed has ended: the endpoint is ``Succeeded`` again."""
         found = self.endpoints.get(name.lower())
         if found is None:
             raise ResourceNotFound("endpoint", name)
+        if found.busy_until is not None and self.now() >= found.busy_until:
+            found.busy_until = None
+            if found.provisioning_state == "Updating":
+                found.provisioning_state = "Succeeded"
         return found
 
     def update_traffic(self, name: str, traffic: Mapping[str, int], mirror_traffic: Mapping[str, int] | None,
@@ -119,14 +146,30 @@ class SimulatedWorkspace:
         with self.lock:
             endpoint = self.endpoint(name)
             now = self.now()
-            if endpoint.busy_until is not None and now < endpoint.busy_until:
-                raise UpdateConflict(f"endpoint {endpoint.name!r} has an update in progress until "
-                                     f"{endpoint.busy_until.isoformat()}")
+            if endpoint.provisioning_state in IN_PROGRESS:
+                raise conflict(self.workspace, f"endpoint {endpoint.name!r} is {endpoint.provisioning_state}")
             mirror = endpoint.mirror_traffic if mirror_traffic is None else mirror_traffic
+            _validated(endpoint, traffic, mirror)        # the traffic rules first, then the deployments' states
+            self._check_deployment_states(endpoint, traffic, mirror)
             self._apply(endpoint, traffic, mirror, by)
             if self.update_seconds:
                 endpoint.busy_until = now + timedelta(seconds=self.update_seconds)
+                endpoint.provisioning_state = "Updating"
             return endpoint.state()
+
+    def _check_deployment_states(self, endpoint: SimulatedEndpoint, traffic: Mapping[str, int],
+                                 mirror: Mapping[str, int]) -> None:
+        """Refuse a share above 0 for a deployment being created or deleted, or whose creation failed."""
+        for values in (traffic, mirror):
+            for name, share in values.items():
+                found = endpoint.deployments[str(name).lower()]
+                if share <= 0:
+                    continue
+                if found.provisioning_state in ("Creating", "Deleting"):
+                    raise conflict(self.workspace, f"deployment {found.name!r} is {found.provisioning_state}")
+                if found.provisioning_state == "Failed":
+                    raise ServiceError("BadRequest: The request is invalid. (InferencingClientCallFailed: "
+                                       f"{FAILED_DEPLOYMENT_TEXT.format(deployment=found.name)})")
 
     def _apply(self, endpoint: SimulatedEndpoint, traffic: Mapping[str, int], mirror: Mapping[str, int],
                by: str, at: datetime | None = None) -> None:
@@ -341,10 +384,10 @@ class SimulatedBackend:
         return self._lifecycle
 
     def autoscale(self, workspace: WorkspaceRef | None) -> SimulatedAutoscale:
-        """The workspace's autoscale settings (``emulator.simulated_lifecycle``), made on first use."""
+        """The workspace's autoscale settings (``emulator.simulated_autoscale``), made on first use."""
         self._check(workspace)
         if self._autoscale is None:
-            from emulator.simulated_lifecycle import SimulatedAutoscale
+            from emulator.simulated_autoscale import SimulatedAutoscale
 
             self._autoscale = SimulatedAutoscale(self.workspace)
         return self._autoscale

@@ -1,8 +1,9 @@
 """The simulated Azure ML deployment lifecycle, composed with a ``SimulatedWorkspace``.
 
-``SimulatedLifecycle`` implements ``LifecyclePort`` and ``SimulatedAutoscale`` ``AutoscalePort``
-over the same workspace (its endpoints, deployments, traffic and clock). Long operations take
-virtual minutes and complete when the clock passes their end (checked on every call):
+``SimulatedLifecycle`` implements ``LifecyclePort`` (and ``emulator.simulated_autoscale``'s
+``SimulatedAutoscale`` ``AutoscalePort``) over the same workspace (its endpoints, deployments,
+traffic and clock). Long operations take virtual minutes and complete when the clock passes
+their end (checked on every call):
 
 - endpoint creation ``endpoint_minutes`` (default 2), deployment creation ``create_minutes``
   (default 12; Azure documents up to 15), scaling ``scale_minutes`` (default 4), deletion
@@ -10,9 +11,11 @@ virtual minutes and complete when the clock passes their end (checked on every c
 
 The rules Azure enforces, with its error kinds:
 
-- no deployment is created while the endpoint is not ``Succeeded`` or has an update in progress
-  (``ServiceError`` "Cannot create a deployment in endpoint X because it is in Updating
-  provisioning state");
+- no deployment is created while the endpoint is not ``Succeeded`` (``Creating``, or ``Updating``
+  while a traffic update runs: ``ServiceError`` "Cannot create a deployment in endpoint X because
+  it is in Updating provisioning state", as reported in Azure/azure-sdk-for-net#36961);
+- no scale of a deployment that is not ``Succeeded``, no delete of one being created or updated
+  (``UpdateConflict``, Azure's 409 ``OperationDuplicationConflict``: ``simulated_azure.CONFLICT_TEXT``);
 - quota per VM family: a deployment holds ``ceil(1.2 x instances) x vCPUs`` of its family's
   limit (``quota_limits``, default 48 cores a family) and the regional total (default 200); a
   create or scale beyond it fails ``BadRequest`` with the quota text in its detail, on the PUT
@@ -20,11 +23,14 @@ The rules Azure enforces, with its error kinds:
 - failure kinds per deployment (``failures``): ``image_build`` (``ImageBuildFailure`` after 8
   minutes), ``crash_loop`` (the container crash-loops: ``ResourceNotReady`` at the end of the
   create), ``out_of_quota`` (whatever the quota says);
+- a deployment naming a model or environment the workspace has not registered is refused on the
+  PUT (``assets``, ``emulator.simulated_assets``; ``UserError`` "The specified resource was not
+  found.", ``ModelNotFound``/``EnvironmentNotFound``); ``name@latest`` resolves to the last version;
 - a deployment with live or mirror traffic cannot be deleted (``ServiceError``, before anything);
-- autoscale settings: profiles 1-20, capacities strings with minimum <= default <= maximum,
-  directions ``Increase``/``Decrease``, the target an existing deployment.
+- autoscale settings as the service validates them (``emulator.simulated_autoscale``).
 
-Container logs (``get_logs``) are synthetic per deployment and container type; a failed
+A scenario's ``lifecycle`` section is parsed in ``emulator.lifecycle_world`` and applied by
+``configure``. Container logs (``get_logs``) are synthetic per deployment and container type; a failed
 deployment's show why (a traceback for a crash loop, the build error for an image build).
 """
 
@@ -34,9 +40,13 @@ import itertools
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
-from emulator.simulated_azure import SimulatedEndpoint, SimulatedWorkspace
+from emulator.simulated_assets import AssetRegistry
+
+if TYPE_CHECKING:
+    from emulator.lifecycle_world import LifecycleWorld
+from emulator.simulated_azure import IN_PROGRESS, SimulatedEndpoint, SimulatedWorkspace, conflict
 from rollout.capacity import TOTAL_DEDICATED, QuotaUsage, VmSize, family_key, quota_cores
 from rollout.deployment_spec import (
     AssetRef,
@@ -45,7 +55,7 @@ from rollout.deployment_spec import (
     InlineEnvironment,
     ObservedDeployment,
 )
-from rollout.errors import ResourceNotFound, ServiceError, UpdateConflict
+from rollout.errors import ResourceNotFound, ServiceError
 from rollout.model import DeploymentState, WorkspaceRef, normalize_traffic
 from rollout.operation import NOT_FOUND, Observed, OperationStart
 
@@ -104,6 +114,8 @@ class SimulatedLifecycle:
         self.total_limit = total_limit
         self.quota_failure_on = quota_failure_on
         self.failures: dict[str, str] = {}
+        self.assets: AssetRegistry | None = None
+        """The workspace's registered models and environments (``emulator.simulated_assets``); None: unchecked."""
         self.info: dict[tuple[str, str], _DeploymentInfo] = {}
         self.operations: dict[str, _Operation] = {}
         self.writes: list[tuple[str, str, str]] = []
@@ -229,11 +241,10 @@ class SimulatedLifecycle:
             name = deployment.lower()
             if name in target.deployments:
                 return OperationStart(False, None, f"deployment {deployment!r} exists")
-            busy = target.busy_until is not None and self.workspace.now() < target.busy_until
-            if target.provisioning_state != "Succeeded" or busy:
-                state = "Updating" if busy else target.provisioning_state
+            if target.provisioning_state != "Succeeded":
                 raise ServiceError(f"BadRequest: Cannot create a deployment in endpoint {target.name} because it is in "
-                                   f"{state} provisioning state.")
+                                   f"{target.provisioning_state} provisioning state.")
+            spec = self._with_registered_assets(spec)
             size = VM_SIZES.get(spec.instance_type.lower())
             if size is None:
                 raise ServiceError(f"BadArgument: instance type {spec.instance_type} is not supported for managed online "
@@ -268,6 +279,15 @@ class SimulatedLifecycle:
                     target.deployments[name] = DeploymentState(name, state, count, current.instance_type)
             return OperationStart(True, self._start("create", outcome, finish, error, after))
 
+    def _with_registered_assets(self, spec: DeploymentSpec) -> DeploymentSpec:
+        """``spec`` with ``@latest`` resolved; ``ServiceError`` for a model or environment the workspace lacks."""
+        if self.assets is None:
+            return spec
+        name = self.workspace.workspace.workspace_name
+        env = spec.environment
+        return replace(spec, model=self.assets.resolved(spec.model, name),
+                       environment=self.assets.resolved(env, name) if isinstance(env, AssetRef) else env)
+
     def deployment_status(self, endpoint: str, deployment: str, operation_url: str | None = None) -> Observed:
         with self.workspace.lock:
             self._tick()
@@ -289,8 +309,7 @@ class SimulatedLifecycle:
             if current.instance_count == instance_count:
                 return OperationStart(False, None, f"{deployment!r} already has {instance_count} instances")
             if current.provisioning_state != "Succeeded":
-                raise UpdateConflict(f"deployment {deployment!r} is {current.provisioning_state}: another update is in "
-                                     "progress (409)")
+                raise conflict(self.workspace.workspace, f"deployment {current.name!r} is {current.provisioning_state}")
             size = VM_SIZES.get((current.instance_type or "").lower())
             if size is not None and instance_count > current.instance_count:
                 extra = quota_cores(instance_count, size.vcpus) - quota_cores(current.instance_count, size.vcpus)
@@ -325,6 +344,8 @@ class SimulatedLifecycle:
                 return OperationStart(False, None, f"deployment {deployment!r} does not exist")
             if current.provisioning_state == "Deleting":
                 return OperationStart(False, None, f"deployment {deployment!r} is being deleted")
+            if current.provisioning_state in IN_PROGRESS:
+                raise conflict(self.workspace.workspace, f"deployment {current.name!r} is {current.provisioning_state}")
             self.writes.append(("delete", target.name, name))
             target.deployments[name] = DeploymentState(name, "Deleting", current.instance_count, current.instance_type)
 
@@ -387,128 +408,6 @@ def _failed_logs(name: str, kind: str) -> dict[str, list[str]]:
     return {"storage-initializer": _healthy_logs(name)["storage-initializer"], "inference-server": trace * 20}
 
 
-class SimulatedAutoscale:
-    """``AutoscalePort`` over a simulated workspace: settings kept by name, validated as the service does."""
-
-    def __init__(self, workspace: SimulatedWorkspace) -> None:
-        self.workspace = workspace
-        self.settings: dict[str, dict[str, Any]] = {}
-
-    def get_setting(self, name: str) -> dict[str, Any] | None:
-        with self.workspace.lock:
-            found = self.settings.get(name.lower())
-            return None if found is None else dict(found)
-
-    def put_setting(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        with self.workspace.lock:
-            problem = self._problem(body)
-            if problem:
-                raise ServiceError(f"BadRequest: {problem}")
-            stored = {**dict(body), "name": name, "type": "Microsoft.Insights/autoscaleSettings"}
-            self.settings[name.lower()] = stored
-            return dict(stored)
-
-    def delete_setting(self, name: str) -> None:
-        with self.workspace.lock:
-            self.settings.pop(name.lower(), None)
-
-    def _problem(self, body: Mapping[str, Any]) -> str | None:
-        props = body.get("properties") or {}
-        profiles = props.get("profiles") or []
-        if not 1 <= len(profiles) <= 20:
-            return "an autoscale setting needs 1 to 20 profiles"
-        target = str(props.get("targetResourceUri") or "")
-        parts = target.lower().split("/")
-        if "deployments" not in parts or parts.index("deployments") < 2:
-            return f"targetResourceUri {target!r} is not a deployment"
-        endpoint, deployment = parts[parts.index("deployments") - 1], parts[parts.index("deployments") + 1]
-        found = self.workspace.endpoints.get(endpoint)
-        if found is None or deployment not in found.deployments:
-            return f"targetResourceUri {target!r} does not exist"
-        for profile in profiles:
-            capacity = profile.get("capacity") or {}
-            if not all(isinstance(capacity.get(k), str) for k in ("minimum", "maximum", "default")):
-                return "capacity minimum, maximum and default must be strings"
-            low, high, default = (int(capacity[k]) for k in ("minimum", "maximum", "default"))
-            if not low <= default <= high:
-                return "capacity must satisfy minimum <= default <= maximum"
-            for rule in profile.get("rules") or []:
-                if rule.get("scaleAction", {}).get("direction") not in ("Increase", "Decrease"):
-                    return "scaleAction.direction must be Increase or Decrease"
-        return None
-
-
-@dataclass(frozen=True)
-class LifecycleWorld:
-    """A scenario's ``lifecycle`` section: how the simulated Azure ML provisions (see the module docstring).
-
-    ``quota`` maps a VM family (``standardDSv2Family``, or any VM size of it such as
-    ``Standard_DS3_v2``) to its core limit; ``failures`` maps a deployment name to a failure kind.
-    ``mirror_in_metrics`` (default false) counts mirrored requests in the per-deployment metrics:
-    whether Azure does is not documented, so the default assumes it does not.
-    """
-
-    create_minutes: float = 12
-    scale_minutes: float = 4
-    delete_minutes: float = 2
-    endpoint_minutes: float = 2
-    quota: Mapping[str, int] = field(default_factory=dict)
-    total_quota: int = 200
-    quota_failure_on: str = "put"
-    failures: Mapping[str, str] = field(default_factory=dict)
-    mirror_in_metrics: bool = False
-
-
-_WORLD_NUMBERS = ("create_minutes", "scale_minutes", "delete_minutes", "endpoint_minutes")
-
-
-def parse_world(data: Any) -> tuple[LifecycleWorld, list[tuple[str, str]]]:
-    """Validate a ``lifecycle`` section; returns the world and (field, problem) pairs under ``lifecycle.``."""
-    problems: list[tuple[str, str]] = []
-    if not isinstance(data, Mapping):
-        return LifecycleWorld(), [("lifecycle", "must be a mapping")]
-    known = (*_WORLD_NUMBERS, "quota", "total_quota", "quota_failure_on", "failures", "mirror_in_metrics")
-    problems += [(f"lifecycle.{k}", "is not a known field") for k in data if k not in known]
-    values: dict[str, Any] = {}
-    for name in _WORLD_NUMBERS:
-        if name in data:
-            value = data[name]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 600:
-                problems.append((f"lifecycle.{name}", "must be a number of minutes above 0, at most 600"))
-            else:
-                values[name] = float(value)
-    quota = data.get("quota", {})
-    if not isinstance(quota, Mapping) or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in quota.values()):
-        problems.append(("lifecycle.quota", "must map VM families (or sizes) to core limits (integers >= 0)"))
-    else:
-        families = {}
-        for key, limit in quota.items():
-            size = VM_SIZES.get(str(key).lower())
-            families[size.family if size else str(key)] = limit
-        values["quota"] = families
-    total = data.get("total_quota", 200)
-    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
-        problems.append(("lifecycle.total_quota", "must be an integer >= 0"))
-    else:
-        values["total_quota"] = total
-    where = data.get("quota_failure_on", "put")
-    if where not in ("put", "operation"):
-        problems.append(("lifecycle.quota_failure_on", "must be put or operation"))
-    else:
-        values["quota_failure_on"] = where
-    failures = data.get("failures", {})
-    if not isinstance(failures, Mapping) or any(v not in FAILURE_KINDS for v in failures.values()):
-        problems.append(("lifecycle.failures", f"must map deployment names to one of {', '.join(FAILURE_KINDS)}"))
-    else:
-        values["failures"] = {str(k).lower(): str(v) for k, v in failures.items()}
-    mirrored = data.get("mirror_in_metrics", False)
-    if not isinstance(mirrored, bool):
-        problems.append(("lifecycle.mirror_in_metrics", "must be true or false"))
-    else:
-        values["mirror_in_metrics"] = mirrored
-    return LifecycleWorld(**values), problems
-
-
 def configure(lifecycle: SimulatedLifecycle, world: LifecycleWorld) -> None:
     """Give a simulated lifecycle a scenario's world."""
     lifecycle.durations = {"create": timedelta(minutes=world.create_minutes),
@@ -519,3 +418,4 @@ def configure(lifecycle: SimulatedLifecycle, world: LifecycleWorld) -> None:
     lifecycle.total_limit = world.total_quota
     lifecycle.quota_failure_on = world.quota_failure_on
     lifecycle.failures = dict(world.failures)
+    lifecycle.assets = world.assets

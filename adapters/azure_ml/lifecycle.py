@@ -88,6 +88,10 @@ def _rest_error(exc: AzureError) -> str:
     error = getattr(exc, "error", None)
     details = getattr(error, "details", None) or []
     text = service_message(exc)
+    cause: BaseException | None = exc
+    while not text.strip() and cause is not None:   # azure-ai-ml's MlException wraps the refusal in blank lines
+        cause = cause.__cause__ or cause.__context__
+        text = "" if cause is None else str(getattr(cause, "message", None) or cause).strip().splitlines()[0]
     if details:
         first = details[0]
         text += f" ({getattr(first, 'code', '')}: {getattr(first, 'message', '')})"
@@ -285,16 +289,22 @@ def _probe(probe: Any) -> Probe | None:
     return Probe(probe.initial_delay, probe.period, probe.timeout, probe.failure_threshold, probe.success_threshold)
 
 
+def _sdk_id(ref: AssetRef) -> str:
+    """The id azure-ai-ml 1.35.2 resolves: a workspace ``azureml:NAME@LABEL`` without its prefix (with it, the SDK
+    lists the versions of an asset named ``azureml:NAME`` and finds none); anything else as given."""
+    return f"{ref.name}@{ref.label}" if ref.label is not None and ref.registry is None else ref.text
+
+
 def _deployment_entity(endpoint: str, deployment: str, spec: DeploymentSpec) -> ManagedOnlineDeployment:
     """The azure-ai-ml entity for a spec: asset references passed as given (the SDK resolves ``azureml:``
     ids locally); an inline environment becomes an ``Environment`` the SDK registers anonymously."""
     env = spec.environment
-    environment: str | Environment = env.text if isinstance(env, AssetRef) else Environment(
+    environment: str | Environment = _sdk_id(env) if isinstance(env, AssetRef) else Environment(
         image=env.image, conda_file=None if env.conda_file is None else dict(env.conda_file))
     code = spec.code_configuration
     rs = spec.request_settings
     return ManagedOnlineDeployment(
-        name=deployment, endpoint_name=endpoint, model=spec.model.text, environment=environment,
+        name=deployment, endpoint_name=endpoint, model=_sdk_id(spec.model), environment=environment,
         code_configuration=None if code is None else CodeConfiguration(code=code.code.text,
                                                                        scoring_script=code.scoring_script),
         instance_type=spec.instance_type, instance_count=spec.instance_count,

@@ -64,7 +64,7 @@ from urllib.parse import parse_qsl
 
 from emulator.scenario import Scenario
 from emulator.simulate import build_workspace
-from emulator.simulated_azure import SimulatedBackend, SyntheticMetrics
+from emulator.simulated_azure import SimulatedBackend, SyntheticMetrics, conflict
 from rollout.errors import (
     AzureError,
     PermissionDenied,
@@ -85,6 +85,7 @@ from tests.azure.scenario_metrics import (
     request_series,
     split_dimensions,
 )
+from tests.azure.scenario_rest import conflict_reply
 from tests.azure.tls import TestPki
 
 CLIENT_ID = "aml-rollout-test-client"
@@ -113,7 +114,7 @@ def error_reply(error: AzureError) -> Reply:
     """The HTTP answer Azure gives for what the world raised (ARM's error body)."""
     headers = {} if not error.retry_after else {"Retry-After": str(math.ceil(error.retry_after))}
     if isinstance(error, UpdateConflict):
-        return 409, fixture("error_409_conflict.ILLUSTRATIVE.json"), headers
+        return conflict_reply(error)
     if isinstance(error, Throttled):
         return 429, arm_error("TooManyRequests", str(error)), headers
     if isinstance(error, TransientError):
@@ -269,7 +270,7 @@ class ScenarioAzure(LifecycleRoutes):
         if fault is not None:
             return fault
         if self._busy(path):
-            return 409, fixture("error_409_conflict.ILLUSTRATIVE.json"), {}
+            return conflict_reply(conflict(self.world.workspace.workspace, f"endpoint {ep!r} is Updating"))
         if not isinstance(body, dict) or "location" not in body or "authMode" not in body.get("properties", {}):
             return 400, arm_error("BadArgument", "The request body must carry location and properties.authMode."), {}
         sent = body["properties"]

@@ -1,9 +1,10 @@
 """The deployment lifecycle's REST surface for ``ScenarioAzure``, served from the scenario's simulated world.
 
 ``LifecycleRoutes`` is a ``FakeAzure`` whose lifecycle requests go to the world's own
-``SimulatedLifecycle`` and ``SimulatedAutoscale`` (``emulator/simulated_lifecycle.py``): the same
-rules, durations, quota, failures and logs as the in-memory run, on the same virtual clock. This
-layer only translates between Azure's REST shapes and those calls (``tests/azure/scenario_rest.py``):
+``SimulatedLifecycle`` and ``SimulatedAutoscale`` (``emulator/simulated_lifecycle.py``,
+``emulator/simulated_autoscale.py``): the same rules, durations, quota, failures and logs as the
+in-memory run, on the same virtual clock. This layer only translates between Azure's REST shapes and
+those calls (``tests/azure/scenario_rest.py``):
 
 - **Endpoint create** (PUT of a missing endpoint; body needs ``location`` and ``authMode``):
   ``begin_create_endpoint`` with the SDK's ``authMode`` mapped back (``AADToken`` -> ``aad_token``);
@@ -26,6 +27,9 @@ layer only translates between Azure's REST shapes and those calls (``tests/azure
   virtual clock, then ``Succeeded`` or ``Failed`` with Azure's error body: ``{code, message}``,
   and for ``OutOfQuota`` code ``BadRequest`` with the quota text in ``details[0]`` (code
   ``InferencingClientCreateDeploymentFailed``), on the PUT's 400 or in the operation.
+- **Asset versions** (GET ``models/{name}/versions``, ``environments/{name}/versions``): the
+  world's registry (``SimulatedLifecycle.assets``), newest first, as azure-ai-ml lists them to
+  resolve ``name@latest``; an empty list for a name the workspace lacks.
 - **getLogs** (POST, ``containerType`` ``InferenceServer``/``StorageInitializer``, ``tail``):
   ``get_logs``; 200 ``{"content"}``.
 - **Region reads**: ``usages`` and ``vmSizes`` of the world's region (another region: 400),
@@ -78,6 +82,7 @@ class LifecycleRoutes(FakeAzure):
             ("GET", _REGION + "/usages$", self._usages),
             ("GET", _REGION + "/vmsizes$", self._vm_sizes),
             ("GET", _WS + "/environments/(?P<env>[^/]+)/versions/(?P<ver>[^/]+)$", self._get_environment_version),
+            ("GET", _WS + "/(?P<kind>models|environments)/(?P<name>[^/]+)/versions$", self._list_asset_versions),
             ("PUT", _AUTOSCALE, self._put_autoscale),
             ("GET", _AUTOSCALE, self._get_autoscale),
             ("DELETE", _AUTOSCALE, self._delete_autoscale),
@@ -294,6 +299,21 @@ class LifecycleRoutes(FakeAzure):
     def _get_environment_version(self, path: str, env: str, ver: str, **_: Any) -> Reply:
         found = self.environments.get(path)
         return (200, found, {}) if found else (404, arm_error("UserError", f"Environment {env}:{ver} not found."), {})
+
+    def _list_asset_versions(self, kind: str, name: str, query: dict[str, str], **_: Any) -> Reply:
+        """The versions of a model or environment the world has registered, newest first (``$top`` cuts them),
+        as azure-ai-ml lists them to resolve ``name@latest``; none for a name the workspace lacks."""
+        assets = self._lifecycle().assets
+        known = () if assets is None else assets.versions.get(kind[:-1], {}).get(name.lower(), ())
+        newest = list(reversed(known))[:int(query.get("$top", len(known) or 1))]
+        arm = self.scenario_workspace().arm_id()
+        image = "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest"
+        props: dict[str, Any] = ({"modelType": "custom_model", "modelUri": f"azureml://models/{name}", "flavors": {}}
+                                 if kind == "models" else {"image": image, "osType": "Linux"})
+        return 200, {"value": [{"id": f"{arm}/{kind}/{name}/versions/{version}", "name": version,
+                                "type": f"Microsoft.MachineLearningServices/workspaces/{kind}/versions",
+                                "properties": {**props, "isArchived": False, "isAnonymous": False, "properties": {},
+                                               "tags": {}}} for version in newest]}, {}
 
     # ---- the region ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ the world's errors as Azure's error bodies (``OutOfQuota``: ``BadRequest`` with 
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -23,7 +24,7 @@ from rollout.deployment_spec import (
     parse_asset,
 )
 from rollout.errors import AzureError, ResourceNotFound, UpdateConflict
-from tests.azure.fake_azure import Reply, arm_error, fixture
+from tests.azure.fake_azure import Reply, arm_error
 
 AUTH_MODES = {"key": "key", "amltoken": "aml_token", "aadtoken": "aad_token"}
 """REST ``authMode`` (lower-cased) -> the SDK's and the spec's spelling."""
@@ -43,12 +44,21 @@ def lifecycle_error(code: str, message: str) -> dict[str, Any]:
             "details": [{"code": inner["code"], "message": inner["detail"]}]}
 
 
+def conflict_reply(error: UpdateConflict) -> Reply:
+    """Azure's 409 for a write while another operation on the resource runs: ``Conflict``/"Conflict" with
+    ``details[0]`` ``OperationDuplicationConflict`` (as azure-core rendered a real one in Azure/carnegie-mop
+    ``doc/troubleshooting/model_wrapper/AmlEndpoint.md``), its text the world's."""
+    headers = {} if not error.retry_after else {"Retry-After": str(math.ceil(error.retry_after))}
+    return 409, {"error": {"code": "Conflict", "message": "Conflict", "details": [
+        {"code": "OperationDuplicationConflict", "message": str(error)}]}}, headers
+
+
 def world_error_reply(error: AzureError) -> Reply:
     """The HTTP answer for what the world's lifecycle raised; ``ServiceError`` messages read ``Code: text``."""
     if isinstance(error, ResourceNotFound):
         return 404, arm_error("ResourceNotFound", str(error)), {}
     if isinstance(error, UpdateConflict):
-        return 409, fixture("error_409_conflict.ILLUSTRATIVE.json"), {}
+        return conflict_reply(error)
     found = _CODE.match(str(error))
     code, text = (found["code"], found["rest"]) if found else ("BadRequest", str(error))
     return 400, {"error": lifecycle_error(code, text)}, {}

@@ -20,7 +20,7 @@ from emulator.clock import VirtualClock
 from emulator.scenario import Scenario
 from emulator.simulate import SIMULATION_START, build_workspace
 from rollout.deployment_spec import parse_deployment_spec, parse_endpoint_spec, spec_differences
-from rollout.errors import ServiceError
+from rollout.errors import ServiceError, UpdateConflict
 from tests.azure.conftest import StaticCredential, scenario_backend
 from tests.azure.fake_azure import TOKEN
 from tests.azure.scenario_azure import ScenarioAzure
@@ -108,7 +108,7 @@ def test_no_deployment_is_created_while_the_endpoint_is_being_created(scenario_a
     chosen = example("first-rollout")
     world, backend, clock = _loaded(scenario_azure, chosen)
     port = backend.lifecycle(None)
-    spec = parse_deployment_spec(SHORT_OF_QUOTA | {"instance_count": 1})
+    spec = parse_deployment_spec(SHORT_OF_QUOTA | {"instance_count": 1, "environment": "azureml:fraud-env:3"})
     assert port.begin_create_endpoint(ENDPOINT, parse_endpoint_spec({"auth_mode": "key"})).started
     with pytest.raises(ServiceError, match="because it is in Creating provisioning state"):
         port.begin_create_deployment(ENDPOINT, GREEN, spec)
@@ -221,3 +221,75 @@ def test_a_patch_of_the_capacity_scales_through_the_world(scenario_azure: Scenar
     assert world.workspace.endpoint(ENDPOINT).deployments[BLUE].instance_count == 6
     assert send("PATCH", path, {"sku": {"capacity": 6}})[:2] == (200, send("GET", path)[1])    # nothing to do
 
+
+
+def test_no_share_for_a_deployment_being_created_and_no_delete_of_it_in_memory_or_through_the_sdks(
+        scenario_azure: ScenarioAzure) -> None:
+    """Azure answers 409 ``Conflict`` with ``details[0]`` ``OperationDuplicationConflict`` while an operation on
+    the resource runs; the adapter reads it as ``UpdateConflict`` and the world is left as it was."""
+    chosen = example("create-and-roll-out")
+    spec = parse_deployment_spec(SHORT_OF_QUOTA | {"instance_count": 1})
+    memory = build_workspace(fresh(chosen), VirtualClock(SIMULATION_START).now)
+    world, backend, _ = _loaded(scenario_azure, chosen)
+    for ports, seen in ((memory, memory), (backend, world)):
+        assert ports.lifecycle(None).begin_create_deployment(ENDPOINT, GREEN, spec).started
+        for traffic, mirror in (({BLUE: 90, GREEN: 10}, {}), ({BLUE: 100}, {GREEN: 10})):
+            with pytest.raises(UpdateConflict, match="another update is in progress|another operation on same entity"):
+                ports.endpoints(None).set_traffic(ENDPOINT, traffic, mirror)
+        with pytest.raises(UpdateConflict):
+            ports.lifecycle(None).begin_delete(ENDPOINT, GREEN)
+        endpoint = seen.workspace.endpoint(ENDPOINT)
+        assert (endpoint.traffic, endpoint.mirror_traffic, endpoint.deployments[GREEN].provisioning_state) == (
+            {BLUE: 100}, {}, "Creating")
+    [put, _] = [c for c in scenario_azure.calls("PUT", "/onlineendpoints/fraud-detection-endpoint$")]
+    (status, body, _), _ = scenario_azure.handle(
+        "DELETE", f"{chosen.workspace.endpoint_id(ENDPOINT)}/deployments/{GREEN}?api-version=2023-04-01-preview",
+        {"authorization": f"Bearer {TOKEN}"}, b"")
+    assert status == 409 and (body["error"]["code"], body["error"]["message"]) == ("Conflict", "Conflict")
+    [detail] = body["error"]["details"]
+    assert detail["code"] == "OperationDuplicationConflict"
+    assert detail["message"].startswith("Conflict of operation, another operation on same entity is already running "
+                                        f"in workspace {chosen.workspace.workspace_name}.")
+    assert put.body["properties"]["traffic"] == {BLUE: 90, GREEN: 10}
+
+
+@pytest.mark.parametrize("model, says", [
+    pytest.param("azureml:fraud-model:4", "(ModelNotFound: Model azureml:fraud-model:4 does not exist in workspace",
+                 id="an-unregistered-version"),
+    pytest.param("azureml:churn-model:1", "(ModelNotFound: Model container with name: churn-model not found.)",
+                 id="an-unregistered-model"),
+    pytest.param("azureml:churn-model@latest", "Asset churn-model does not exist in workspace", id="latest-of-none"),
+])
+def test_an_unregistered_model_is_refused_the_same_in_memory_and_through_the_sdks(
+        model: str, says: str, scenario_azure: ScenarioAzure) -> None:
+    chosen = example("create-and-roll-out")
+    spec = parse_deployment_spec(SHORT_OF_QUOTA | {"instance_count": 1, "model": model})
+    in_memory = build_workspace(fresh(chosen), VirtualClock(SIMULATION_START).now).lifecycle(None)
+    world, backend, _ = _loaded(scenario_azure, chosen)
+    with pytest.raises(ServiceError) as memory_refusal:
+        in_memory.begin_create_deployment(ENDPOINT, GREEN, spec)
+    with pytest.raises(ServiceError) as sdk_refusal:
+        backend.lifecycle(None).begin_create_deployment(ENDPOINT, GREEN, spec)
+    assert says in str(memory_refusal.value) and says in str(sdk_refusal.value)
+    assert GREEN not in world.workspace.endpoint(ENDPOINT).deployments
+    assert scenario_azure.calls("PUT", "/deployments/green-v2$") == [] or "@" not in model
+
+
+@pytest.mark.parametrize("field, asked, resolved", [
+    pytest.param("model", "azureml:fraud-model@latest", "/models/fraud-model/versions/3", id="a-model"),
+    pytest.param("environment", "azureml:fraud-env@latest", "/environments/fraud-env/versions/3", id="an-environment"),
+])
+def test_latest_resolves_to_the_last_registered_version_in_memory_and_through_the_sdks(
+        field: str, asked: str, resolved: str, scenario_azure: ScenarioAzure) -> None:
+    chosen = example("create-and-roll-out")      # registers fraud-model 1, 2 and 3, fraud-env 3
+    spec = parse_deployment_spec(SHORT_OF_QUOTA | {"instance_count": 1, field: asked})
+    memory_clock = VirtualClock(SIMULATION_START)
+    in_memory = build_workspace(fresh(chosen), memory_clock.now).lifecycle(None)
+    _, backend, sdk_clock = _loaded(scenario_azure, chosen)
+    for port, clock in ((in_memory, memory_clock), (backend.lifecycle(None), sdk_clock)):
+        assert port.begin_create_deployment(ENDPOINT, GREEN, spec).started
+        clock.advance(timedelta(minutes=12))
+        seen = port.read_deployment(ENDPOINT, GREEN)
+        assert seen is not None and getattr(seen, field) == f"{chosen.workspace.arm_id()}{resolved}"
+    [put] = scenario_azure.calls("PUT", "/deployments/green-v2$")
+    assert put.body["properties"]["model" if field == "model" else "environmentId"].endswith(resolved)

@@ -110,3 +110,52 @@ def test_no_traffic_means_no_requests_and_no_latency():
     ws, _ = workspace()
     found = SyntheticMetrics(ws, 1000, {}).deployment_metrics("ep", ["green"], T0, T0 + timedelta(minutes=5))
     assert (found["green"].requests, found["green"].errors, found["green"].latency_p99_ms) == (0, 0, None)
+
+
+@pytest.mark.parametrize("state", [pytest.param("Creating", id="creating"), pytest.param("Updating", id="updating"),
+                                   pytest.param("Deleting", id="deleting")])
+@pytest.mark.parametrize("traffic, mirror", [pytest.param({"blue": 90, "green": 10}, None, id="traffic"),
+                                             pytest.param({"blue": 100}, {"green": 10}, id="mirror-traffic")])
+def test_no_traffic_write_while_the_endpoint_is_in_an_operation(state, traffic, mirror):
+    """Azure answers 409 ``OperationDuplicationConflict`` to a write while another operation on the endpoint runs."""
+    ws, _ = workspace()
+    ws.endpoint("ep").provisioning_state = state
+    with pytest.raises(UpdateConflict) as caught:
+        ws.update_traffic("ep", traffic, mirror, by="test")
+    assert "another operation on same entity is already running in workspace w" in str(caught.value)
+    assert f"endpoint 'ep' is {state}" in str(caught.value)
+    endpoint = ws.endpoint("ep")
+    assert (endpoint.traffic, endpoint.mirror_traffic, len(endpoint.changes)) == ({"blue": 100}, {}, 1)
+
+
+def test_an_update_keeps_the_endpoint_updating_for_update_seconds():
+    ws, clock = workspace(update_seconds=30)
+    assert ws.update_traffic("ep", {"blue": 90, "green": 10}, None, by="test").provisioning_state == "Updating"
+    clock.at = T0 + timedelta(seconds=29)
+    assert ws.endpoint("ep").state().provisioning_state == "Updating"
+    clock.at = T0 + timedelta(seconds=30)
+    assert ws.endpoint("ep").state().provisioning_state == "Succeeded"
+
+
+@pytest.mark.parametrize("green_state, traffic, mirror, refused", [
+    pytest.param("Creating", {"blue": 90, "green": 10}, None, UpdateConflict, id="live-to-a-creating-deployment"),
+    pytest.param("Creating", {"blue": 100}, {"green": 10}, UpdateConflict, id="mirror-to-a-creating-deployment"),
+    pytest.param("Deleting", {"blue": 90, "green": 10}, None, UpdateConflict, id="live-to-a-deleting-deployment"),
+    pytest.param("Failed", {"blue": 90, "green": 10}, None, ServiceError, id="live-to-a-failed-deployment"),
+    pytest.param("Failed", {"blue": 100}, {"green": 10}, ServiceError, id="mirror-to-a-failed-deployment"),
+    pytest.param("Updating", {"blue": 90, "green": 10}, None, None, id="live-to-a-scaling-deployment"),
+    pytest.param("Failed", {"blue": 100, "green": 0}, None, None, id="zero-to-a-failed-deployment"),
+    pytest.param("Creating", {"blue": 100}, {"green": 0}, None, id="zero-mirror-to-a-creating-deployment"),
+])
+def test_a_share_needs_a_deployment_that_can_serve(green_state, traffic, mirror, refused):
+    ws, _ = workspace()
+    ws.endpoint("ep").deployments["green"] = DeploymentState("green", green_state, 1)
+    if refused is None:
+        assert dict(ws.update_traffic("ep", traffic, mirror, by="test").traffic) == {k: v for k, v in traffic.items() if v}
+        return
+    with pytest.raises(refused) as caught:
+        ws.update_traffic("ep", traffic, mirror, by="test")
+    says = ("failed during initial provisioning and is in an unrecoverable state" if refused is ServiceError
+            else f"deployment 'green' is {green_state}")
+    assert says in str(caught.value)
+    assert ws.endpoint("ep").traffic == {"blue": 100} and ws.endpoint("ep").mirror_traffic == {}

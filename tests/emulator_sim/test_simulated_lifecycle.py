@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from emulator.simulated_autoscale import SimulatedAutoscale
 from emulator.simulated_azure import SimulatedWorkspace
-from emulator.simulated_lifecycle import SimulatedAutoscale, SimulatedLifecycle
+from emulator.simulated_lifecycle import SimulatedLifecycle
 from rollout.autoscale import AutoscaleSpec, autoscale_setting
 from rollout.deployment_spec import EndpointSpec, parse_deployment_spec, spec_differences
-from rollout.errors import ServiceError
+from rollout.errors import ServiceError, UpdateConflict
 from rollout.model import DeploymentState, WorkspaceRef
 from rollout.operation import NOT_FOUND, Observed, next_step, watch
 
@@ -194,7 +195,8 @@ def test_autoscale_setting_rules(change, problem: str) -> None:
 
 
 def test_a_scenario_world_configures_the_simulation() -> None:
-    from emulator.simulated_lifecycle import LifecycleWorld, configure, parse_world
+    from emulator.lifecycle_world import LifecycleWorld, parse_world
+    from emulator.simulated_lifecycle import configure
 
     parsed, problems = parse_world({"create_minutes": 20, "quota": {"Standard_DS3_v2": 24}, "failures": {"Green": "crash_loop"}})
     assert problems == [] and parsed == LifecycleWorld(create_minutes=20.0, quota={"standardDSv2Family": 24},
@@ -214,7 +216,7 @@ def test_a_scenario_world_configures_the_simulation() -> None:
     pytest.param({"regions": 2}, "lifecycle.regions", id="unknown-field"),
 ])
 def test_a_bad_world_names_the_field(data: dict[str, object], field: str) -> None:
-    from emulator.simulated_lifecycle import parse_world
+    from emulator.lifecycle_world import parse_world
 
     assert field in [name for name, _ in parse_world(data)[1]]
 
@@ -234,3 +236,17 @@ def test_mirrored_requests_in_metrics(count_mirrored: bool, green_requests: int)
     metrics.count_mirrored = count_mirrored
     found = metrics.deployment_metrics("ep", ["green", "blue"], T0, T0 + timedelta(minutes=10))
     assert (found["green"].requests, found["blue"].requests) == (green_requests, 1000)
+
+
+def test_no_traffic_while_the_endpoint_is_being_created_and_no_delete_of_a_deployment_being_created() -> None:
+    life, clock = world()
+    assert life.begin_create_endpoint("new", EndpointSpec("key", None)).started
+    with pytest.raises(UpdateConflict, match="endpoint 'new' is Creating"):
+        life.workspace.update_traffic("new", {}, {}, by="test")
+    assert life.begin_create_deployment("ep", "green", SPEC).started
+    with pytest.raises(UpdateConflict, match="deployment 'green' is Creating"):
+        life.begin_delete("ep", "green")
+    assert [w[0] for w in life.writes] == ["create_endpoint", "create"]
+    assert life.workspace.endpoint("new").changes[-1].by == "setup"
+    clock.advance(12)
+    assert life.begin_delete("ep", "green").started
