@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from rollout.autoscale import AutoscaleSpec
+from rollout.capacity import CapacitySpec
 from rollout.deployment_spec import (
     DeploymentSpec,
     InlineEnvironment,
@@ -215,3 +219,52 @@ def test_lifecycle_problems_name_every_field(data: dict[str, object], fields: li
     with pytest.raises(InvalidRequest) as caught:
         parse_lifecycle(data, "rollout.")
     assert [p.field for p in caught.value.problems] == fields
+
+
+@pytest.mark.parametrize("data, problem", [
+    pytest.param({"endpoint": {}}, ("rollout.endpoint", "needs 'deployment': a new endpoint is created with the new "
+                                    "deployment"), id="endpoint-without-deployment"),
+    pytest.param({"deployment": SPEC, "endpoint": {"auth_mode": "x"}},
+                 ("rollout.endpoint.auth_mode", "must be one of key, aml_token, aad_token"), id="endpoint-field-prefixed"),
+    pytest.param({"capacity": {"max_instances": 0}}, ("rollout.capacity.max_instances", "must be an integer from 1 to 50"),
+                 id="capacity-field-prefixed"),
+    pytest.param({"create_timeout": "PT59S"}, ("rollout.create_timeout", "must be between PT1M and PT6H"),
+                 id="create-timeout-under-a-minute"),
+    pytest.param({"scale_timeout": "PT10S"}, ("rollout.scale_timeout", "must be between PT1M and PT6H"),
+                 id="scale-timeout-under-a-minute"),
+    pytest.param({"scale_timeout": "PT6H1S"}, ("rollout.scale_timeout", "must be at most PT6H"),
+                 id="scale-timeout-over-six-hours"),
+    pytest.param({"create_timeout": 30}, ("rollout.create_timeout", "must be an ISO 8601 duration such as 'PT5M'"),
+                 id="timeout-not-a-string"),
+])
+def test_lifecycle_problem_text(data: dict[str, object], problem: tuple[str, str]) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_lifecycle(data, "rollout.")
+    assert [(p.field, p.message) for p in caught.value.problems] == [problem]
+
+
+def test_lifecycle_problems_without_prefix_are_the_bare_field() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_lifecycle({"create_timeout": "PT10S"})
+    assert [p.field for p in caught.value.problems] == ["create_timeout"]
+
+
+def test_problems_of_a_nested_spec_and_of_cleanup_are_all_kept() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_lifecycle({"deployment": {**SPEC, "model": "./m"}, "cleanup": "drop"}, "rollout.")
+    assert [p.field for p in caught.value.problems] == ["rollout.deployment.model", "rollout.cleanup"]
+
+
+@pytest.mark.parametrize("data, parsed", [
+    pytest.param({"deployment": SPEC, "endpoint": {"auth_mode": "aml_token"}},
+                 {"endpoint": parse_endpoint_spec({"auth_mode": "aml_token"})}, id="endpoint-parsed"),
+    pytest.param({"capacity": {"max_instances": 8, "headroom": 2}}, {"capacity": CapacitySpec(8, 2.0)},
+                 id="capacity-parsed"),
+    pytest.param({"autoscale": True}, {"autoscale": AutoscaleSpec()}, id="autoscale-true-is-the-default-profile"),
+    pytest.param({"autoscale": False}, {"autoscale": None}, id="autoscale-false-is-none"),
+    pytest.param({"create_timeout": "PT1M", "scale_timeout": "PT6H"},
+                 {"create_timeout": timedelta(minutes=1), "scale_timeout": timedelta(hours=6)}, id="timeout-bounds-inclusive"),
+])
+def test_lifecycle_fields_parsed(data: dict[str, object], parsed: dict[str, object]) -> None:
+    request = parse_lifecycle(data)
+    assert {name: getattr(request, name) for name in parsed} == parsed
