@@ -392,7 +392,8 @@ def test_next_step_reason_and_poll(operation, observed: Observed, seconds: int, 
                                    poll_in: int | None) -> None:
     now = T0 + timedelta(seconds=seconds)
     step = next_step(operation, observed, now)
-    assert (step.action, step.reason, step.fetch_logs) == (action, reason, operation.kind == "create" and action == "failed" and observed.state != "NotFound")
+    logs = operation.kind == "create" and action == "failed" and observed.state != "NotFound"
+    assert (step.action, step.reason, step.fetch_logs) == (action, reason, logs)
     assert step.poll_at == (None if poll_in is None else now + timedelta(seconds=poll_in))
 
 
