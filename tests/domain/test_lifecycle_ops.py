@@ -436,3 +436,114 @@ def test_observed_from_dict(data: dict[str, object], seen: Observed) -> None:
     pytest.param(2, ["b", "c"], id="tail"), pytest.param(0, [], id="none"), pytest.param(5, ["a", "b", "c"], id="all")])
 def test_last_lines_count(lines: int, kept: list[str]) -> None:
     assert last_lines("a\nb\nc\n", lines) == kept
+
+
+# --- autoscale: the whole setting body, and every parse rule with its text ------------------------
+
+
+def expected_rule(metric: str, resource: str, operator: str, threshold: float, window: str, direction: str,
+                  cooldown: str, per_instance: bool = False) -> dict[str, object]:
+    trigger: dict[str, object] = {"metricName": metric, "metricResourceUri": resource, "timeGrain": "PT1M",
+                                  "statistic": "Average", "timeWindow": window, "timeAggregation": "Average",
+                                  "operator": operator, "threshold": threshold}
+    if per_instance:
+        trigger["dividePerInstance"] = True
+    return {"metricTrigger": trigger,
+            "scaleAction": {"direction": direction, "type": "ChangeCount", "value": "1", "cooldown": cooldown}}
+
+
+def test_autoscale_setting_whole_body_with_every_rule() -> None:
+    spec = parse_autoscale({"min_instances": 2, "max_instances": 8, "memory_out_percent": 80,
+                            "requests_out_per_minute": 600, "latency_out_ms": 250, "scale_out_cooldown": "PT2M",
+                            "scale_in_cooldown": "PT1H"})
+    assert autoscale_setting(spec, DEP, EP, "eastus", instance_count=5) == {
+        "location": "eastus",
+        "properties": {"enabled": True, "targetResourceUri": DEP, "profiles": [{
+            "name": "aml-rollout",
+            "capacity": {"minimum": "2", "maximum": "8", "default": "5"},
+            "rules": [
+                expected_rule("CpuUtilizationPercentage", DEP, "GreaterThan", 70.0, "PT5M", "Increase", "PT2M"),
+                expected_rule("MemoryUtilizationPercentage", DEP, "GreaterThan", 80.0, "PT5M", "Increase", "PT2M"),
+                expected_rule("RequestsPerMinute", EP, "GreaterThan", 600.0, "PT5M", "Increase", "PT2M",
+                              per_instance=True),
+                expected_rule("RequestLatency", EP, "GreaterThan", 250.0, "PT5M", "Increase", "PT2M"),
+                expected_rule("CpuUtilizationPercentage", DEP, "LessThan", 25.0, "PT30M", "Decrease", "PT1H"),
+            ],
+        }]},
+    }
+
+
+@pytest.mark.parametrize("spec, rules", [
+    pytest.param(AutoscaleSpec(cpu_in_percent=None), [("CpuUtilizationPercentage", "GreaterThan")], id="no-scale-in"),
+    pytest.param(AutoscaleSpec(cpu_out_percent=None, latency_out_ms=100.0),
+                 [("RequestLatency", "GreaterThan"), ("CpuUtilizationPercentage", "LessThan")], id="latency-only-out"),
+])
+def test_autoscale_rules_only_for_given_thresholds(spec: AutoscaleSpec, rules: list[tuple[str, str]]) -> None:
+    body = autoscale_setting(spec, DEP, EP, "eastus", instance_count=1)
+    assert [(r[0], r[1]) for r in rules_of(body)] == rules
+
+
+@pytest.mark.parametrize("data, spec", [
+    pytest.param({}, AutoscaleSpec(), id="empty-is-the-default"),
+    pytest.param({"min_instances": 50, "max_instances": 50, "default_instances": 50}, AutoscaleSpec(50, 50, 50),
+                 id="counts-at-azure-limit"),
+    pytest.param({"min_instances": 1, "max_instances": 1}, AutoscaleSpec(1, 1), id="min-equals-max"),
+    pytest.param({"default_instances": 1}, AutoscaleSpec(default_instances=1), id="default-at-min"),
+    pytest.param({"default_instances": 10}, AutoscaleSpec(default_instances=10), id="default-at-max"),
+    pytest.param({"cpu_out_percent": 100, "cpu_in_percent": 1, "memory_out_percent": 1},
+                 AutoscaleSpec(cpu_out_percent=100.0, cpu_in_percent=1.0, memory_out_percent=1.0), id="percent-bounds"),
+    pytest.param({"cpu_in_percent": None, "default_instances": None, "scale_in_cooldown": None},
+                 AutoscaleSpec(cpu_in_percent=None), id="null-drops-a-rule-or-keeps-a-default"),
+    pytest.param({"cpu_out_percent": None, "requests_out_per_minute": 0.5}, AutoscaleSpec(
+        cpu_out_percent=None, requests_out_per_minute=0.5), id="request-rate-alone"),
+    pytest.param({"scale_out_cooldown": "PT1M", "scale_in_cooldown": "P7D"},
+                 AutoscaleSpec(scale_out_cooldown=timedelta(minutes=1), scale_in_cooldown=timedelta(days=7)),
+                 id="cooldown-bounds"),
+])
+def test_parse_autoscale_accepts(data: dict[str, object], spec: AutoscaleSpec) -> None:
+    parsed = parse_autoscale(data)
+    assert parsed == spec
+    assert parse_autoscale(parsed.to_dict()) == parsed
+
+
+@pytest.mark.parametrize("data, problems", [
+    pytest.param("yes", [("a", "must be an object (or true for the default profile)")], id="not-an-object"),
+    pytest.param({"zones": 2}, [("a.zones", "is not a known field")], id="unknown-field"),
+    pytest.param({"max_instances": 51}, [("a.max_instances", "must be an integer from 1 to 50")], id="count-above-50"),
+    pytest.param({"min_instances": True}, [("a.min_instances", "must be an integer from 1 to 50")], id="count-bool"),
+    pytest.param({"min_instances": 2.0}, [("a.min_instances", "must be an integer from 1 to 50")], id="count-float"),
+    pytest.param({"cpu_out_percent": "70"}, [("a.cpu_out_percent", "must be a number")], id="percent-string"),
+    pytest.param({"cpu_out_percent": True}, [("a.cpu_out_percent", "must be a number")], id="percent-bool"),
+    pytest.param({"memory_out_percent": 0.5}, [("a.memory_out_percent", "must be a percentage from 1 to 100")],
+                 id="percent-below-1"),
+    pytest.param({"memory_out_percent": 100.5}, [("a.memory_out_percent", "must be a percentage from 1 to 100")],
+                 id="percent-above-100"),
+    pytest.param({"requests_out_per_minute": 0}, [("a.requests_out_per_minute", "must be above 0")], id="rate-zero"),
+    pytest.param({"scale_in_cooldown": "PT59S"}, [("a.scale_in_cooldown", "must be between PT1M and P7D")],
+                 id="cooldown-under-a-minute"),
+    pytest.param({"scale_in_cooldown": "P8D"}, [("a.scale_in_cooldown", "must be at most P7D")],
+                 id="cooldown-over-a-week"),
+    pytest.param({"min_instances": 4, "max_instances": 3}, [("a.min_instances", "must not be above max_instances")],
+                 id="min-above-max"),
+    pytest.param({"default_instances": 11}, [("a.default_instances", "must be between min_instances and max_instances")],
+                 id="default-above-max"),
+    pytest.param({"min_instances": 3, "default_instances": 2},
+                 [("a.default_instances", "must be between min_instances and max_instances")], id="default-below-min"),
+    pytest.param({"cpu_in_percent": 70}, [("a.cpu_in_percent", "must be below cpu_out_percent (else it flaps)")],
+                 id="in-equal-to-out-flaps"),
+    pytest.param({"cpu_out_percent": None, "cpu_in_percent": 90}, [("a", "needs at least one scale-out rule")],
+                 id="in-alone-is-no-rule"),
+    pytest.param({"zones": 2, "max_instances": 0}, [("a.zones", "is not a known field"),
+                                                    ("a.max_instances", "must be an integer from 1 to 50")],
+                 id="every-field-problem-at-once"),
+])
+def test_parse_autoscale_problem_text(data: object, problems: list[tuple[str, str]]) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_autoscale(data, "a.")
+    assert [(p.field, p.message) for p in caught.value.problems] == problems
+
+
+def test_parse_autoscale_default_prefix() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_autoscale({"max_instances": 0})
+    assert [p.field for p in caught.value.problems] == ["autoscale.max_instances"]
