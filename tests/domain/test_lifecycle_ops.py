@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -397,16 +398,19 @@ def test_next_step_reason_and_poll(operation, observed: Observed, seconds: int, 
     assert step.poll_at == (None if poll_in is None else now + timedelta(seconds=poll_in))
 
 
-@pytest.mark.parametrize("operation, wire", [
-    pytest.param(watch("scale", "green", T0, timedelta(minutes=5), 4),
+@pytest.mark.parametrize("args, wire", [
+    pytest.param(("scale", "green", T0, timedelta(minutes=5), 4),
                  {"kind": "scale", "target": "green", "started_at": "2026-01-01T12:00:00+00:00", "timeout_s": 300.0,
                   "instances": 4}, id="scale-with-timeout"),
-    pytest.param(watch("delete", "blue", T0),
+    pytest.param(("delete", "blue", T0),
                  {"kind": "delete", "target": "blue", "started_at": "2026-01-01T12:00:00+00:00", "timeout_s": 1200.0,
                   "instances": None}, id="delete-default-timeout"),
+    pytest.param(("create", "green", T0, None, None),
+                 {"kind": "create", "target": "green", "started_at": "2026-01-01T12:00:00+00:00", "timeout_s": 2700.0,
+                  "instances": None}, id="create-none-timeout-is-the-default"),
 ])
-def test_watch_wire_form(operation, wire: dict[str, object]) -> None:
-    assert operation.to_dict() == wire
+def test_watch_wire_form(args: tuple[Any, ...], wire: dict[str, object]) -> None:
+    assert watch(*args).to_dict() == wire
 
 
 def test_unknown_operation_kind_is_refused() -> None:
@@ -433,9 +437,10 @@ def test_observed_from_dict(data: dict[str, object], seen: Observed) -> None:
 
 
 @pytest.mark.parametrize("lines, kept", [
-    pytest.param(2, ["b", "c"], id="tail"), pytest.param(0, [], id="none"), pytest.param(5, ["a", "b", "c"], id="all")])
+    pytest.param(2, ["b", "cX "], id="tail"), pytest.param(1, ["cX "], id="one"), pytest.param(0, [], id="none"),
+    pytest.param(5, ["a", "b", "cX "], id="all")])
 def test_last_lines_count(lines: int, kept: list[str]) -> None:
-    assert last_lines("a\nb\nc\n", lines) == kept
+    assert last_lines("a\nb\ncX \n\n", lines) == kept  # only blank lines are dropped: spaces and X stay
 
 
 # --- autoscale: the whole setting body, and every parse rule with its text ------------------------
