@@ -440,7 +440,8 @@ def test_observed_from_dict(data: dict[str, object], seen: Observed) -> None:
     pytest.param(2, ["b", "cX "], id="tail"), pytest.param(1, ["cX "], id="one"), pytest.param(0, [], id="none"),
     pytest.param(5, ["a", "b", "cX "], id="all")])
 def test_last_lines_count(lines: int, kept: list[str]) -> None:
-    assert last_lines("a\nb\ncX \n\n", lines) == kept  # only blank lines are dropped: spaces and X stay
+    assert last_lines("a\nb\ncX \n\n", lines) == kept  # only blank lines are dropped: spaces stay
+    assert last_lines("aX\nX\n\n", lines)[-1:] == (["X"] if lines else [])
 
 
 # --- autoscale: the whole setting body, and every parse rule with its text ------------------------

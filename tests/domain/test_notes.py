@@ -26,8 +26,10 @@ def note(alert_id: str, condition: str = "Fired", rule: str = "r") -> dict[str, 
                  id="without-id-the-rule-is-the-key"),
     pytest.param([({"rule": "r"}, "x"), ({"rule": "r", "alert_id": None}, "y")], "2 alert notes (1 distinct)",
                  [({"rule": "r", "alert_id": None}, 2)], id="missing-and-null-id-alike"),
-    pytest.param([(note(str(n)), "x") for n in range(MAX_NOTES_PER_EVENT + 2)], "12 alert notes (12 distinct)",
-                 [(note("2"), 3)] + [(note(str(n)), 1) for n in range(3, 12)], id="overflow-counted-into-oldest-kept"),
+    pytest.param([(note(str(n)), "x") for n in range(MAX_NOTES_PER_EVENT + 2)] + [(note("3"), "x")],
+                 "13 alert notes (12 distinct)",
+                 [(note("2"), 3)] + [(note(str(n)), 1) for n in range(4, 12)] + [(note("3"), 2)],
+                 id="overflow-counted-into-oldest-kept"),
 ])
 def test_coalesce(notes: list[tuple[dict[str, Any], str]], reason: str, alerts: list[tuple[dict[str, Any], int]]) -> None:
     payload = coalesce(notes)
@@ -56,6 +58,7 @@ def test_coalesce_copies_the_summary() -> None:
                  id="bad-items-skipped"),
     pytest.param({"alerts": {"alert": note("a")}}, [], id="alerts-not-a-list"),
     pytest.param({"alerts": None}, [], id="alerts-null"),
+    pytest.param({"alerts": ({"alert": note("a")},)}, [], id="alerts-tuple-is-not-the-wire-list"),
     pytest.param({"alert": note("a"), "alerts": [{"alert": note("b"), "count": 2}]}, [(note("a"), 1), (note("b"), 2)],
                  id="both-forms"),
 ])

@@ -27,7 +27,8 @@ HEALTH = {"at": "t", "verdict": "healthy", "reason": "ok", "new": {"requests": 2
 RECORD: dict[str, Any] = {
     "instance_id": "i1", "endpoint_name": "ep", "new_deployment": "green", "plan": {"old": "blue", "steps": [10, 50, 100]},
     "step_index": 1, "current_step": 50, "traffic": {"blue": 50, "green": 50}, "phase": "waiting", "outcome": None,
-    "reason": "not the last change", "history": [{"reason": "first"}, {"reason": "to 50%"}], "last_health": HEALTH}
+    "reason": "not the last change", "history": [{"reason": "first"}, {"reason": "second"}, {"reason": "to 50%"}],
+    "last_health": HEALTH}
 STEP_EVENT = {"kind": "step", "at": AT, "instance_id": "i1", "endpoint_name": "ep", "new_deployment": "green",
               "old_deployment": "blue", "steps": [10, 50, 100], "step_index": 1, "current_step": 50,
               "traffic": {"blue": 50, "green": 50}, "phase": "waiting", "outcome": None, "reason": "to 50%",
@@ -75,6 +76,12 @@ def test_parse_targets_problems(value: Any, problems: list[tuple[str, str]]) -> 
     assert [(p.field, p.message) for p in caught.value.problems] == problems
 
 
+def test_parse_targets_default_field() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_targets([{"url": "x"}])
+    assert [p.field for p in caught.value.problems] == ["notify[0].url"]
+
+
 @pytest.mark.parametrize("target, kind, wanted", [
     pytest.param(NotifyTarget("u"), "reverted", True, id="default-wants-all"),
     pytest.param(NotifyTarget("u", events=("failed",)), "promoted", False, id="not-asked"),
@@ -89,6 +96,7 @@ def test_target_wants(target: NotifyTarget, kind: str, wanted: bool) -> None:
     pytest.param("https://h/one#frag", "https://h/one/…", id="fragment-hidden"),
     pytest.param("https://h//a//b", "https://h/a/…", id="empty-segments-skipped"),
     pytest.param("", "://?", id="empty"),
+    pytest.param("http://127.0.0.1:8080/hook?sig=s", "http://127.0.0.1:8080/hook/…", id="port-kept"),
 ])
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
@@ -180,6 +188,7 @@ def test_slack_escapes_and_cuts_the_header() -> None:
     assert len(body["blocks"][0]["text"]["text"]) == 150
     assert body["blocks"][2]["fields"][1]["text"] == f"*Deployments*\n{'g' * 200} replacing &lt;x&gt;"
     assert slack_message({**STEP_EVENT, "reason": None})["blocks"][1]["text"]["text"] == " "
+    assert teams_message({**STEP_EVENT, "reason": None})["attachments"][0]["content"]["body"][1]["text"] == ""
 
 
 @pytest.mark.parametrize("fmt, build", [
