@@ -78,6 +78,7 @@ def test_parse_mirror_defaults_and_round_trip() -> None:
     pytest.param(2, 100, 50, 3, CapacitySpec(max_instances=2), 3, id="instance-count-beats-max"),
     pytest.param(3, 100, 40, 1, CapacitySpec(headroom=1.25), 2, id="float-noise-does-not-round-up"),
     pytest.param(5, 0, 50, 1, CapacitySpec(), 1, id="old-held-nothing"),
+    pytest.param(1, 100, 100, 1, CapacitySpec(headroom=1.0000000001), 1, id="below-a-billionth-is-noise"),
 ])
 def test_required_instances(old: int, share: int, step: int, count: int, spec: CapacitySpec, expected: int) -> None:
     assert required_instances(old, share, step, count, spec) == expected
@@ -106,6 +107,7 @@ def test_parse_capacity_names_the_field(data: dict[str, object], field: str) -> 
     pytest.param(10, 4, 48, id="docs-example-ten-ds3"),
     pytest.param(5, 2, 12, id="five-rounds-up"),
     pytest.param(0, 4, 0, id="none-holds-nothing"),
+    pytest.param(-1, 4, 0, id="negative-holds-nothing"),
 ])
 def test_quota_cores(instances: int, vcpus: int, cores: int) -> None:
     assert quota_cores(instances, vcpus) == cores
