@@ -10,10 +10,13 @@ import pytest
 
 from rollout.record import (
     MAX_ALERTS_KEPT,
+    MAX_CHECKS_KEPT,
     MAX_HOLDS_KEPT,
     MAX_NOTIFICATIONS_KEPT,
     MAX_PHASES_KEPT,
     MAX_TEXT_CHARS,
+    MIN_CHECKS_SHOWN,
+    STATUS_BUDGET_CHARS,
     RolloutRecord,
     clip,
     compact_check,
@@ -79,10 +82,10 @@ def test_status_whole_form() -> None:
 
 def test_a_fresh_record() -> None:
     status = RolloutRecord({}, "i", T).to_dict()
-    assert {k: status[k] for k in ("phase", "paused", "plan", "current_step", "traffic", "history", "rollback",
-                                   "alerts_received", "phases", "outcome")} == {
-        "phase": "preflight", "paused": False, "plan": None, "current_step": None, "traffic": {}, "history": [],
-        "rollback": None, "alerts_received": 0, "phases": [], "outcome": None}
+    assert {k: status[k] for k in ("phase", "paused", "plan", "step_index", "current_step", "traffic", "last_health",
+                                   "history", "rollback", "alerts_received", "phases", "outcome")} == {
+        "phase": "preflight", "paused": False, "plan": None, "step_index": None, "current_step": None, "traffic": {},
+        "last_health": None, "history": [], "rollback": None, "alerts_received": 0, "phases": [], "outcome": None}
 
 
 def test_finish_gives_the_output_with_the_logs_in_full() -> None:
@@ -234,14 +237,75 @@ def test_checks_are_summarised_per_step_and_phase() -> None:
         record.last_health = {**HEALTH, "verdict": verdict, "step": step}
     record.phase = "baking"
     record.last_health = {**HEALTH, "step": 50, "new": "n/a"}
+    record.last_health = {**HEALTH, "step": 50, "new": {"requests": None, "errors": 0}}
     record.last_health = None
-    assert record.last_health is None and len(record.checks) == 4
+    assert record.last_health is None and len(record.checks) == 5
     assert [(s["step"], s["phase"], s["checks"], s["verdicts"], s["new"], s["old"]) for s in record.step_summaries] == [
         (10, "shifting", 2, {"pass": 1, "fail": 1}, [10, 2], [100, 0]),
         (50, "shifting", 1, {"pass": 1}, [5, 1], [50, 0]),
-        (50, "baking", 1, {"pass": 1}, [0, 0], [50, 0])]
+        (50, "baking", 2, {"pass": 2}, [0, 0], [100, 0])]
+    shown = record.to_dict()["step_summaries"]
+    shown[0]["verdicts"]["pass"] = 99
+    assert record.step_summaries[0]["verdicts"]["pass"] == 1      # the status is a copy
 
 
 def test_compact_check() -> None:
     assert compact_check({"at": "t", "new": {"requests": 1}, "old": 3}) == {
         "at": "t", "step": None, "verdict": None, "new": [1, None, None], "old": None}
+
+
+# --- the status budget: what goes first when the status would be too long ---------------------------
+
+
+def size(status: dict[str, Any]) -> int:
+    return len(json.dumps(status, default=str))
+
+
+def with_checks(count: int, step_of: Any = lambda n: 10) -> RolloutRecord:
+    record = RolloutRecord({"endpoint_name": "ep"}, "i", T)
+    for n in range(count):
+        record.last_health = {**HEALTH, "at": f"t{n:03d}", "step": step_of(n)}
+    return record
+
+
+def pad_to(record: RolloutRecord, over: int, shown: Any = lambda status: status) -> None:
+    """Pad ``baseline`` so that the status (as ``shown`` trims it) is ``over`` characters beyond the
+    budget's edge (0: exactly ``STATUS_BUDGET_CHARS``, which is already too long)."""
+    record.baseline = None
+    untrimmed = size(shown(record.to_dict()))
+    assert untrimmed < STATUS_BUDGET_CHARS
+    record.baseline = {"pad": "x" * (STATUS_BUDGET_CHARS - untrimmed - len('{"pad": ""}') + len("null") + over)}
+
+
+@pytest.mark.parametrize("count, over, kept", [
+    pytest.param(MAX_CHECKS_KEPT, 0, MAX_CHECKS_KEPT - MAX_CHECKS_KEPT // 4, id="exactly-the-budget-drops-a-quarter"),
+    pytest.param(MAX_CHECKS_KEPT, -1, MAX_CHECKS_KEPT, id="one-under-the-budget-drops-nothing"),
+    pytest.param(6, 0, 5, id="a-quarter-of-few-is-one"),
+])
+def test_oldest_checks_go_first_by_quarters(count: int, over: int, kept: int) -> None:
+    record = with_checks(count)
+    pad_to(record, over)
+    status = record.to_dict()
+    assert [c["at"] for c in status["checks"]] == [f"t{n:03d}" for n in range(count - kept, count)]
+    assert status["step_summaries"] == record.to_dict()["step_summaries"] and len(status["step_summaries"]) == 1
+    assert len(record.checks) == count                 # the record keeps them all
+
+
+def test_then_summaries_then_history_then_the_last_checks() -> None:
+    record = with_checks(MIN_CHECKS_SHOWN + 2, step_of=lambda n: 10 * n)
+    for n in range(30):
+        record.traffic_change(at(n), "step", None, {"green": 100}, f"{n:03d} " + "r" * 250)
+    record.history_dropped = 5
+    status = record.to_dict()
+    kept = len(status["history"])
+    assert 0 < kept < 30 and size(status) < STATUS_BUDGET_CHARS
+    assert status["history"] == record.history[-kept:] and status["history_dropped"] == 5 + 30 - kept
+    assert size({**status, "history": record.history[-kept - 1:]}) >= STATUS_BUDGET_CHARS   # no more left out than needed
+    assert len(status["checks"]) == MIN_CHECKS_SHOWN and status["step_summaries"] == []
+    assert status["summaries_dropped"] == MIN_CHECKS_SHOWN + 2
+
+    record.history.clear()
+    pad_to(record, 0, lambda status: {**status, "checks": status["checks"][-MIN_CHECKS_SHOWN:], "step_summaries": [],
+                                      "summaries_dropped": MIN_CHECKS_SHOWN + 2})
+    status = record.to_dict()
+    assert [c["at"] for c in status["checks"]] == [f"t{n:03d}" for n in range(3, MIN_CHECKS_SHOWN + 2)]
