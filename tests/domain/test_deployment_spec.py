@@ -9,6 +9,7 @@ import pytest
 from rollout.autoscale import AutoscaleSpec
 from rollout.capacity import CapacitySpec
 from rollout.deployment_spec import (
+    CodeConfiguration,
     DeploymentSpec,
     InlineEnvironment,
     ObservedDeployment,
@@ -268,3 +269,67 @@ def test_problems_of_a_nested_spec_and_of_cleanup_are_all_kept() -> None:
 def test_lifecycle_fields_parsed(data: dict[str, object], parsed: dict[str, object]) -> None:
     request = parse_lifecycle(data)
     assert {name: getattr(request, name) for name in parsed} == parsed
+
+
+# --- code_configuration and the comparison, parsed inside each test (mutation testing sees it run) ------
+
+
+SCRIPT_RULE = "must be the scoring script's relative path inside the code asset, such as score.py"
+
+
+@pytest.mark.parametrize("script", [
+    pytest.param("score.py", id="plain"), pytest.param("src/score.py", id="in-a-folder"),
+    pytest.param("src/..score.py", id="dots-inside-a-name"),
+])
+def test_code_configuration_parsed(script: str) -> None:
+    spec = parse_deployment_spec({**SPEC, "code_configuration": {"code": "azureml:c:1", "scoring_script": script}})
+    assert spec.code_configuration == CodeConfiguration(parse_asset("azureml:c:1", "code"), script)
+
+
+@pytest.mark.parametrize("value, found", [
+    pytest.param("score.py", [("deployment.code_configuration", "must be an object with code and scoring_script")],
+                 id="not-an-object"),
+    pytest.param({"code": "azureml:c:1", "scoring_script": "s.py", "entry": 1},
+                 [("deployment.code_configuration.entry", "is not a known field")], id="unknown-field"),
+    pytest.param({"scoring_script": "s.py"}, [("deployment.code_configuration.code", "is required")], id="code-required"),
+    pytest.param({"code": "azureml:c:1", "scoring_script": " "},
+                 [("deployment.code_configuration.scoring_script", SCRIPT_RULE)], id="script-blank"),
+    pytest.param({"code": "azureml:c:1", "scoring_script": "/srv/score.py"},
+                 [("deployment.code_configuration.scoring_script", SCRIPT_RULE)], id="script-absolute"),
+    pytest.param({"code": "azureml:c:1", "scoring_script": "\\srv\\score.py"},
+                 [("deployment.code_configuration.scoring_script", SCRIPT_RULE)], id="script-windows-absolute"),
+    pytest.param({"code": "azureml:c:1", "scoring_script": "src/../../score.py"},
+                 [("deployment.code_configuration.scoring_script", SCRIPT_RULE)], id="script-climbs-out"),
+    pytest.param({"code": "azureml:c:1", "scoring_script": 3},
+                 [("deployment.code_configuration.scoring_script", SCRIPT_RULE)], id="script-not-text"),
+])
+def test_code_configuration_problems(value: object, found: list[tuple[str, str]]) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_deployment_spec({**SPEC, "code_configuration": value})
+    assert [(p.field, p.message) for p in caught.value.problems] == found
+
+
+@pytest.mark.parametrize("code, seen, differing", [
+    pytest.param({"code": "azureml:c:1", "scoring_script": "score.py"}, {}, [], id="same-code"),
+    pytest.param({"code": "azureml:c:1", "scoring_script": "score.py"}, {"code": None}, ["code_configuration"],
+                 id="deployment-without-code"),
+    pytest.param({"code": "azureml:c:1", "scoring_script": "score.py"}, {"code": "not an asset id"},
+                 ["code_configuration"], id="unreadable-code-id"),
+    pytest.param({"code": "azureml:c:2", "scoring_script": "score.py"}, {}, ["code_configuration"], id="other-version"),
+    pytest.param(None, {"code": None, "scoring_script": None}, [], id="no-code-asked"),
+])
+def test_code_differences(code: dict[str, str] | None, seen: dict[str, object], differing: list[str]) -> None:
+    spec = parse_deployment_spec({**SPEC, "code_configuration": code, "request_settings": {"request_timeout_ms": 5000},
+                                  "environment_variables": {"FOO": "bar"}})
+    assert [d.split(":")[0] for d in spec_differences(spec, observed(**seen))] == differing
+
+
+@pytest.mark.parametrize("settings, seen, differing", [
+    pytest.param({"request_timeout_ms": 5000}, None, ["request_settings"], id="deployment-reports-none"),
+    pytest.param(None, None, [], id="none-asked-none-seen"),
+    pytest.param({"request_timeout_ms": 5000}, RequestSettings(5000, None, None), [], id="unknown-read-back-field"),
+])
+def test_settings_differences(settings: dict[str, int] | None, seen: RequestSettings | None,
+                              differing: list[str]) -> None:
+    spec = parse_deployment_spec({**SPEC, "request_settings": settings, "environment_variables": {"FOO": "bar"}})
+    assert [d.split(":")[0] for d in spec_differences(spec, observed(request_settings=seen, code=None))] == differing
