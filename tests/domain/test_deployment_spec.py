@@ -333,3 +333,33 @@ def test_settings_differences(settings: dict[str, int] | None, seen: RequestSett
                               differing: list[str]) -> None:
     spec = parse_deployment_spec({**SPEC, "request_settings": settings, "environment_variables": {"FOO": "bar"}})
     assert [d.split(":")[0] for d in spec_differences(spec, observed(request_settings=seen, code=None))] == differing
+
+
+@pytest.mark.parametrize("environment, wire", [
+    pytest.param({"image": "x:1", "conda_file": CONDA}, {"image": "x:1", "conda_file": CONDA}, id="inline-with-conda"),
+    pytest.param({"image": " x:1 "}, {"image": "x:1"}, id="inline-image-only"),
+    pytest.param("azureml:sklearn-env:1", "azureml:sklearn-env:1", id="asset"),
+])
+def test_environment_wire_form(environment: object, wire: object) -> None:
+    spec = parse_deployment_spec({**SPEC, "environment": environment})
+    assert spec.to_dict()["environment"] == wire
+    assert parse_deployment_spec(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize("change, found", [
+    pytest.param({"request_settings": 5}, ("deployment.request_settings", "must be an object"), id="settings-not-an-object"),
+    pytest.param({"environment_variables": ["A=1"]}, ("deployment.environment_variables", "must be an object"),
+                 id="env-vars-not-an-object"),
+    pytest.param({"app_insights_enabled": "yes"}, ("deployment.app_insights_enabled", "must be true or false"),
+                 id="insights-not-a-bool"),
+])
+def test_bad_field_text(change: dict[str, object], found: tuple[str, str]) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_deployment_spec({**SPEC, **change})
+    assert [(p.field, p.message) for p in caught.value.problems] == [found]
+
+
+def test_app_insights_difference_text() -> None:
+    spec = parse_deployment_spec({**SPEC, "app_insights_enabled": True, "environment_variables": {"FOO": "bar"}})
+    assert spec_differences(spec, observed(code=None, scoring_script=None)) == [
+        "app_insights_enabled: wanted true, the deployment has false"]
