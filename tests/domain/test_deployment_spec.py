@@ -363,3 +363,68 @@ def test_app_insights_difference_text() -> None:
     spec = parse_deployment_spec({**SPEC, "app_insights_enabled": True, "environment_variables": {"FOO": "bar"}})
     assert spec_differences(spec, observed(code=None, scoring_script=None)) == [
         "app_insights_enabled: wanted true, the deployment has false"]
+
+
+def test_every_field_of_a_full_spec_is_parsed() -> None:
+    spec = parse_deployment_spec({
+        **SPEC, "instance_count": 50, "code_configuration": {"code": "azureml:c:1", "scoring_script": "score.py"},
+        "request_settings": {"request_timeout_ms": 5000, "max_concurrent_requests_per_instance": 2, "max_queue_wait_ms": 0},
+        "liveness_probe": {"initial_delay": 0, "period": 10}, "readiness_probe": {"failure_threshold": 3},
+        "environment_variables": {"FOO": "bar"}, "app_insights_enabled": True})
+    assert spec == DeploymentSpec(
+        parse_asset("azureml:fraud-model:2", "model"), parse_asset("azureml:sklearn-env:1", "environment"),
+        "Standard_DS3_v2", 50, CodeConfiguration(parse_asset("azureml:c:1", "code"), "score.py"),
+        RequestSettings(5000, 2, 0), Probe(0, 10, None, None, None), Probe(None, None, None, 3, None), {"FOO": "bar"}, True)
+
+
+@pytest.mark.parametrize("value, kind, text", [
+    pytest.param(" azureml:m:1 ", "model", "azureml:m:1", id="short-stripped"),
+    pytest.param("azureml://registries/azureml/environments/e/labels/latest", "environment",
+                 "azureml://registries/azureml/environments/e/labels/latest", id="registry"),
+    pytest.param(f"{ARM}/codes/c/versions/1", "code", f"{ARM}/codes/c/versions/1", id="arm-id"),
+])
+def test_asset_text_is_kept_as_given(value: str, kind: str, text: str) -> None:
+    assert parse_asset(value, kind).text == text
+
+
+@pytest.mark.parametrize("change, found", [
+    pytest.param({"model": None}, ("deployment.model", "is required"), id="model-required"),
+    pytest.param({"color": "red"}, ("deployment.color", "is not a known field"), id="unknown-field"),
+    pytest.param({"environment": None}, ("deployment.environment", "is required (an asset id, or image and conda_file)"),
+                 id="environment-required"),
+    pytest.param({"environment": {"conda_file": CONDA}}, ("deployment.environment.image", "is required (a container "
+                 "image such as mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04:latest)"), id="inline-needs-image"),
+    pytest.param({"environment": {"image": "x:1", "conda_file": "conda.yml"}},
+                 ("deployment.environment.conda_file", "must be the conda file's content as an object (name, channels, "
+                  "dependencies), not a file name: the app cannot read local files"), id="conda-file-name"),
+    pytest.param({"instance_type": "DS3"}, ("deployment.instance_type", "must be an Azure VM size such as Standard_DS3_v2"),
+                 id="instance-type"),
+    pytest.param({"instance_count": "3"}, ("deployment.instance_count", "must be an integer"), id="count-not-integer"),
+    pytest.param({"instance_count": 51}, ("deployment.instance_count", "must be between 1 and 50"), id="count-above-50"),
+    pytest.param({"model": "./model"}, ("deployment.model", "is a local path: the app runs in Azure Functions and "
+                 "cannot upload it. Register it first (az ml model create ...) and give its asset id, such as "
+                 "azureml:fraud-model:2"), id="local-model-hint"),
+    pytest.param({"request_settings": {"max_queue_wait_ms": -1}},
+                 ("deployment.request_settings.max_queue_wait_ms", "must be at least 0"), id="queue-wait-negative"),
+])
+def test_deployment_problem_text(change: dict[str, object], found: tuple[str, str]) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_deployment_spec({**SPEC, **change})
+    assert [(p.field, p.message) for p in caught.value.problems] == [found]
+
+
+@pytest.mark.parametrize("data, prefix, found", [
+    pytest.param("key", "endpoint.", [("endpoint", "must be an object")], id="not-an-object"),
+    pytest.param(["x"], "rollout.endpoint.", [("rollout.endpoint", "must be an object")], id="not-an-object-prefixed"),
+    pytest.param({"description": 5}, "endpoint.", [("endpoint.description", "must be a string")], id="description"),
+])
+def test_endpoint_problem_text(data: object, prefix: str, found: list[tuple[str, str]]) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_endpoint_spec(data, prefix)
+    assert [(p.field, p.message) for p in caught.value.problems] == found
+
+
+def test_deployment_not_an_object_default_prefix() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_deployment_spec("spec")
+    assert [(p.field, p.message) for p in caught.value.problems] == [("deployment", "must be an object")]
