@@ -6,8 +6,8 @@
 #   bench/mutation.sh REV        a committed revision (git archive REV), e.g. to compare before/after
 #
 # Needs the project's venv (./dev creates it) with mutmut at the version requirements-dev.txt pins
-# (checked: another version mutates differently and gives other counts); takes about 10 minutes on
-# 2 idle cores for all of rollout/.
+# (checked: another version mutates differently and gives other counts); all of rollout/ took
+# 16.4 minutes on the 2 shared cores on 2026-11-30 (about 10 when the machine is quiet).
 # MUTMUT_ONLY="capacity autoscale" mutates only those modules of rollout/ (a short run while working);
 # MUTMUT_KEEP=DIR runs in DIR and keeps it (then `cd DIR && mutmut show NAME` shows a mutant);
 # MUTMUT_SURVIVORS=FILE writes the surviving mutants' names to FILE.
@@ -15,8 +15,8 @@
 # Reproducible: a fresh scratch copy every run (no cached results), PYTHONHASHSEED fixed, and a
 # generous timeout (a mutant is "timeout", counted as killed, only after 20x its tests' measured time
 # + 2 s; mutmut 3.8.1's default is 15x + 1 s) so that a loaded machine does not turn survivors
-# into timeouts; the timeout count is printed. A mutant that loops forever (record.to_dict has a
-# few) costs that long each, which is why the bound is not higher.
+# into timeouts; the timeout count is printed. A mutant that loops forever (record.to_dict has two)
+# costs that long each, which is why the bound is not higher.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
