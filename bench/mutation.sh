@@ -6,7 +6,7 @@
 #   bench/mutation.sh REV        a committed revision (git archive REV), e.g. to compare before/after
 #
 # Needs the project's venv (./dev creates it) with mutmut at the version requirements-dev.txt pins
-# (checked: another version mutates differently and gives other counts); all of rollout/ took
+# (the script checks it: which mutants exist depends on mutmut's version); all of rollout/ took
 # 16.4 minutes on the 2 shared cores on 2026-11-30 (about 10 when the machine is quiet).
 # MUTMUT_ONLY="capacity autoscale" mutates only those modules of rollout/ (a short run while working);
 # MUTMUT_KEEP=DIR runs in DIR and keeps it (then `cd DIR && mutmut show NAME` shows a mutant);
