@@ -7,7 +7,7 @@
 #
 # Needs the project's venv (./dev creates it) with mutmut at the version requirements-dev.txt pins
 # (the script checks it: which mutants exist depends on mutmut's version); all of rollout/ took
-# 16.4 minutes on the 2 shared cores on 2026-11-30 (about 10 when the machine is quiet).
+# 9-16 minutes on the 2 shared cores on 2026-11-30 (two runs, the same counts; 2 and 3 timeouts).
 # MUTMUT_ONLY="capacity autoscale" mutates only those modules of rollout/ (a short run while working);
 # MUTMUT_KEEP=DIR runs in DIR and keeps it (then `cd DIR && mutmut show NAME` shows a mutant);
 # MUTMUT_SURVIVORS=FILE writes the surviving mutants' names to FILE.
