@@ -78,6 +78,7 @@ def test_parse_mirror_defaults_and_round_trip() -> None:
     pytest.param(2, 100, 50, 3, CapacitySpec(max_instances=2), 3, id="instance-count-beats-max"),
     pytest.param(3, 100, 40, 1, CapacitySpec(headroom=1.25), 2, id="float-noise-does-not-round-up"),
     pytest.param(5, 0, 50, 1, CapacitySpec(), 1, id="old-held-nothing"),
+    pytest.param(1, 100, 100, 1, CapacitySpec(headroom=1.0000000001), 1, id="below-a-billionth-is-noise"),
 ])
 def test_required_instances(old: int, share: int, step: int, count: int, spec: CapacitySpec, expected: int) -> None:
     assert required_instances(old, share, step, count, spec) == expected
@@ -106,6 +107,7 @@ def test_parse_capacity_names_the_field(data: dict[str, object], field: str) -> 
     pytest.param(10, 4, 48, id="docs-example-ten-ds3"),
     pytest.param(5, 2, 12, id="five-rounds-up"),
     pytest.param(0, 4, 0, id="none-holds-nothing"),
+    pytest.param(-1, 4, 0, id="negative-holds-nothing"),
 ])
 def test_quota_cores(instances: int, vcpus: int, cores: int) -> None:
     assert quota_cores(instances, vcpus) == cores
@@ -143,3 +145,111 @@ def test_quota_refusal_says_cores_needed_and_free() -> None:
 ])
 def test_family_key(text: str) -> None:
     assert family_key(text) == "dsv2"
+
+
+# --- exact texts and bounds (each row kills a mutant that the rows above let live) --------------------
+
+
+@pytest.mark.parametrize("data, spec", [
+    pytest.param({"percent": 1, "window": "PT1M"}, (1, timedelta(minutes=1)), id="lowest-percent-and-window"),
+    pytest.param({"percent": 50, "window": "P1D"}, (50, timedelta(days=1)), id="highest-percent-and-window"),
+    pytest.param({"percent": 20, "window": None}, (20, timedelta(minutes=10)), id="null-window-is-the-default"),
+])
+def test_parse_mirror_accepts(data: dict[str, object], spec: tuple[int, timedelta]) -> None:
+    parsed = parse_mirror(data)
+    assert (parsed.percent, parsed.window) == spec
+
+
+@pytest.mark.parametrize("data, problems", [
+    pytest.param([10], [("m", "must be an object with percent and window")], id="not-an-object"),
+    pytest.param({"percent": 10, "to": "x"}, [("m.to", "is not a known field")], id="unknown-field"),
+    pytest.param({"percent": 51}, [("m.percent", "must be an integer from 1 to 50 (Azure mirrors at most 50% of traffic)")],
+                 id="percent-above-50"),
+    pytest.param({"percent": True}, [("m.percent", "must be an integer from 1 to 50 (Azure mirrors at most 50% of traffic)")],
+                 id="percent-bool"),
+    pytest.param({"percent": 10, "window": "PT59S"}, [("m.window", "must be between PT1M and P1D")],
+                 id="window-under-a-minute"),
+    pytest.param({"percent": 10, "window": "P1DT1S"}, [("m.window", "must be at most P1D")], id="window-over-a-day"),
+])
+def test_parse_mirror_problem_text(data: object, problems: list[tuple[str, str]]) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_mirror(data, "m.")
+    assert [(p.field, p.message) for p in caught.value.problems] == problems
+
+
+@pytest.mark.parametrize("traffic, mirror, percent, message", [
+    pytest.param({"blue": 90, "Green": 10}, {}, 10,
+                 "mirror: 'Green' has 10% live traffic; Azure mirrors only to a deployment with none", id="live"),
+    pytest.param({"blue": 100}, {"red": 10, "amber": 5}, 10,
+                 "mirror: the endpoint already mirrors to amber, red; Azure mirrors to one deployment only",
+                 id="elsewhere-all-named"),
+    pytest.param({"blue": 0}, {}, 10, "mirror: the endpoint serves no live traffic to copy", id="nothing-served"),
+    pytest.param({"blue": 100}, {}, 0, "mirror: 0% is outside 1-50%", id="zero"),
+])
+def test_mirror_plan_refusal_text(traffic: dict[str, int], mirror: dict[str, int], percent: int, message: str) -> None:
+    with pytest.raises(CapacityRejected) as caught:
+        mirror_plan(traffic, mirror, "Green", percent)
+    assert str(caught.value) == message
+
+
+def test_mirror_plan_lowest_percent() -> None:
+    assert mirror_plan({"blue": 100}, {}, "green", 1) == {"green": 1}
+
+
+@pytest.mark.parametrize("data, spec", [
+    pytest.param({}, CapacitySpec(50, 1.2), id="defaults"),
+    pytest.param({"max_instances": 1, "headroom": 1}, CapacitySpec(1, 1.0), id="lowest"),
+    pytest.param({"max_instances": 50, "headroom": 10.0}, CapacitySpec(50, 10.0), id="highest"),
+])
+def test_parse_capacity_accepts(data: dict[str, object], spec: CapacitySpec) -> None:
+    parsed = parse_capacity(data)
+    assert parsed == spec and isinstance(parsed.headroom, float)
+    assert parse_capacity(parsed.to_dict()) == parsed
+
+
+@pytest.mark.parametrize("data, problems", [
+    pytest.param("x", [("c", "must be an object")], id="not-an-object"),
+    pytest.param({"min": 1}, [("c.min", "is not a known field")], id="unknown-field"),
+    pytest.param({"max_instances": "8"}, [("c.max_instances", "must be an integer from 1 to 50")], id="max-string"),
+    pytest.param({"max_instances": True}, [("c.max_instances", "must be an integer from 1 to 50")], id="max-bool"),
+    pytest.param({"headroom": 10.5}, [("c.headroom", "must be a number from 1 to 10")], id="headroom-above-10"),
+    pytest.param({"headroom": True}, [("c.headroom", "must be a number from 1 to 10")], id="headroom-bool"),
+])
+def test_parse_capacity_problem_text(data: object, problems: list[tuple[str, str]]) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_capacity(data, "c.")
+    assert [(p.field, p.message) for p in caught.value.problems] == problems
+
+
+@pytest.mark.parametrize("steps, planned", [
+    pytest.param((50, 25, 100), (3, 3, 5), id="a-lower-step-keeps-the-instances"),
+    pytest.param((), (), id="no-steps"),
+])
+def test_instances_per_step_order(steps: tuple[int, ...], planned: tuple[int, ...]) -> None:
+    assert instances_per_step(4, 100, steps, 1, CapacitySpec()) == planned
+
+
+def test_old_share_of_one_percent_is_counted() -> None:
+    assert required_instances(1, 1, 10, 1, CapacitySpec(headroom=1.0)) == 10
+
+
+@pytest.mark.parametrize("peak, held, usages, needed, free, line", [
+    pytest.param(1, 3, [QuotaUsage(FAMILY, 10, 24)], 0, 14, FAMILY, id="shrinking-needs-nothing"),
+    pytest.param(1, 0, [QuotaUsage(FAMILY, 0, 0)], 8, 0, FAMILY, id="zero-limit-is-a-limit"),
+    pytest.param(1, 0, [QuotaUsage(FAMILY, 30, 24)], 8, 0, FAMILY, id="over-used-line-has-none-free"),
+    pytest.param(1, 0, [QuotaUsage(FAMILY, 0, 30), QuotaUsage(TOTAL_DEDICATED, 40, 50)], 8, 10, TOTAL_DEDICATED,
+                 id="tightest-is-least-free-not-smallest"),
+])
+def test_check_quota_lines(peak: int, held: int, usages: list[QuotaUsage], needed: int, free: int, line: str) -> None:
+    check = check_quota(DS3, peak, held, usages)
+    assert check.to_dict() == {"needed_cores": needed, "free_cores": free, "quota": line, "ok": needed <= free}
+
+
+def test_vm_size_and_usage_round_trip() -> None:
+    assert VmSize.from_dict({"name": "Standard_F4s_v2", "family": "standardFSv2Family", "vcpus": "4"}) == \
+        VmSize("Standard_F4s_v2", "standardFSv2Family", 4)
+    assert VmSize.from_dict(DS3.to_dict()) == DS3
+    usage = QuotaUsage(FAMILY, 10, 24)
+    assert usage.to_dict() == {"name": FAMILY, "current": 10, "limit": 24}
+    assert QuotaUsage.from_dict({"name": FAMILY, "current": "10", "limit": "-1"}) == QuotaUsage(FAMILY, 10, -1)
+    assert QuotaUsage.from_dict(usage.to_dict()) == usage

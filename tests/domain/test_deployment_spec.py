@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from rollout.autoscale import AutoscaleSpec
+from rollout.capacity import CapacitySpec
 from rollout.deployment_spec import (
+    CodeConfiguration,
     DeploymentSpec,
     InlineEnvironment,
     ObservedDeployment,
@@ -215,3 +220,211 @@ def test_lifecycle_problems_name_every_field(data: dict[str, object], fields: li
     with pytest.raises(InvalidRequest) as caught:
         parse_lifecycle(data, "rollout.")
     assert [p.field for p in caught.value.problems] == fields
+
+
+@pytest.mark.parametrize("data, problem", [
+    pytest.param({"endpoint": {}}, ("rollout.endpoint", "needs 'deployment': a new endpoint is created with the new "
+                                    "deployment"), id="endpoint-without-deployment"),
+    pytest.param({"deployment": SPEC, "endpoint": {"auth_mode": "x"}},
+                 ("rollout.endpoint.auth_mode", "must be one of key, aml_token, aad_token"), id="endpoint-field-prefixed"),
+    pytest.param({"capacity": {"max_instances": 0}}, ("rollout.capacity.max_instances", "must be an integer from 1 to 50"),
+                 id="capacity-field-prefixed"),
+    pytest.param({"create_timeout": "PT59S"}, ("rollout.create_timeout", "must be between PT1M and PT6H"),
+                 id="create-timeout-under-a-minute"),
+    pytest.param({"scale_timeout": "PT10S"}, ("rollout.scale_timeout", "must be between PT1M and PT6H"),
+                 id="scale-timeout-under-a-minute"),
+    pytest.param({"scale_timeout": "PT6H1S"}, ("rollout.scale_timeout", "must be at most PT6H"),
+                 id="scale-timeout-over-six-hours"),
+    pytest.param({"create_timeout": 30}, ("rollout.create_timeout", "must be an ISO 8601 duration such as 'PT5M'"),
+                 id="timeout-not-a-string"),
+])
+def test_lifecycle_problem_text(data: dict[str, object], problem: tuple[str, str]) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_lifecycle(data, "rollout.")
+    assert [(p.field, p.message) for p in caught.value.problems] == [problem]
+
+
+def test_lifecycle_problems_without_prefix_are_the_bare_field() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_lifecycle({"create_timeout": "PT10S"})
+    assert [p.field for p in caught.value.problems] == ["create_timeout"]
+
+
+def test_problems_of_a_nested_spec_and_of_cleanup_are_all_kept() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_lifecycle({"deployment": {**SPEC, "model": "./m"}, "cleanup": "drop"}, "rollout.")
+    assert [p.field for p in caught.value.problems] == ["rollout.deployment.model", "rollout.cleanup"]
+
+
+@pytest.mark.parametrize("data, parsed", [
+    pytest.param({"deployment": SPEC, "endpoint": {"auth_mode": "aml_token"}},
+                 {"endpoint": parse_endpoint_spec({"auth_mode": "aml_token"})}, id="endpoint-parsed"),
+    pytest.param({"capacity": {"max_instances": 8, "headroom": 2}}, {"capacity": CapacitySpec(8, 2.0)},
+                 id="capacity-parsed"),
+    pytest.param({"autoscale": True}, {"autoscale": AutoscaleSpec()}, id="autoscale-true-is-the-default-profile"),
+    pytest.param({"autoscale": False}, {"autoscale": None}, id="autoscale-false-is-none"),
+    pytest.param({"create_timeout": "PT1M", "scale_timeout": "PT6H"},
+                 {"create_timeout": timedelta(minutes=1), "scale_timeout": timedelta(hours=6)}, id="timeout-bounds-inclusive"),
+])
+def test_lifecycle_fields_parsed(data: dict[str, object], parsed: dict[str, object]) -> None:
+    request = parse_lifecycle(data)
+    assert {name: getattr(request, name) for name in parsed} == parsed
+
+
+# --- code_configuration and the comparison, parsed inside each test (mutation testing sees it run) ------
+
+
+SCRIPT_RULE = "must be the scoring script's relative path inside the code asset, such as score.py"
+
+
+@pytest.mark.parametrize("script", [
+    pytest.param("score.py", id="plain"), pytest.param("src/score.py", id="in-a-folder"),
+    pytest.param("src/..score.py", id="dots-inside-a-name"),
+])
+def test_code_configuration_parsed(script: str) -> None:
+    spec = parse_deployment_spec({**SPEC, "code_configuration": {"code": "azureml:c:1", "scoring_script": script}})
+    assert spec.code_configuration == CodeConfiguration(parse_asset("azureml:c:1", "code"), script)
+
+
+@pytest.mark.parametrize("value, found", [
+    pytest.param("score.py", [("deployment.code_configuration", "must be an object with code and scoring_script")],
+                 id="not-an-object"),
+    pytest.param({"code": "azureml:c:1", "scoring_script": "s.py", "entry": 1},
+                 [("deployment.code_configuration.entry", "is not a known field")], id="unknown-field"),
+    pytest.param({"scoring_script": "s.py"}, [("deployment.code_configuration.code", "is required")], id="code-required"),
+    pytest.param({"code": "azureml:c:1", "scoring_script": " "},
+                 [("deployment.code_configuration.scoring_script", SCRIPT_RULE)], id="script-blank"),
+    pytest.param({"code": "azureml:c:1", "scoring_script": "/srv/score.py"},
+                 [("deployment.code_configuration.scoring_script", SCRIPT_RULE)], id="script-absolute"),
+    pytest.param({"code": "azureml:c:1", "scoring_script": "\\srv\\score.py"},
+                 [("deployment.code_configuration.scoring_script", SCRIPT_RULE)], id="script-windows-absolute"),
+    pytest.param({"code": "azureml:c:1", "scoring_script": "src/../../score.py"},
+                 [("deployment.code_configuration.scoring_script", SCRIPT_RULE)], id="script-climbs-out"),
+    pytest.param({"code": "azureml:c:1", "scoring_script": 3},
+                 [("deployment.code_configuration.scoring_script", SCRIPT_RULE)], id="script-not-text"),
+])
+def test_code_configuration_problems(value: object, found: list[tuple[str, str]]) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_deployment_spec({**SPEC, "code_configuration": value})
+    assert [(p.field, p.message) for p in caught.value.problems] == found
+
+
+@pytest.mark.parametrize("code, seen, differing", [
+    pytest.param({"code": "azureml:c:1", "scoring_script": "score.py"}, {}, [], id="same-code"),
+    pytest.param({"code": "azureml:c:1", "scoring_script": "score.py"}, {"code": None}, ["code_configuration"],
+                 id="deployment-without-code"),
+    pytest.param({"code": "azureml:c:1", "scoring_script": "score.py"}, {"code": "not an asset id"},
+                 ["code_configuration"], id="unreadable-code-id"),
+    pytest.param({"code": "azureml:c:2", "scoring_script": "score.py"}, {}, ["code_configuration"], id="other-version"),
+    pytest.param(None, {"code": None, "scoring_script": None}, [], id="no-code-asked"),
+])
+def test_code_differences(code: dict[str, str] | None, seen: dict[str, object], differing: list[str]) -> None:
+    spec = parse_deployment_spec({**SPEC, "code_configuration": code, "request_settings": {"request_timeout_ms": 5000},
+                                  "environment_variables": {"FOO": "bar"}})
+    assert [d.split(":")[0] for d in spec_differences(spec, observed(**seen))] == differing
+
+
+@pytest.mark.parametrize("settings, seen, differing", [
+    pytest.param({"request_timeout_ms": 5000}, None, ["request_settings"], id="deployment-reports-none"),
+    pytest.param(None, None, [], id="none-asked-none-seen"),
+    pytest.param({"request_timeout_ms": 5000}, RequestSettings(5000, None, None), [], id="unknown-read-back-field"),
+])
+def test_settings_differences(settings: dict[str, int] | None, seen: RequestSettings | None,
+                              differing: list[str]) -> None:
+    spec = parse_deployment_spec({**SPEC, "request_settings": settings, "environment_variables": {"FOO": "bar"}})
+    assert [d.split(":")[0] for d in spec_differences(spec, observed(request_settings=seen, code=None))] == differing
+
+
+@pytest.mark.parametrize("environment, wire", [
+    pytest.param({"image": "x:1", "conda_file": CONDA}, {"image": "x:1", "conda_file": CONDA}, id="inline-with-conda"),
+    pytest.param({"image": " x:1 "}, {"image": "x:1"}, id="inline-image-only"),
+    pytest.param("azureml:sklearn-env:1", "azureml:sklearn-env:1", id="asset"),
+])
+def test_environment_wire_form(environment: object, wire: object) -> None:
+    spec = parse_deployment_spec({**SPEC, "environment": environment})
+    assert spec.to_dict()["environment"] == wire
+    assert parse_deployment_spec(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize("change, found", [
+    pytest.param({"request_settings": 5}, ("deployment.request_settings", "must be an object"), id="settings-not-an-object"),
+    pytest.param({"environment_variables": ["A=1"]}, ("deployment.environment_variables", "must be an object"),
+                 id="env-vars-not-an-object"),
+    pytest.param({"app_insights_enabled": "yes"}, ("deployment.app_insights_enabled", "must be true or false"),
+                 id="insights-not-a-bool"),
+])
+def test_bad_field_text(change: dict[str, object], found: tuple[str, str]) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_deployment_spec({**SPEC, **change})
+    assert [(p.field, p.message) for p in caught.value.problems] == [found]
+
+
+def test_app_insights_difference_text() -> None:
+    spec = parse_deployment_spec({**SPEC, "app_insights_enabled": True, "environment_variables": {"FOO": "bar"}})
+    assert spec_differences(spec, observed(code=None, scoring_script=None)) == [
+        "app_insights_enabled: wanted true, the deployment has false"]
+
+
+def test_every_field_of_a_full_spec_is_parsed() -> None:
+    spec = parse_deployment_spec({
+        **SPEC, "instance_count": 50, "code_configuration": {"code": "azureml:c:1", "scoring_script": "score.py"},
+        "request_settings": {"request_timeout_ms": 5000, "max_concurrent_requests_per_instance": 2, "max_queue_wait_ms": 0},
+        "liveness_probe": {"initial_delay": 0, "period": 10}, "readiness_probe": {"failure_threshold": 3},
+        "environment_variables": {"FOO": "bar"}, "app_insights_enabled": True})
+    assert spec == DeploymentSpec(
+        parse_asset("azureml:fraud-model:2", "model"), parse_asset("azureml:sklearn-env:1", "environment"),
+        "Standard_DS3_v2", 50, CodeConfiguration(parse_asset("azureml:c:1", "code"), "score.py"),
+        RequestSettings(5000, 2, 0), Probe(0, 10, None, None, None), Probe(None, None, None, 3, None), {"FOO": "bar"}, True)
+
+
+@pytest.mark.parametrize("value, kind, text", [
+    pytest.param(" azureml:m:1 ", "model", "azureml:m:1", id="short-stripped"),
+    pytest.param("azureml://registries/azureml/environments/e/labels/latest", "environment",
+                 "azureml://registries/azureml/environments/e/labels/latest", id="registry"),
+    pytest.param(f"{ARM}/codes/c/versions/1", "code", f"{ARM}/codes/c/versions/1", id="arm-id"),
+])
+def test_asset_text_is_kept_as_given(value: str, kind: str, text: str) -> None:
+    assert parse_asset(value, kind).text == text
+
+
+@pytest.mark.parametrize("change, found", [
+    pytest.param({"model": None}, ("deployment.model", "is required"), id="model-required"),
+    pytest.param({"color": "red"}, ("deployment.color", "is not a known field"), id="unknown-field"),
+    pytest.param({"environment": None}, ("deployment.environment", "is required (an asset id, or image and conda_file)"),
+                 id="environment-required"),
+    pytest.param({"environment": {"conda_file": CONDA}}, ("deployment.environment.image", "is required (a container "
+                 "image such as mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04:latest)"), id="inline-needs-image"),
+    pytest.param({"environment": {"image": "x:1", "conda_file": "conda.yml"}},
+                 ("deployment.environment.conda_file", "must be the conda file's content as an object (name, channels, "
+                  "dependencies), not a file name: the app cannot read local files"), id="conda-file-name"),
+    pytest.param({"instance_type": "DS3"}, ("deployment.instance_type", "must be an Azure VM size such as Standard_DS3_v2"),
+                 id="instance-type"),
+    pytest.param({"instance_count": "3"}, ("deployment.instance_count", "must be an integer"), id="count-not-integer"),
+    pytest.param({"instance_count": 51}, ("deployment.instance_count", "must be between 1 and 50"), id="count-above-50"),
+    pytest.param({"model": "./model"}, ("deployment.model", "is a local path: the app runs in Azure Functions and "
+                 "cannot upload it. Register it first (az ml model create ...) and give its asset id, such as "
+                 "azureml:fraud-model:2"), id="local-model-hint"),
+    pytest.param({"request_settings": {"max_queue_wait_ms": -1}},
+                 ("deployment.request_settings.max_queue_wait_ms", "must be at least 0"), id="queue-wait-negative"),
+])
+def test_deployment_problem_text(change: dict[str, object], found: tuple[str, str]) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_deployment_spec({**SPEC, **change})
+    assert [(p.field, p.message) for p in caught.value.problems] == [found]
+
+
+@pytest.mark.parametrize("data, prefix, found", [
+    pytest.param("key", "endpoint.", [("endpoint", "must be an object")], id="not-an-object"),
+    pytest.param(["x"], "rollout.endpoint.", [("rollout.endpoint", "must be an object")], id="not-an-object-prefixed"),
+    pytest.param({"description": 5}, "endpoint.", [("endpoint.description", "must be a string")], id="description"),
+])
+def test_endpoint_problem_text(data: object, prefix: str, found: list[tuple[str, str]]) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_endpoint_spec(data, prefix)
+    assert [(p.field, p.message) for p in caught.value.problems] == found
+
+
+def test_deployment_not_an_object_default_prefix() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_deployment_spec("spec")
+    assert [(p.field, p.message) for p in caught.value.problems] == [("deployment", "must be an object")]

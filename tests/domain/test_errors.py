@@ -12,9 +12,11 @@ from rollout.errors import (
     RolloutConflict,
     ServiceError,
     Throttled,
+    TrafficDrift,
     TransientError,
     UpdateConflict,
 )
+from rollout.model import EndpointState
 
 
 def test_invalid_request_names_every_field_in_its_message():
@@ -57,3 +59,23 @@ def test_the_wire_kinds_map_back_to_their_types():
     assert {"UpdateConflict": UpdateConflict, "Throttled": Throttled, "TransientError": TransientError,
                             "PermissionDenied": PermissionDenied, "ServiceError": ServiceError} == AZURE_ERRORS
     assert AzureError("x").retryable is False
+
+
+def test_traffic_drift_names_the_traffic_found_and_keeps_the_endpoint():
+    found = EndpointState("ep1", "Succeeded", {"blue": 70, "red": 30})
+    error = TrafficDrift(found)
+    assert error.found is found
+    assert error.to_dict() == {"kind": "TrafficDrift", "message": "traffic changed outside this rollout: found "
+                               "{'blue': 70, 'red': 30}", "retryable": False, "retry_after": None}
+
+
+@pytest.mark.parametrize("error, text", [
+    pytest.param(lambda: ResourceNotFound("endpoint", "ep1"), "endpoint 'ep1' not found", id="endpoint-default"),
+    pytest.param(lambda: ResourceNotFound("deployment", "green", ""), "deployment 'green' not found",
+                 id="empty-message-is-the-default"),
+    pytest.param(lambda: AzureError("x", retry_after=2.5), "x", id="base"),
+])
+def test_azure_error_text_and_retry_after(error, text):
+    built = error()
+    assert str(built) == text and built.to_dict()["message"] == text
+    assert built.retry_after == (2.5 if text == "x" else None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from rollout.capacity import CapacitySpec, QuotaUsage, VmSize
 from rollout.cleanup import CleanupSpec, cleanup_decision, parse_cleanup, revert_deadline, revert_refusal
 from rollout.errors import InvalidRequest
 from rollout.lifecycle_plan import capacity_decision, creation_decision, is_first_rollout
-from rollout.operation import LOG_LINES, Observed, last_lines, next_step, watch
+from rollout.operation import LOG_LINES, Observed, OperationStart, last_lines, next_step, watch
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 DEP = ("/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
@@ -241,3 +242,314 @@ def test_capacity_decision(spec: CapacitySpec | None, held: int, size: VmSize | 
 def test_is_first_rollout(endpoint_state: str, traffic: dict[str, int], deployments: list[str], old: str | None,
                           first: bool) -> None:
     assert is_first_rollout(endpoint_state, traffic, deployments, "green-v2", old) is first
+
+
+@pytest.mark.parametrize("decision, wire", [
+    pytest.param(creation_decision("Succeeded", "NotFound", "green", True, []),
+                 {"create_endpoint": False, "create_deployment": True, "refusal": None}, id="creation-creates"),
+    pytest.param(creation_decision("Updating", "NotFound", "green", True, []),
+                 {"create_endpoint": False, "create_deployment": False,
+                  "refusal": "the endpoint is Updating, not Succeeded"}, id="creation-refused"),
+    pytest.param(capacity_decision(CapacitySpec(), (10, 50, 100), 3, 100, 1, 0, DS3, FAMILY),
+                 {"instances": [1, 2, 4], "needed_cores": 20, "free_cores": 32, "refusal": None}, id="capacity-fits"),
+    pytest.param(capacity_decision(None, (10,), 3, 100, 1, 0, DS3, []),
+                 {"instances": [1], "needed_cores": 8, "free_cores": None, "refusal": None}, id="capacity-no-quota-line"),
+])
+def test_decisions_wire_form(decision: object, wire: dict[str, object]) -> None:
+    assert decision.to_dict() == wire  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("endpoint, new, has_spec, differences, refusal", [
+    pytest.param("NotFound", "NotFound", True, [], "the endpoint does not exist; give 'endpoint' to create it with "
+                 "the new deployment (or check endpoint_name)", id="endpoint-spec-defaults-to-absent"),
+    pytest.param("Succeeded", "Succeeded", True, ["model: wanted x", "environment: wanted y"],
+                 "new_deployment 'green' exists with a different spec (model: wanted x; environment: wanted y); "
+                 "it is never rebuilt in place: use a new deployment name", id="every-difference-listed"),
+    pytest.param("Succeeded", "NotFound", False, [], "new_deployment 'green' does not exist; give 'deployment' to "
+                 "create it", id="missing-deployment-named"),
+    pytest.param("Succeeded", "Failed", True, [], "new_deployment 'green' exists but is Failed; delete it or use a "
+                 "new name", id="failed-deployment-named"),
+    pytest.param("Succeeded", "Failed", False, [], None, id="failed-without-spec-left-to-the-rollout"),
+])
+def test_creation_refusal_text(endpoint: str, new: str, has_spec: bool, differences: list[str],
+                               refusal: str | None) -> None:
+    assert creation_decision(endpoint, new, "green", has_spec, differences).refusal == refusal
+
+
+@pytest.mark.parametrize("steps, size, usages, refusal", [
+    pytest.param((), DS3, FAMILY, None, id="no-steps-checks-instance-count"),
+    pytest.param((10, 50, 100), None, FAMILY, "the instance type is not offered for managed online endpoints in the "
+                 "workspace's region", id="size-not-offered"),
+    pytest.param((10, 50, 100), DS3, [QuotaUsage("Standard DSv2 Family Cluster Dedicated vCPUs", 40, 48)],
+                 "not enough quota for 4 x Standard_DS3_v2: needs 20 more cores (ceil(1.2 x 4) x 4 vCPUs, Azure's 20% "
+                 "upgrade reserve included), 8 free in 'Standard DSv2 Family Cluster Dedicated vCPUs'. Request more "
+                 "quota for the family or lower capacity.max_instances", id="quota-refusal-names-the-peak"),
+])
+def test_capacity_decision_refusal_text(steps: tuple[int, ...], size: VmSize | None, usages: list[QuotaUsage],
+                                        refusal: str | None) -> None:
+    decision = capacity_decision(CapacitySpec(), steps, 3, 100, 1, 0, size, usages)
+    assert decision.refusal == refusal
+    if not steps:
+        assert (decision.instances, decision.needed_cores, decision.free_cores) == ((), 8, 32)
+
+
+@pytest.mark.parametrize("mode, traffic, mirror, instances, wire", [
+    pytest.param("keep", {"green": 100}, {}, 3, {"action": "none", "reason": "cleanup is keep: 'Blue' stays as it is",
+                                                 "instances": None, "remove_autoscale": False}, id="keep"),
+    pytest.param("delete", {"green": 100}, {}, None, {"action": "none", "reason": "'Blue' no longer exists",
+                                                      "instances": None, "remove_autoscale": False}, id="already-gone"),
+    pytest.param("delete", {"green": 90, "BLUE": 10}, {"blue": 5}, 3,
+                 {"action": "none", "reason": "'Blue' still holds 10% live traffic: it is neither scaled down nor deleted",
+                  "instances": None, "remove_autoscale": False}, id="live-traffic-named-first"),
+    pytest.param("scale_down", {"green": 100}, {"Blue": 10}, 3,
+                 {"action": "none", "reason": "'Blue' still holds 10% mirror traffic: it is neither scaled down nor "
+                  "deleted", "instances": None, "remove_autoscale": False}, id="mirror-traffic-named"),
+    pytest.param("delete", {"green": 100}, {}, 3, {"action": "delete", "reason": "cleanup is delete: deleting 'Blue'",
+                                                   "instances": None, "remove_autoscale": True}, id="delete"),
+    pytest.param("scale_down", {"green": 100}, {}, 1,
+                 {"action": "none", "reason": "'Blue' already runs 1 instance(s)", "instances": None,
+                  "remove_autoscale": True}, id="at-minimum-still-removes-autoscale"),
+    pytest.param("scale_down", {"green": 100}, {}, 2,
+                 {"action": "scale", "reason": "cleanup is scale_down: 'Blue' from 2 to 1 instance", "instances": 1,
+                  "remove_autoscale": True}, id="scale-down-from-two"),
+])
+def test_cleanup_decision_wire_form(mode: str, traffic: dict[str, int], mirror: dict[str, int], instances: int | None,
+                                    wire: dict[str, object]) -> None:
+    assert cleanup_decision(CleanupSpec(mode), "Blue", traffic, mirror, instances).to_dict() == wire
+
+
+@pytest.mark.parametrize("mode, window, spec, problems", [
+    pytest.param("scale_down", "PT1H", CleanupSpec("scale_down", timedelta(hours=1)), None, id="both-given"),
+    pytest.param("delete", "P1D", CleanupSpec("delete", timedelta(days=1)), None, id="window-at-one-day"),
+    pytest.param("drop", "P2D", None, [("x.cleanup", "must be one of keep, scale_down, delete"),
+                                       ("x.revert_window", "must be at most P1D")], id="both-bad-prefixed"),
+])
+def test_parse_cleanup_values_and_text(mode: object, window: object, spec: CleanupSpec | None,
+                                       problems: list[tuple[str, str]] | None) -> None:
+    if problems is None:
+        assert parse_cleanup(mode, window, "x.") == spec
+        assert spec is not None and parse_cleanup(spec.to_dict()["mode"], spec.to_dict()["revert_window"]) == spec
+        return
+    with pytest.raises(InvalidRequest) as caught:
+        parse_cleanup(mode, window, "x.")
+    assert [(p.field, p.message) for p in caught.value.problems] == problems
+
+
+@pytest.mark.parametrize("now, deadline, refusal", [
+    pytest.param(T0, None, "a revert is possible only after promotion, within the revert window", id="before-promotion"),
+    pytest.param(T0 + timedelta(seconds=1), T0, "the revert window ended at 2026-01-01T12:00:00+00:00", id="after"),
+])
+def test_revert_refusal_text(now: datetime, deadline: datetime | None, refusal: str) -> None:
+    assert revert_refusal(now, deadline) == refusal
+
+
+ENDPOINT_CREATE = watch("create_endpoint", "ep", T0)
+
+
+@pytest.mark.parametrize("operation, observed, seconds, action, reason, poll_in", [
+    pytest.param(ENDPOINT_CREATE, Observed("Creating"), 0, "wait", "creating endpoint 'ep': Creating", 30,
+                 id="endpoint-polls-every-30s"),
+    pytest.param(ENDPOINT_CREATE, Observed("Succeeded"), 60, "succeeded", "creating endpoint 'ep': Succeeded", None,
+                 id="endpoint-created"),
+    pytest.param(ENDPOINT_CREATE, Observed("Creating"), 20 * 60, "failed",
+                 "creating endpoint 'ep' timed out after 20 minutes; Azure still reports it Creating", None,
+                 id="endpoint-timeout-20-minutes"),
+    pytest.param(CREATE, Observed("Creating"), 0, "wait", "creating deployment 'green': Creating", 60,
+                 id="create-polls-every-minute"),
+    pytest.param(CREATE, Observed("Creating", None, "Retrying", "pulling image"), 45 * 60, "failed",
+                 "creating deployment 'green' timed out after 45 minutes; Azure still reports it Creating "
+                 "(Retrying: pulling image)", None, id="timeout-quotes-azure-error"),
+    pytest.param(CREATE, Observed("Creating", None, None, "pulling image"), 45 * 60, "failed",
+                 "creating deployment 'green' timed out after 45 minutes; Azure still reports it Creating", None,
+                 id="timeout-without-code-quotes-nothing"),
+    pytest.param(CREATE, Observed("NotFound"), 0, "failed",
+                 "creating deployment 'green' failed: it no longer exists (deleted by someone else?)", None,
+                 id="create-gone"),
+    pytest.param(CREATE, Observed("Failed", None, "ImageBuildFailure"), 0, "failed",
+                 "creating deployment 'green' failed: ImageBuildFailure", None, id="code-only"),
+    pytest.param(CREATE, Observed("Failed", None, None, "Image build failed."), 0, "failed",
+                 "creating deployment 'green' failed: Image build failed.", None, id="message-only"),
+    pytest.param(CREATE, Observed("Canceled"), 0, "failed",
+                 "creating deployment 'green' failed: Azure reports it Canceled without a message", None, id="neither"),
+    pytest.param(SCALE, Observed("Updating", 2), 0, "wait", "scaling deployment 'green': Updating", 30,
+                 id="scale-polls-every-30s"),
+    pytest.param(SCALE, Observed("Succeeded", 3), 0, "succeeded", "scaling deployment 'green': Succeeded", None,
+                 id="scale-done"),
+    pytest.param(SCALE, Observed("Succeeded", 5), 0, "failed", "scaling deployment 'green' failed: Azure reports 5 "
+                 "instances, not 3 (changed by someone else, or by autoscale)", None, id="scale-overridden"),
+    pytest.param(SCALE, Observed("Updating", 2), 20 * 60 - 1, "wait", "scaling deployment 'green': Updating", 1,
+                 id="scale-last-poll-at-the-deadline"),
+    pytest.param(DELETE, Observed("Deleting"), 0, "wait", "deleting deployment 'blue': Deleting", 30,
+                 id="delete-polls-every-30s"),
+    pytest.param(DELETE, Observed("Succeeded"), 0, "wait", "deleting deployment 'blue': Succeeded", 30,
+                 id="delete-succeeded-is-not-gone-yet"),
+    pytest.param(DELETE, Observed("NotFound"), 0, "succeeded", "deleting deployment 'blue': deleted", None,
+                 id="delete-done"),
+    pytest.param(DELETE, Observed("Deleting"), 20 * 60, "failed",
+                 "deleting deployment 'blue' timed out after 20 minutes; Azure still reports it Deleting", None,
+                 id="delete-timeout-20-minutes"),
+])
+def test_next_step_reason_and_poll(operation, observed: Observed, seconds: int, action: str, reason: str,
+                                   poll_in: int | None) -> None:
+    now = T0 + timedelta(seconds=seconds)
+    step = next_step(operation, observed, now)
+    logs = operation.kind == "create" and action == "failed" and observed.state != "NotFound"
+    assert (step.action, step.reason, step.fetch_logs) == (action, reason, logs)
+    assert step.poll_at == (None if poll_in is None else now + timedelta(seconds=poll_in))
+
+
+@pytest.mark.parametrize("args, wire", [
+    pytest.param(("scale", "green", T0, timedelta(minutes=5), 4),
+                 {"kind": "scale", "target": "green", "started_at": "2026-01-01T12:00:00+00:00", "timeout_s": 300.0,
+                  "instances": 4}, id="scale-with-timeout"),
+    pytest.param(("delete", "blue", T0),
+                 {"kind": "delete", "target": "blue", "started_at": "2026-01-01T12:00:00+00:00", "timeout_s": 1200.0,
+                  "instances": None}, id="delete-default-timeout"),
+    pytest.param(("create", "green", T0, None, None),
+                 {"kind": "create", "target": "green", "started_at": "2026-01-01T12:00:00+00:00", "timeout_s": 2700.0,
+                  "instances": None}, id="create-none-timeout-is-the-default"),
+])
+def test_watch_wire_form(args: tuple[Any, ...], wire: dict[str, object]) -> None:
+    assert watch(*args).to_dict() == wire
+
+
+def test_unknown_operation_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown operation kind 'resize'"):
+        watch("resize", "green", T0)
+
+
+@pytest.mark.parametrize("data, start", [
+    pytest.param({"started": True, "operation_url": "https://x/op", "detail": "scaling"},
+                 OperationStart(True, "https://x/op", "scaling"), id="started"),
+    pytest.param({"started": False}, OperationStart(False, None, ""), id="nothing-to-do-defaults"),
+])
+def test_operation_start_round_trips(data: dict[str, object], start: OperationStart) -> None:
+    assert OperationStart.from_dict(data) == start
+    assert OperationStart.from_dict(start.to_dict()) == start
+
+
+@pytest.mark.parametrize("data, seen", [
+    pytest.param({"state": "Succeeded", "instance_count": "3"}, Observed("Succeeded", 3), id="count-as-int"),
+    pytest.param({"state": "NotFound"}, Observed("NotFound"), id="optional-fields-none"),
+])
+def test_observed_from_dict(data: dict[str, object], seen: Observed) -> None:
+    assert Observed.from_dict(data) == seen
+
+
+@pytest.mark.parametrize("lines, kept", [
+    pytest.param(2, ["b", "cX "], id="tail"), pytest.param(1, ["cX "], id="one"), pytest.param(0, [], id="none"),
+    pytest.param(5, ["a", "b", "cX "], id="all")])
+def test_last_lines_count(lines: int, kept: list[str]) -> None:
+    assert last_lines("a\nb\ncX \n\n", lines) == kept  # only blank lines are dropped: spaces stay
+    assert last_lines("aX\nX\n\n", lines)[-1:] == (["X"] if lines else [])
+
+
+# --- autoscale: the whole setting body, and every parse rule with its text ------------------------
+
+
+def expected_rule(metric: str, resource: str, operator: str, threshold: float, window: str, direction: str,
+                  cooldown: str, per_instance: bool = False) -> dict[str, object]:
+    trigger: dict[str, object] = {"metricName": metric, "metricResourceUri": resource, "timeGrain": "PT1M",
+                                  "statistic": "Average", "timeWindow": window, "timeAggregation": "Average",
+                                  "operator": operator, "threshold": threshold}
+    if per_instance:
+        trigger["dividePerInstance"] = True
+    return {"metricTrigger": trigger,
+            "scaleAction": {"direction": direction, "type": "ChangeCount", "value": "1", "cooldown": cooldown}}
+
+
+def test_autoscale_setting_whole_body_with_every_rule() -> None:
+    spec = parse_autoscale({"min_instances": 2, "max_instances": 8, "memory_out_percent": 80,
+                            "requests_out_per_minute": 600, "latency_out_ms": 250, "scale_out_cooldown": "PT2M",
+                            "scale_in_cooldown": "PT1H"})
+    assert autoscale_setting(spec, DEP, EP, "eastus", instance_count=5) == {
+        "location": "eastus",
+        "properties": {"enabled": True, "targetResourceUri": DEP, "profiles": [{
+            "name": "aml-rollout",
+            "capacity": {"minimum": "2", "maximum": "8", "default": "5"},
+            "rules": [
+                expected_rule("CpuUtilizationPercentage", DEP, "GreaterThan", 70.0, "PT5M", "Increase", "PT2M"),
+                expected_rule("MemoryUtilizationPercentage", DEP, "GreaterThan", 80.0, "PT5M", "Increase", "PT2M"),
+                expected_rule("RequestsPerMinute", EP, "GreaterThan", 600.0, "PT5M", "Increase", "PT2M",
+                              per_instance=True),
+                expected_rule("RequestLatency", EP, "GreaterThan", 250.0, "PT5M", "Increase", "PT2M"),
+                expected_rule("CpuUtilizationPercentage", DEP, "LessThan", 25.0, "PT30M", "Decrease", "PT1H"),
+            ],
+        }]},
+    }
+
+
+@pytest.mark.parametrize("spec, rules", [
+    pytest.param(AutoscaleSpec(cpu_in_percent=None), [("CpuUtilizationPercentage", "GreaterThan")], id="no-scale-in"),
+    pytest.param(AutoscaleSpec(cpu_out_percent=None, latency_out_ms=100.0),
+                 [("RequestLatency", "GreaterThan"), ("CpuUtilizationPercentage", "LessThan")], id="latency-only-out"),
+])
+def test_autoscale_rules_only_for_given_thresholds(spec: AutoscaleSpec, rules: list[tuple[str, str]]) -> None:
+    body = autoscale_setting(spec, DEP, EP, "eastus", instance_count=1)
+    assert [(r[0], r[1]) for r in rules_of(body)] == rules
+
+
+@pytest.mark.parametrize("data, spec", [
+    pytest.param({}, AutoscaleSpec(), id="empty-is-the-default"),
+    pytest.param({"min_instances": 50, "max_instances": 50, "default_instances": 50}, AutoscaleSpec(50, 50, 50),
+                 id="counts-at-azure-limit"),
+    pytest.param({"min_instances": 1, "max_instances": 1}, AutoscaleSpec(1, 1), id="min-equals-max"),
+    pytest.param({"default_instances": 1}, AutoscaleSpec(default_instances=1), id="default-at-min"),
+    pytest.param({"default_instances": 10}, AutoscaleSpec(default_instances=10), id="default-at-max"),
+    pytest.param({"cpu_out_percent": 100, "cpu_in_percent": 1, "memory_out_percent": 1},
+                 AutoscaleSpec(cpu_out_percent=100.0, cpu_in_percent=1.0, memory_out_percent=1.0), id="percent-bounds"),
+    pytest.param({"cpu_in_percent": None, "default_instances": None, "scale_in_cooldown": None},
+                 AutoscaleSpec(cpu_in_percent=None), id="null-drops-a-rule-or-keeps-a-default"),
+    pytest.param({"cpu_out_percent": None, "requests_out_per_minute": 0.5}, AutoscaleSpec(
+        cpu_out_percent=None, requests_out_per_minute=0.5), id="request-rate-alone"),
+    pytest.param({"scale_out_cooldown": "PT1M", "scale_in_cooldown": "P7D"},
+                 AutoscaleSpec(scale_out_cooldown=timedelta(minutes=1), scale_in_cooldown=timedelta(days=7)),
+                 id="cooldown-bounds"),
+])
+def test_parse_autoscale_accepts(data: dict[str, object], spec: AutoscaleSpec) -> None:
+    parsed = parse_autoscale(data)
+    assert parsed == spec
+    assert parse_autoscale(parsed.to_dict()) == parsed
+
+
+@pytest.mark.parametrize("data, problems", [
+    pytest.param("yes", [("a", "must be an object (or true for the default profile)")], id="not-an-object"),
+    pytest.param({"zones": 2}, [("a.zones", "is not a known field")], id="unknown-field"),
+    pytest.param({"max_instances": 51}, [("a.max_instances", "must be an integer from 1 to 50")], id="count-above-50"),
+    pytest.param({"min_instances": True}, [("a.min_instances", "must be an integer from 1 to 50")], id="count-bool"),
+    pytest.param({"min_instances": 2.0}, [("a.min_instances", "must be an integer from 1 to 50")], id="count-float"),
+    pytest.param({"cpu_out_percent": "70"}, [("a.cpu_out_percent", "must be a number")], id="percent-string"),
+    pytest.param({"cpu_out_percent": True}, [("a.cpu_out_percent", "must be a number")], id="percent-bool"),
+    pytest.param({"memory_out_percent": 0.5}, [("a.memory_out_percent", "must be a percentage from 1 to 100")],
+                 id="percent-below-1"),
+    pytest.param({"memory_out_percent": 100.5}, [("a.memory_out_percent", "must be a percentage from 1 to 100")],
+                 id="percent-above-100"),
+    pytest.param({"requests_out_per_minute": 0}, [("a.requests_out_per_minute", "must be above 0")], id="rate-zero"),
+    pytest.param({"scale_in_cooldown": "PT59S"}, [("a.scale_in_cooldown", "must be between PT1M and P7D")],
+                 id="cooldown-under-a-minute"),
+    pytest.param({"scale_in_cooldown": "P8D"}, [("a.scale_in_cooldown", "must be at most P7D")],
+                 id="cooldown-over-a-week"),
+    pytest.param({"min_instances": 4, "max_instances": 3}, [("a.min_instances", "must not be above max_instances")],
+                 id="min-above-max"),
+    pytest.param({"default_instances": 11}, [("a.default_instances", "must be between min_instances and max_instances")],
+                 id="default-above-max"),
+    pytest.param({"min_instances": 3, "default_instances": 2},
+                 [("a.default_instances", "must be between min_instances and max_instances")], id="default-below-min"),
+    pytest.param({"cpu_in_percent": 70}, [("a.cpu_in_percent", "must be below cpu_out_percent (else it flaps)")],
+                 id="in-equal-to-out-flaps"),
+    pytest.param({"cpu_out_percent": None, "cpu_in_percent": 90}, [("a", "needs at least one scale-out rule")],
+                 id="in-alone-is-no-rule"),
+    pytest.param({"zones": 2, "max_instances": 0}, [("a.zones", "is not a known field"),
+                                                    ("a.max_instances", "must be an integer from 1 to 50")],
+                 id="every-field-problem-at-once"),
+])
+def test_parse_autoscale_problem_text(data: object, problems: list[tuple[str, str]]) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_autoscale(data, "a.")
+    assert [(p.field, p.message) for p in caught.value.problems] == problems
+
+
+def test_parse_autoscale_default_prefix() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_autoscale({"max_instances": 0})
+    assert [p.field for p in caught.value.problems] == ["autoscale.max_instances"]

@@ -291,3 +291,12 @@ def test_lifecycle_problems_join_the_others() -> None:
         parse_request({**BASE, "min_requests": 0, "deployment": {"model": "./model.pkl"}, "mirror": {"percent": 60}})
     fields = [p.field for p in caught.value.problems]
     assert {"min_requests", "deployment.model", "deployment.environment", "mirror.percent"} <= set(fields)
+
+
+def test_every_problem_is_kept_with_the_prefix_whatever_parser_found_it() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request({"endpoint_name": "ep1", "new_deployment": "green", "colour": 1, "cleanup": "drop",
+                       "notify": [{"url": "x"}]}, prefix="rollout.")
+    assert [(p.field, p.message) for p in caught.value.problems] == [
+        ("rollout.colour", "is not a known field"), ("rollout.cleanup", "must be one of keep, scale_down, delete"),
+        ("rollout.notify[0].url", "must be an http(s) URL")]

@@ -7,7 +7,16 @@ import pytest
 
 from rollout.control import Intent, action_refusal, control_action, merge_intent
 from rollout.retry import MAX_ROLLBACK_DELAY_SECONDS, rollback_retry_delay
-from rollout.safety import ORCHESTRATION_VERSION, can_replay, ended_unsafe, rollback_from, split_input, versioned_input
+from rollout.safety import (
+    ORCHESTRATION_VERSION,
+    can_replay,
+    carried_of,
+    ended_unsafe,
+    holds_traffic,
+    rollback_from,
+    split_input,
+    versioned_input,
+)
 
 ROLLBACK, ABORT, PROMOTE = Intent("rollback", "r"), Intent("abort", "a"), Intent("promote", "p")
 
@@ -112,3 +121,71 @@ PLAN = {"old": "blue", "new": "green", "steps": [10, 100], "shared": 100}
 ])
 def test_ended_unsafe(record, unsafe):
     assert ended_unsafe(record) is unsafe
+
+
+@pytest.mark.parametrize("rollback_only, carried, expected", [
+    pytest.param(None, None, {"endpoint_name": "e", "orchestration_version": ORCHESTRATION_VERSION}, id="request-only"),
+    pytest.param({"plan": {"old": "b"}, "reason": "r"}, None,
+                 {"endpoint_name": "e", "orchestration_version": ORCHESTRATION_VERSION,
+                  "rollback_only": {"plan": {"old": "b"}, "reason": "r"}}, id="rollback-only"),
+    pytest.param(None, {"record": {}}, {"endpoint_name": "e", "orchestration_version": ORCHESTRATION_VERSION,
+                                        "carried": {"record": {}}}, id="carried"),
+])
+def test_versioned_input(rollback_only, carried, expected):
+    value = versioned_input({"endpoint_name": "e"}, rollback_only, carried)
+    assert value == expected
+    assert split_input(value) == (ORCHESTRATION_VERSION, {"endpoint_name": "e"}, rollback_only)
+    assert carried_of(value) == carried
+
+
+@pytest.mark.parametrize("raw, carried", [
+    pytest.param({"carried": {"step": 2}}, {"step": 2}, id="carried"),
+    pytest.param({"carried": "x"}, None, id="not-a-mapping"),
+    pytest.param({"endpoint_name": "e"}, None, id="first-execution"),
+    pytest.param(["carried"], None, id="input-not-a-mapping"),
+])
+def test_carried_of(raw, carried):
+    assert carried_of(raw) == carried
+
+
+@pytest.mark.parametrize("raw, expected", [
+    pytest.param({"orchestration_version": "3"}, (0, {}, None), id="version-not-an-int-is-0"),
+    pytest.param({"orchestration_version": 2, "rollback_only": "x", "carried": {}}, (2, {}, None),
+                 id="rollback-only-not-a-mapping"),
+])
+def test_split_input_odd_values(raw, expected):
+    assert split_input(raw) == expected
+
+
+@pytest.mark.parametrize("traffic, holds", [
+    pytest.param({"Green": 1}, True, id="any-share-case-insensitive"),
+    pytest.param({"green": 0.5}, True, id="fraction"),
+    pytest.param({"green": 0}, False, id="zero"),
+    pytest.param({"green": -5}, False, id="negative"),
+    pytest.param({"green": True}, False, id="bool-is-not-a-share"),
+    pytest.param({"green": "50"}, False, id="string-is-not-a-share"),
+    pytest.param({"blue": 100}, False, id="another"),
+    pytest.param(None, False, id="none"),
+])
+def test_holds_traffic(traffic, holds):
+    assert holds_traffic(traffic, "GREEN") is holds
+
+
+@pytest.mark.parametrize("record, unsafe", [
+    pytest.param({"outcome": None, "plan": PLAN, "traffic": {"green": 10}}, True, id="still-running-status"),
+    pytest.param({"outcome": "failed", "plan": {"new": "green"}, "final_traffic": {"green": 10}}, False,
+                 id="plan-without-old"),
+    pytest.param({"outcome": "failed", "plan": {"old": "blue", "new": 5}, "final_traffic": {"green": 10}}, False,
+                 id="plan-new-not-a-name"),
+    pytest.param({"outcome": "failed", "plan": PLAN, "final_traffic": {}, "traffic": {"green": 10}}, True,
+                 id="empty-final-traffic-falls-back-to-traffic"),
+    pytest.param({"outcome": "failed", "plan": PLAN, "final_traffic": {"blue": 100}, "traffic": {"green": 10}}, False,
+                 id="final-traffic-wins"),
+])
+def test_ended_unsafe_edges(record, unsafe):
+    assert ended_unsafe(record) is unsafe
+
+
+def test_rollback_from_names_are_normalised() -> None:
+    assert rollback_from({"GREEN": 30, "Blue": 70}, "BLUE", "Green") == {"blue": 100}
+    assert rollback_from({"green": 100}, "Blue", "green") == {"blue": 100}
