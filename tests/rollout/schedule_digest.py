@@ -35,6 +35,7 @@ from typing import Any
 from emulator.scenario import Scenario, load_scenario, parse_scenario
 from emulator.simulate import run_simulation
 from rollout.safety import CARRY_KEY, ORCHESTRATION_VERSION
+from tests.rollout.sdk_history import decoded_input
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -105,7 +106,7 @@ def schedule_entry(record: dict[str, Any]) -> str | None:
         delay = (fire_at - at).total_seconds() if isinstance(fire_at, datetime) and isinstance(at, datetime) else None
         return f"timer +{delay:g}s" if delay is not None else "timer"
     if kind == "continued_as_new":
-        carried = _decoded(record.get("input"))
+        carried = decoded_input(record.get("input"))
         return f"continue_as_new({','.join(_keys(carried.get(CARRY_KEY) if isinstance(carried, dict) else carried))})"
     if kind in ("completed", "failed", "started"):
         return kind
@@ -116,17 +117,8 @@ def schedule_entry(record: dict[str, Any]) -> str | None:
 
 def _keys(value: Any) -> list[str]:
     """The sorted keys of a dict (or of JSON text holding one); otherwise the value's type."""
-    value = _decoded(value)
+    value = decoded_input(value)
     return sorted(str(key) for key in value) if isinstance(value, dict) else [type(value).__name__]
-
-
-def _decoded(value: Any) -> Any:
-    while isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            break
-    return value
 
 
 @contextmanager

@@ -152,7 +152,7 @@ class Driver:
             host = host_replay(self.history.events, actions)
             assert host.non_deterministic is None, host.non_deterministic
             if host.continue_as_new is not None:
-                self.history = History(_decoded_input(host.continue_as_new["input"]), at=self.history.at)
+                self.history = History(decoded_input(host.continue_as_new["input"]), at=self.history.at)
                 self.history.events += [{**event, "IsPlayed": False} for event in host.carryover]
                 self.handovers.append(turn)
                 self._pending_from_history()
@@ -165,7 +165,7 @@ class Driver:
                     self.history.timer(task.event_id, task.fire_at)
                 else:
                     self.history.scheduled(task.event_id, task.name)
-                self.pending[task.event_id] = (task.name, _decoded_input(task.input_json), task.fire_at)
+                self.pending[task.event_id] = (task.name, decoded_input(task.input_json), task.fire_at)
             activities = sorted(i for i, (name, payload, _) in self.pending.items()
                                 if name is not None and not self.hang(name, payload))
             timers = sorted((i for i, (name, _, _) in self.pending.items() if name is None),
@@ -201,7 +201,7 @@ def _parse(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _decoded_input(value: Any) -> Any:
+def decoded_input(value: Any) -> Any:
     while isinstance(value, str):
         try:
             value = json.loads(value)
