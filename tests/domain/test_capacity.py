@@ -12,6 +12,7 @@ from rollout.capacity import (
     CapacitySpec,
     QuotaUsage,
     VmSize,
+    autoscale_quota_warning,
     check_quota,
     family_key,
     instances_per_step,
@@ -253,3 +254,16 @@ def test_vm_size_and_usage_round_trip() -> None:
     assert usage.to_dict() == {"name": FAMILY, "current": 10, "limit": 24}
     assert QuotaUsage.from_dict({"name": FAMILY, "current": "10", "limit": "-1"}) == QuotaUsage(FAMILY, 10, -1)
     assert QuotaUsage.from_dict(usage.to_dict()) == usage
+
+
+@pytest.mark.parametrize("ceiling, free, warning", [
+    pytest.param(3, 16, None, id="ceiling-covered-no-warning"),
+    pytest.param(4, 16, "autoscale.max_instances 4 x Standard_DS3_v2 is not covered by the quota: needs 20 more cores "
+                 "(ceil(1.2 x 4) x 4 vCPUs), 16 free in 'Standard DSv2 Family Cluster Dedicated vCPUs'; scale-outs "
+                 "beyond 3 instance(s) will fail (Azure autoscale fails soft: the deployment keeps serving at what it "
+                 "has). Request more quota for the family or lower autoscale.max_instances", id="warning-in-full"),
+])
+def test_autoscale_quota_warning_text(ceiling: int, free: int, warning: str | None) -> None:
+    ds3 = VmSize("Standard_DS3_v2", "standardDSv2Family", 4)
+    usages = [QuotaUsage("Standard DSv2 Family Cluster Dedicated vCPUs", 20, 20 + free)]
+    assert autoscale_quota_warning(ds3, ceiling, 1, 0, usages) == warning

@@ -64,8 +64,9 @@ def test_the_record_plan_has_no_old_deployment_and_a_later_alert_rolls_an_unsafe
 def test_the_judge_keeps_the_absolute_thresholds_only(config: JudgeConfig, tests: tuple[str, ...]) -> None:
     judged = first_rollout_judge(config)
     assert judged.tests() == tests
-    assert (judged.error_threshold, judged.confidence, judged.min_requests) == (
-        config.error_threshold, config.confidence, config.min_requests)
+    assert judged == JudgeConfig(error_threshold=config.error_threshold, confidence=config.confidence,
+                                 latency_p99_threshold_ms=config.latency_p99_threshold_ms,
+                                 min_requests=config.min_requests, relative_only=False)
 
 
 @pytest.mark.parametrize("config, relative, judged", [
@@ -149,13 +150,24 @@ def test_first_rollout_next(stage: str, ended: str, reason: str, bake: bool, act
         assert step == FirstRolloutStep(action)
 
 
-@pytest.mark.parametrize("stage, ended", [
-    pytest.param("steps", "passed", id="unknown-stage"),
-    pytest.param("window", "resume", id="unknown-action"),
+@pytest.mark.parametrize("stage, ended, says", [
+    pytest.param("steps", "passed", "unknown stage 'steps'", id="unknown-stage"),
+    pytest.param("window", "resume", "unknown action 'resume'", id="unknown-action"),
 ])
-def test_first_rollout_next_refuses_what_it_does_not_know(stage: str, ended: str) -> None:
-    with pytest.raises(ValueError):
+def test_first_rollout_next_refuses_what_it_does_not_know(stage: str, ended: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
         first_rollout_next(stage, ended, "", NEW, False)
+
+
+@pytest.mark.parametrize("stage, ended, reason, bake, says", [
+    pytest.param("window", "passed", "", False, "the endpoint's first deployment: green-v2 serving 100%, healthy in "
+                 "its window", id="window-passed-without-bake-in-full"),
+    pytest.param("window", "rollback", "regression detected", False, "the endpoint's first deployment green-v2: "
+                 "regression detected; traffic returned to 0% everywhere, as before the rollout; green-v2 kept for "
+                 "inspection (its logs, metrics), delete it or roll out a fix", id="rollback-in-full"),
+])
+def test_first_rollout_next_reason_in_full(stage: str, ended: str, reason: str, bake: bool, says: str) -> None:
+    assert first_rollout_next(stage, ended, reason, NEW, bake).reason == says
 
 
 # --- capacity: no old deployment to size from ------------------------------------------------------
@@ -188,6 +200,12 @@ def test_first_rollout_capacity(spec: CapacitySpec | None, count: int, held: int
     assert (decision.refusal is None) if refused is None else (refused in (decision.refusal or ""))
     assert decision.note is not None and "no old deployment to size from" in decision.note and says in decision.note
     assert decision.to_dict()["note"] == decision.note
+
+
+def test_an_unknown_vm_size_is_refused_in_full() -> None:
+    decision = first_rollout_capacity(CapacitySpec(), 2, 0, None, FAMILY, False)
+    assert decision.refusal == ("the instance type is not offered for managed online endpoints in the workspace's "
+                                "region")
 
 
 def test_a_quota_refusal_on_a_first_rollout_names_instance_count() -> None:

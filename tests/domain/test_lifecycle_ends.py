@@ -60,6 +60,10 @@ def test_a_first_rollouts_rollback_from_traffic_as_found(traffic: dict[str, int]
     pytest.param(ORDINARY, Plan("blue", "green-v2", (10, 100), 100), id="ordinary"),
     pytest.param({"old": "Blue", "new": "Green-V2", "steps": [], "shared": 80}, Plan("blue", "green-v2", (), 80),
                  id="ordinary-names-lowered-shared-kept"),
+    pytest.param({"old": "blue", "new": "green-v2", "steps": [10, 100]}, Plan("blue", "green-v2", (10, 100), 100),
+                 id="shared-missing-is-100"),
+    pytest.param({**FIRST, "old": "Blue"}, Plan("blue", "green-v2", (100,), 100),
+                 id="first-rollout-flag-with-an-old-named-rolls-back-to-old"),
 ])
 def test_the_plan_of_a_rollback_only_run(plan: dict[str, Any], expected: Plan) -> None:
     built = rollback_plan(plan)
@@ -118,6 +122,18 @@ def test_autoscales_ceiling_is_checked_against_the_quota_and_only_warned_about(
         assert all(part in decision.autoscale_warning for part in warned), decision.autoscale_warning
         assert decision.to_dict()["autoscale_warning"] == decision.autoscale_warning
         assert decision.autoscale_warning.endswith("lower autoscale.max_instances")
+
+
+@pytest.mark.parametrize("usages, wire", [
+    pytest.param(free(4), {"instances": [1, 1, 1], "needed_cores": 8, "free_cores": 4, "refusal": (
+        "not enough quota for 1 x Standard_DS3_v2: needs 8 more cores (ceil(1.2 x 1) x 4 vCPUs, Azure's 20% upgrade "
+        "reserve included), 4 free in 'Standard DSv2 Family Cluster Dedicated vCPUs'. Request more quota for the "
+        "family or lower capacity.max_instances")}, id="quota-refused-records-the-free-cores"),
+    pytest.param(free(8), {"instances": [1, 1, 1], "needed_cores": 8, "free_cores": 8, "refusal": None},
+                 id="fits-exactly"),
+])
+def test_a_capacity_decisions_wire_form(usages: list[QuotaUsage], wire: dict[str, Any]) -> None:
+    assert capacity_decision(None, (10, 50, 100), 4, 100, 1, 0, DS3, usages).to_dict() == wire
 
 
 @pytest.mark.parametrize("spec, held, usages, ceiling, warned", [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -11,7 +11,13 @@ from rollout.autoscale import AutoscaleSpec, autoscale_setting, parse_autoscale,
 from rollout.capacity import CapacitySpec, QuotaUsage, VmSize
 from rollout.cleanup import CleanupSpec, cleanup_decision, parse_cleanup, revert_deadline, revert_refusal
 from rollout.errors import InvalidRequest
-from rollout.lifecycle_plan import capacity_decision, creation_decision, is_first_rollout
+from rollout.lifecycle_plan import (
+    CapacityDecision,
+    CreationDecision,
+    capacity_decision,
+    creation_decision,
+    is_first_rollout,
+)
 from rollout.operation import LOG_LINES, Observed, OperationStart, last_lines, next_step, watch
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -244,19 +250,19 @@ def test_is_first_rollout(endpoint_state: str, traffic: dict[str, int], deployme
     assert is_first_rollout(endpoint_state, traffic, deployments, "green-v2", old) is first
 
 
-@pytest.mark.parametrize("decision, wire", [
-    pytest.param(creation_decision("Succeeded", "NotFound", "green", True, []),
+@pytest.mark.parametrize("decide, wire", [     # decided in the test, not at collection (docs/mutation.md)
+    pytest.param(lambda: creation_decision("Succeeded", "NotFound", "green", True, []),
                  {"create_endpoint": False, "create_deployment": True, "refusal": None}, id="creation-creates"),
-    pytest.param(creation_decision("Updating", "NotFound", "green", True, []),
+    pytest.param(lambda: creation_decision("Updating", "NotFound", "green", True, []),
                  {"create_endpoint": False, "create_deployment": False,
                   "refusal": "the endpoint is Updating, not Succeeded"}, id="creation-refused"),
-    pytest.param(capacity_decision(CapacitySpec(), (10, 50, 100), 3, 100, 1, 0, DS3, FAMILY),
+    pytest.param(lambda: capacity_decision(CapacitySpec(), (10, 50, 100), 3, 100, 1, 0, DS3, FAMILY),
                  {"instances": [1, 2, 4], "needed_cores": 20, "free_cores": 32, "refusal": None}, id="capacity-fits"),
-    pytest.param(capacity_decision(None, (10,), 3, 100, 1, 0, DS3, []),
+    pytest.param(lambda: capacity_decision(None, (10,), 3, 100, 1, 0, DS3, []),
                  {"instances": [1], "needed_cores": 8, "free_cores": None, "refusal": None}, id="capacity-no-quota-line"),
 ])
-def test_decisions_wire_form(decision: object, wire: dict[str, object]) -> None:
-    assert decision.to_dict() == wire  # type: ignore[attr-defined]
+def test_decisions_wire_form(decide: Callable[[], CreationDecision | CapacityDecision], wire: dict[str, object]) -> None:
+    assert decide().to_dict() == wire
 
 
 @pytest.mark.parametrize("endpoint, new, has_spec, differences, refusal", [

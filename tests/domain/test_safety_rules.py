@@ -13,6 +13,7 @@ from rollout.safety import (
     carried_of,
     ended_unsafe,
     holds_traffic,
+    is_first_rollout_plan,
     rollback_from,
     split_input,
     versioned_input,
@@ -189,3 +190,15 @@ def test_ended_unsafe_edges(record, unsafe):
 def test_rollback_from_names_are_normalised() -> None:
     assert rollback_from({"GREEN": 30, "Blue": 70}, "BLUE", "Green") == {"blue": 100}
     assert rollback_from({"green": 100}, "Blue", "green") == {"blue": 100}
+
+
+@pytest.mark.parametrize("plan, first", [
+    pytest.param({"old": None, "new": "green-v2", "first_rollout": True}, True, id="first-rollout"),
+    pytest.param({"new": "green-v2", "first_rollout": True}, True, id="old-absent"),
+    pytest.param({"old": "blue", "new": "green-v2", "first_rollout": True}, False, id="old-named"),
+    pytest.param({"old": None, "new": "green-v2", "first_rollout": 1}, False, id="flag-must-be-true"),
+    pytest.param({"old": None, "new": "green-v2"}, False, id="no-flag"),
+    pytest.param({"old": None, "new": None, "first_rollout": True}, False, id="no-new"),
+])
+def test_is_first_rollout_plan(plan, first):
+    assert is_first_rollout_plan(plan) is first
