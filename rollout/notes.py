@@ -7,8 +7,8 @@ one ``alert`` event for the same rollout is being raised and sends them together
 one (``api.alert_delivery``); this module decides what that event carries.
 
 ``coalesce`` de-duplicates by (alert id, monitor condition), counting duplicates, keeps the
-newest ``MAX_NOTES_PER_EVENT`` distinct alerts in arrival order, and counts the rest into the
-last kept one, so the event stays small and ``alerts_received`` stays exact. ``notes_in`` reads the
+newest ``MAX_NOTES_PER_EVENT`` distinct alerts in arrival order, and counts the older ones it
+drops into the oldest kept one, so the event stays small and ``alerts_received`` stays exact. ``notes_in`` reads the
 notes back out of an event (a single ``alert`` or a coalesced ``alerts`` list).
 """
 
