@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from orchestrators.run_state import Gen, RunState
+from orchestrators.run_state import Gen, RunState, failure_text
 from rollout.notify import notification_payload, redact_url
 
 
@@ -87,7 +87,7 @@ class Notifications(RunState):
     def note_sent(self, payload: Mapping[str, Any], result: Any) -> None:
         """Record a send's result (an activity that raised is recorded as not delivered) and publish."""
         if not isinstance(result, Mapping):   # TaskFailed: send_notifications never raises, but a host can fail it
-            self.note_unsent(payload, f"send_notifications failed: {str(result).strip().splitlines()[:1]}")
+            self.note_unsent(payload, f"send_notifications failed: {failure_text(result)}")
             return
         self.record.note_notifications(result)
         self.publish()

@@ -43,6 +43,12 @@ class StepEnd:
     reason: str = ""
 
 
+def failure_text(failure: object) -> str:
+    """The first line of a failed activity's error (``TaskFailed``), or its type's name when it says nothing."""
+    text = str(failure).strip()
+    return text.splitlines()[0] if text else type(failure).__name__
+
+
 class RunState(ABC):
     """The state of one orchestration episode's replay of a rollout."""
 
@@ -93,9 +99,7 @@ class RunState(ABC):
         yield from self.wait(task)
         result = task.result
         if isinstance(result, Exception):   # TaskFailed: the activity raised something unexpected
-            text = str(result).strip()
-            message = text.splitlines()[0] if text else type(result).__name__
-            return {"ok": False, "error": {"kind": "ActivityFailed", "message": f"{name} raised: {message}",
+            return {"ok": False, "error": {"kind": "ActivityFailed", "message": f"{name} raised: {failure_text(result)}",
                                            "retryable": True, "retry_after": None}}
         return result
 
