@@ -54,7 +54,7 @@ class HealthWatch(RunState):
         self.record.baseline["judged"] = "relative to old only (on_unhealthy_baseline: proceed)"
         return None
 
-    def observe(self, length: timedelta, resume: WindowState | None = None, may_hand_over: bool = True) -> Gen:
+    def observe(self, length: timedelta, resume: WindowState | None = None) -> Gen:
         """Check health every ``check_interval`` until the window ends; returns a ``StepEnd``.
 
         Gather, decide, apply: each check gathers the increment since the previous check
@@ -63,9 +63,8 @@ class HealthWatch(RunState):
         Control events are handled the moment they arrive: an ending action ends the window,
         ``pause`` holds it (checks go on), ``resume`` restarts it. ``resume``: a window an earlier
         execution opened. After ``CHECKS_PER_EXECUTION`` checks of this execution a window that goes
-        on ends with ``HANDOVER`` (``self.window`` is its state) when nothing is left to act on,
-        unless ``may_hand_over`` is False (a window whose state its caller does not carry over: it
-        runs to its end in this execution; every window today carries its state, the mirror's too).
+        on ends with ``HANDOVER`` (``self.window`` is its state) when nothing is left to act on;
+        every caller (steps, bake, mirror, a first rollout's windows) carries that state over.
         """
         if resume is not None:
             window = resume
@@ -98,7 +97,7 @@ class HealthWatch(RunState):
             if decision.action is Action.PASS:
                 return StepEnd("passed")
             self.checks_this_execution += 1
-            if may_hand_over and self.checks_this_execution >= CHECKS_PER_EXECUTION and self.may_hand_over():
+            if self.checks_this_execution >= CHECKS_PER_EXECUTION and self.may_hand_over():
                 self.window = self.follow_holds(window)
                 return StepEnd(HANDOVER)
 

@@ -169,7 +169,7 @@ class RunState(ABC):
         """Return traffic to the old deployment and end as failed (``orchestrators.steps``)."""
 
     @abstractmethod
-    def observe(self, length: timedelta, resume: WindowState | None = None, may_hand_over: bool = True) -> Gen:
+    def observe(self, length: timedelta, resume: WindowState | None = None) -> Gen:
         """Watch health for a window; returns a ``StepEnd`` (``orchestrators.health``)."""
 
     @abstractmethod
